@@ -1,0 +1,136 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the JetStream stream and KV buckets (DESIGN §4).
+const (
+	// EventsStream holds every event, evt.>.
+	EventsStream = "EVENTS"
+	// AccountsBucket holds credentials and the unique indexes of uc.
+	AccountsBucket = "accounts"
+	// SnapshotsBucket holds the durable player snapshots.
+	SnapshotsBucket = "snapshots"
+	// NamesBucket reserves unique player names.
+	NamesBucket = "names"
+	// CountersBucket holds durable id sequences (account ids, mail ids).
+	CountersBucket = "counters"
+)
+
+// StoreConfig sets the durability knobs of the stream and buckets.
+type StoreConfig struct {
+	// Replicas of the stream and buckets: 1 in dev, 3 in production.
+	Replicas int
+	// MaxBytes guards the events stream's size; 0 = unlimited. When reached,
+	// appends fail (DiscardNew): old events are never dropped.
+	MaxBytes int64
+	// Duplicates is the Msg-Id dedup window; 0 = 10 minutes.
+	Duplicates time.Duration
+}
+
+// EventsStreamConfig is the EVENTS stream as DESIGN §4 fixes it.
+func EventsStreamConfig(c StoreConfig) jetstream.StreamConfig {
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = 10 * time.Minute
+	}
+	max := c.MaxBytes
+	if max <= 0 {
+		max = -1
+	}
+	return jetstream.StreamConfig{
+		Name:               EventsStream,
+		Description:        "Hive events: one subject per aggregate, type in the Hive-Event header",
+		Subjects:           []string{EventsWildcard},
+		Storage:            jetstream.FileStorage,
+		Replicas:           c.Replicas,
+		Retention:          jetstream.LimitsPolicy,
+		MaxAge:             0,
+		MaxMsgs:            -1,
+		MaxBytes:           max,
+		Discard:            jetstream.DiscardNew,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		Duplicates:         c.Duplicates,
+		DenyDelete:         true,
+		DenyPurge:          true,
+	}
+}
+
+// EnsureStore creates or updates the EVENTS stream and the KV buckets. It is
+// idempotent; every process that writes calls it at start.
+func EnsureStore(ctx context.Context, js jetstream.JetStream, c StoreConfig) error {
+	if _, err := js.CreateOrUpdateStream(ctx, EventsStreamConfig(c)); err != nil {
+		return fmt.Errorf("bus: stream %s: %w", EventsStream, err)
+	}
+	r := c.Replicas
+	if r <= 0 {
+		r = 1
+	}
+	for _, b := range []jetstream.KeyValueConfig{
+		{Bucket: AccountsBucket, Description: "uc credentials and unique indexes", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: SnapshotsBucket, Description: "durable aggregate snapshots", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: NamesBucket, Description: "unique player names", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: CountersBucket, Description: "durable id sequences", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+	} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
+			return fmt.Errorf("bus: kv bucket %s: %w", b.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// NextID returns the next value of a durable sequence in the counters bucket
+// (first value: first), by compare-and-set so concurrent callers never share one.
+func NextID(ctx context.Context, kv jetstream.KeyValue, name string, first int64) (int64, error) {
+	for range 100 {
+		e, err := kv.Get(ctx, name)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if _, err := kv.Create(ctx, name, []byte(fmt.Sprint(first))); err == nil {
+				return first, nil
+			} else if !errors.Is(err, jetstream.ErrKeyExists) {
+				return 0, fmt.Errorf("bus: counter %s: %w", name, err)
+			}
+			continue
+		case err != nil:
+			return 0, fmt.Errorf("bus: counter %s: %w", name, err)
+		}
+		var cur int64
+		if _, err := fmt.Sscan(string(e.Value()), &cur); err != nil {
+			return 0, fmt.Errorf("bus: counter %s holds %q: %w", name, e.Value(), err)
+		}
+		next := cur + 1
+		if _, err := kv.Update(ctx, name, []byte(fmt.Sprint(next)), e.Revision()); err == nil {
+			return next, nil
+		} else if !isWrongSeq(err) {
+			return 0, fmt.Errorf("bus: counter %s: %w", name, err)
+		}
+	}
+	return 0, fmt.Errorf("bus: counter %s: too much contention", name)
+}
+
+// isWrongSeq reports a compare-and-set conflict.
+func isWrongSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// IsConflict reports whether a publish failed its expected-last-sequence
+// check (10071, or 10164 on replicated streams): reload and decide again.
+func IsConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == 10164
+}

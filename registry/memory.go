@@ -1,0 +1,109 @@
+package registry
+
+import (
+	"context"
+	"sort"
+	"sync"
+)
+
+// Memory is the in-process registry of `hive dev`: one process, so every
+// campaign wins at once and entries live until revoked.
+type Memory struct {
+	mu    sync.Mutex
+	gates map[string]Gate
+	keys  map[string][]byte
+	jobs  map[string]chan struct{}
+}
+
+// NewMemory returns an empty in-process registry.
+func NewMemory() *Memory {
+	return &Memory{gates: map[string]Gate{}, keys: map[string][]byte{}, jobs: map[string]chan struct{}{}}
+}
+
+// Register implements Registry.
+func (m *Memory) Register(_ context.Context, g Gate) (Lease, error) {
+	m.mu.Lock()
+	m.gates[g.ID] = g
+	m.mu.Unlock()
+	return &memLease{m: m, id: g.ID}, nil
+}
+
+// Gates implements Registry.
+func (m *Memory) Gates() []Gate {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Gate, 0, len(m.gates))
+	for _, g := range m.gates {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// PublishKey implements Registry.
+func (m *Memory) PublishKey(_ context.Context, kid string, pem []byte) error {
+	m.mu.Lock()
+	m.keys[kid] = append([]byte(nil), pem...)
+	m.mu.Unlock()
+	return nil
+}
+
+// Key implements Registry.
+func (m *Memory) Key(_ context.Context, kid string) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[kid]
+	return k, ok, nil
+}
+
+// Campaign implements Registry: one leader per job within the process.
+func (m *Memory) Campaign(ctx context.Context, job string) error {
+	for {
+		m.mu.Lock()
+		held, busy := m.jobs[job]
+		if !busy {
+			done := make(chan struct{})
+			m.jobs[job] = done
+			m.mu.Unlock()
+			go func() {
+				<-ctx.Done()
+				m.mu.Lock()
+				delete(m.jobs, job)
+				m.mu.Unlock()
+				close(done)
+			}()
+			return nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close implements Registry.
+func (m *Memory) Close() error { return nil }
+
+type memLease struct {
+	m  *Memory
+	id string
+}
+
+func (l *memLease) Update(_ context.Context, g Gate) error {
+	l.m.mu.Lock()
+	defer l.m.mu.Unlock()
+	if _, ok := l.m.gates[l.id]; ok {
+		g.ID = l.id
+		l.m.gates[l.id] = g
+	}
+	return nil
+}
+
+func (l *memLease) Revoke(context.Context) error {
+	l.m.mu.Lock()
+	delete(l.m.gates, l.id)
+	l.m.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,232 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/qeetap/hive/internal/testenv"
+)
+
+// eventually polls cond every 20ms until it holds or 15s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// newClient opens a separate etcd client, as another process would.
+func newClient(t *testing.T, e *testenv.Etcd) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func newEtcd(t *testing.T, cli *clientv3.Client, ttl time.Duration) *Etcd {
+	t.Helper()
+	r, err := NewEtcd(cli, ttl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func gateByID(gs []Gate, id string) (Gate, bool) {
+	for _, g := range gs {
+		if g.ID == id {
+			return g, true
+		}
+	}
+	return Gate{}, false
+}
+
+func TestEtcdRegisterListUpdateRevoke(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	gateReg := newEtcd(t, newClient(t, e), 5*time.Second)
+	ucReg := newEtcd(t, newClient(t, e), 5*time.Second) // a reader in another process
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	started := time.Now().UTC().Truncate(time.Second)
+	lease, err := gateReg.Register(ctx, Gate{ID: "g1", Addr: "127.0.0.1:9000", Capacity: 100, Version: "v1", Started: started})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "g1 listed by the other registry", func() bool {
+		g, ok := gateByID(ucReg.Gates(), "g1")
+		return ok && g.Addr == "127.0.0.1:9000" && g.Capacity == 100 && g.Started.Equal(started)
+	})
+	// The value is the JSON the issue names, readable by anyone.
+	resp, err := e.Client.Get(ctx, GatesPrefix+"g1")
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 {
+		t.Fatalf("raw entry = %v, %v; want one key on a lease", resp, err)
+	}
+
+	// Update changes the load but not the id.
+	if err := lease.Update(ctx, Gate{ID: "other", Addr: "127.0.0.1:9000", Conns: 42, Capacity: 100}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "g1 load updated", func() bool {
+		g, ok := gateByID(ucReg.Gates(), "g1")
+		return ok && g.Conns == 42
+	})
+	if _, ok := gateByID(ucReg.Gates(), "other"); ok {
+		t.Fatal("Update renamed the gate")
+	}
+	if best, ok := Pick(ucReg.Gates()); !ok || best.ID != "g1" {
+		t.Fatalf("Pick = %v, %v", best, ok)
+	}
+
+	// A second gate, then revoke the first: it is gone at once, not after the TTL.
+	if _, err := gateReg.Register(ctx, Gate{ID: "g2", Addr: "127.0.0.1:9001"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "two gates", func() bool { return len(ucReg.Gates()) == 2 })
+	if err := lease.Revoke(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = e.Client.Get(ctx, GatesPrefix+"g1")
+	if err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("revoked entry still in etcd: %v, %v", resp, err)
+	}
+	eventually(t, "g1 gone from the watch", func() bool {
+		gs := ucReg.Gates()
+		return len(gs) == 1 && gs[0].ID == "g2"
+	})
+	if err := lease.Update(ctx, Gate{Conns: 1}); err == nil {
+		t.Fatal("Update after Revoke succeeded")
+	}
+}
+
+func TestEtcdKilledGateVanishes(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	ucReg := newEtcd(t, newClient(t, e), 2*time.Second)
+	killed, err := NewEtcd(newClient(t, e), 2*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := killed.Register(ctx, Gate{ID: "dead", Addr: "127.0.0.1:9000"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "gate listed", func() bool { _, ok := gateByID(ucReg.Gates(), "dead"); return ok })
+
+	// Keep-alives keep it past several TTLs while the process lives.
+	time.Sleep(3 * time.Second)
+	if _, ok := gateByID(ucReg.Gates(), "dead"); !ok {
+		t.Fatal("live gate expired despite keep-alives")
+	}
+
+	// Stop keep-alives without revoking: what a killed process does.
+	killedAt := time.Now()
+	killed.Close()
+	eventually(t, "killed gate's key to expire", func() bool { _, ok := gateByID(ucReg.Gates(), "dead"); return !ok })
+	t.Logf("key vanished %v after the kill (TTL 2s)", time.Since(killedAt).Round(100*time.Millisecond))
+	resp, err := e.Client.Get(ctx, GatesPrefix+"dead")
+	if err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("expired entry still in etcd: %v, %v", resp, err)
+	}
+}
+
+func TestEtcdKeys(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	uc := newEtcd(t, newClient(t, e), 0)
+	gate := newEtcd(t, newClient(t, e), 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, ok, err := gate.Key(ctx, "k1"); ok || err != nil {
+		t.Fatalf("Key before publish = %v, %v", ok, err)
+	}
+	pem := []byte("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")
+	if err := uc.PublishKey(ctx, "k1", pem); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := gate.Key(ctx, "k1")
+	if err != nil || !ok || string(got) != string(pem) {
+		t.Fatalf("Key = %q, %v, %v", got, ok, err)
+	}
+	if err := uc.PublishKey(ctx, "a/b", pem); err == nil {
+		t.Fatal("PublishKey accepted a kid with a slash")
+	}
+}
+
+func TestEtcdCampaignExclusive(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	a := newEtcd(t, newClient(t, e), 2*time.Second)
+	b := newEtcd(t, newClient(t, e), 2*time.Second)
+
+	actx, aresign := context.WithCancel(context.Background())
+	defer aresign()
+	if err := a.Campaign(actx, "gate-reaper"); err != nil {
+		t.Fatal(err)
+	}
+	bctx, bcancel := context.WithCancel(context.Background())
+	defer bcancel()
+	bwon := make(chan error, 1)
+	go func() { bwon <- b.Campaign(bctx, "gate-reaper") }()
+
+	// While a leads, b must not win (checked over a few keep-alive periods).
+	select {
+	case err := <-bwon:
+		t.Fatalf("b won while a leads (err %v)", err)
+	case <-time.After(3 * time.Second):
+	}
+	// Another job is independent.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Campaign(ctx, "other-job"); err != nil {
+		t.Fatal(err)
+	}
+	aresign()
+	select {
+	case err := <-bwon:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("b did not win after a resigned")
+	}
+
+	// A campaign whose context ends while waiting returns its error.
+	cctx, ccancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer ccancel()
+	if err := a.Campaign(cctx, "gate-reaper"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting campaign err = %v, want deadline exceeded", err)
+	}
+}
+
+func TestEtcdLeaderDiesHandsOver(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	a, err := NewEtcd(newClient(t, e), 2*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newEtcd(t, newClient(t, e), 2*time.Second)
+	if err := a.Campaign(context.Background(), "job"); err != nil {
+		t.Fatal(err)
+	}
+	bwon := make(chan error, 1)
+	go func() { bwon <- b.Campaign(context.Background(), "job") }()
+	a.Close() // the leader's process ends
+	select {
+	case err := <-bwon:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("b did not take over from a closed leader")
+	}
+}

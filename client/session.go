@@ -1,0 +1,405 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/frame"
+	"github.com/qeetap/hive/proto/msg"
+)
+
+// Api names the Session treats specially.
+const (
+	apiKick  = "msg.Kick.Res"
+	apiError = "msg.Error.Res"
+)
+
+// PushHandler receives the messages the server sends unasked: pushes such as
+// msg.GetItems.Res after an item change or msg.GetMails.Res for a new mail,
+// and msg.Kick.Res just before the session ends. It runs on the session's
+// reading goroutine, so it must return quickly and must not wait for an
+// answer on the same session (that answer could never be read); hand the
+// message to another goroutine if it needs to.
+type PushHandler func(api string, m proto.Message)
+
+// Option configures Dial.
+type Option func(*options)
+
+type options struct {
+	dialer    *net.Dialer
+	maxFrame  int
+	heartbeat time.Duration
+	push      PushHandler
+}
+
+// WithDialer sets the dialer (for its timeout, keep-alive, local address).
+func WithDialer(d *net.Dialer) Option { return func(o *options) { o.dialer = d } }
+
+// WithMaxFrame bounds the size field of frames the session accepts (default
+// and maximum frame.MaxSize); a larger frame ends the session.
+func WithMaxFrame(n int) Option { return func(o *options) { o.maxFrame = n } }
+
+// WithHeartbeat makes the session send msg.Echo.Req whenever it has sent
+// nothing for d, so that the gate's idle timeout does not close a session
+// that is only waiting for pushes. 0 (the default) sends none.
+func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithPushHandler sets the push handler from the start, so that no push can
+// arrive before it is set. See [Session.OnPush].
+func WithPushHandler(h PushHandler) Option { return func(o *options) { o.push = h } }
+
+// Session is a TCP connection to a gate. Its methods are safe for concurrent
+// use; requests are sent one at a time (see the package documentation).
+type Session struct {
+	conn net.Conn
+	r    *frame.Reader
+
+	wmu sync.Mutex // guards w and the write deadline
+	w   *frame.Writer
+
+	// turn holds a token while a request is in flight. The goroutine that
+	// settles the request (the reader, or whoever ends the session) takes
+	// the token back, also when the caller gave up waiting: the answer to an
+	// abandoned request must still be consumed before the next request, or
+	// it would be taken as the next one's answer.
+	turn chan struct{}
+
+	mu      sync.Mutex
+	pending *pending // the request in flight; nil when none
+	push    PushHandler
+	user    *def.User
+	err     error // why the session ended; nil while open
+
+	closed     chan struct{} // closed when the session ends
+	readerDone chan struct{} // closed when the reading goroutine returns
+	lastSend   atomic.Int64  // unix nanoseconds of the last request written
+}
+
+// pending is a request waiting for its answer.
+type pending struct {
+	reqAPI, resAPI string
+	ch             chan answer // buffered: the settler never blocks
+}
+
+// answer settles a pending request.
+type answer struct {
+	m   proto.Message
+	err error
+}
+
+// Dial connects to a gate at addr (host:port, as uc's Auth.Res addr). The
+// context bounds the connect only. Log in next with [Session.Login].
+func Dial(ctx context.Context, addr string, opts ...Option) (*Session, error) {
+	o := options{dialer: &net.Dialer{}, maxFrame: frame.MaxSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	conn, err := o.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("hive: dial %s: %w", addr, err)
+	}
+	s := newSession(conn, o)
+	return s, nil
+}
+
+// newSession starts the reading (and heartbeat) goroutines on conn.
+func newSession(conn net.Conn, o options) *Session {
+	s := &Session{
+		conn:       conn,
+		r:          frame.NewReader(conn, o.maxFrame),
+		w:          frame.NewWriter(conn),
+		turn:       make(chan struct{}, 1),
+		push:       o.push,
+		closed:     make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	go s.read()
+	if o.heartbeat > 0 {
+		go s.heartbeat(o.heartbeat)
+	}
+	return s
+}
+
+// OnPush sets the handler of pushes (nil drops them). Pushes arriving while
+// no handler is set are dropped.
+func (s *Session) OnPush(h PushHandler) {
+	s.mu.Lock()
+	s.push = h
+	s.mu.Unlock()
+}
+
+// User returns the player as the last successful Login answered it, or nil.
+func (s *Session) User() *def.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
+}
+
+// Done is closed when the session has ended (Close, a kick, a broken
+// connection or a protocol violation); Err then says why.
+func (s *Session) Done() <-chan struct{} { return s.closed }
+
+// Err returns nil while the session is open, and afterwards an error
+// wrapping ErrClosed and the cause: after a kick, errors.As finds the
+// *Error with the kick's code (RC_LOGIN_KICKED, RC_GATE_DRAINING).
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the session and waits for its goroutines. It returns nil, also
+// when the session had already ended.
+func (s *Session) Close() error {
+	s.end(errors.New("closed by client"))
+	<-s.readerDone
+	return nil
+}
+
+// Do sends req (a msg.X.Req) and waits for its answer: msg.X.Res, or
+// msg.Error.Res when the server could not answer with X.Res. It waits first
+// for any request in flight on the session. The context bounds the whole
+// call; when it ends first Do returns its error, and the late answer is
+// discarded when it arrives.
+//
+// The answer is returned whenever one arrived. If its code is not RC_OK the
+// error is an *Error with that code, and for msg.Error.Res too (the message
+// returned is then the *msg.Error_Res). A session that ends while waiting
+// gives an error wrapping ErrClosed.
+func (s *Session) Do(ctx context.Context, req proto.Message) (proto.Message, error) {
+	if req == nil {
+		return nil, errors.New("hive: Do: nil request")
+	}
+	api, payload, err := frame.Encode(req)
+	if err != nil {
+		return nil, fmt.Errorf("hive: %w", err)
+	}
+	if !frame.IsRequest([]byte(api)) {
+		return nil, fmt.Errorf("hive: %s is not a request (msg.X.Req)", api)
+	}
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.closed:
+		return nil, s.closedErr()
+	}
+	p := &pending{reqAPI: api, resAPI: frame.ResponseAPI(api), ch: make(chan answer, 1)}
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		<-s.turn
+		return nil, s.closedErr()
+	}
+	s.pending = p
+	s.mu.Unlock()
+
+	if err := s.write(ctx, api, payload); err != nil {
+		s.end(fmt.Errorf("write: %w", err)) // settles p
+	}
+	select {
+	case a := <-p.ch:
+		return a.m, a.err
+	case <-ctx.Done():
+		s.mu.Lock()
+		stillWaiting := s.pending == p
+		s.mu.Unlock()
+		if stillWaiting {
+			return nil, ctx.Err() // the reader consumes the late answer and frees the turn
+		}
+		a := <-p.ch // settled meanwhile: settling happens under mu
+		return a.m, a.err
+	}
+}
+
+// write sends one frame, bounded by the context's deadline.
+func (s *Session) write(ctx context.Context, api string, payload []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	dl, _ := ctx.Deadline() // zero: no deadline
+	if err := s.conn.SetWriteDeadline(dl); err != nil {
+		return err
+	}
+	if err := s.w.WriteFrame(api, payload); err != nil {
+		return err
+	}
+	s.lastSend.Store(time.Now().UnixNano())
+	return s.w.Flush()
+}
+
+// Call is Do with the answer's type: it returns the answer as Res. Res must
+// be the answer type of req (Call[*msg.GetItems_Res] for a GetItems_Req).
+// As with Do, the answer is returned along with an *Error when its code is
+// not RC_OK; for msg.Error.Res only the error is returned.
+func Call[Res proto.Message](ctx context.Context, s *Session, req proto.Message) (Res, error) {
+	var zero Res
+	m, err := s.Do(ctx, req)
+	if m == nil {
+		return zero, err
+	}
+	r, ok := m.(Res)
+	if !ok {
+		if err != nil {
+			return zero, err
+		}
+		return zero, &ProtocolError{Msg: fmt.Sprintf("answer is %s, not %T", m.ProtoReflect().Descriptor().FullName(), zero)}
+	}
+	return r, err
+}
+
+// read is the session's reading goroutine: it settles requests with their
+// answers and hands everything else to the push handler.
+func (s *Session) read() {
+	defer close(s.readerDone)
+	defer s.r.Release()
+	for {
+		api, payload, err := s.r.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("connection closed by server")
+			} else if errors.Is(err, frame.ErrFrameTooShort) || errors.Is(err, frame.ErrEmptyAPI) ||
+				errors.Is(err, frame.ErrAPISize) || errors.Is(err, frame.ErrFrameTooLarge) {
+				err = &ProtocolError{Msg: "bad frame", Err: err}
+			}
+			s.end(err)
+			return
+		}
+		m, err := frame.Decode(api, payload)
+		switch {
+		case errors.Is(err, frame.ErrUnknownAPI):
+			continue // sent by a newer server; nothing here knows what it means
+		case errors.Is(err, frame.ErrMissingRequired):
+			// Lenient: the message parsed; missing fields read as zero.
+		case err != nil:
+			s.end(&ProtocolError{Msg: "bad payload", Err: err})
+			return
+		}
+		if s.dispatch(string(api), m) {
+			return
+		}
+	}
+}
+
+// dispatch routes one received message and reports whether the session
+// ended because of it.
+func (s *Session) dispatch(api string, m proto.Message) (ended bool) {
+	if api == apiKick {
+		k := m.(*msg.Kick_Res)
+		s.pushTo(api, m)
+		s.end(&Error{Code: def.ResCode(k.GetCode()), Op: "kick", Detail: k.GetReason()})
+		return true
+	}
+	s.mu.Lock()
+	p := s.pending
+	var a answer
+	switch {
+	case p == nil:
+	case api == p.resAPI:
+		a = answer{m: m}
+		if code, ok := resultCode(m); ok && code != def.ResCode_RC_OK {
+			a.err = &Error{Code: code, Op: p.reqAPI}
+		}
+	case api == apiError && errorFor(m.(*msg.Error_Res), p):
+		e := m.(*msg.Error_Res)
+		a = answer{m: m, err: &Error{Code: def.ResCode(e.GetCode()), Op: p.reqAPI, Detail: e.GetDetail()}}
+	default:
+		p = nil
+	}
+	if p != nil {
+		s.settle(p, a)
+	}
+	s.mu.Unlock()
+	if p == nil {
+		s.pushTo(api, m)
+	}
+	return false
+}
+
+// errorFor reports whether msg.Error.Res e answers request p: it names p's
+// request or response api, or none.
+func errorFor(e *msg.Error_Res, p *pending) bool {
+	a := e.GetApi()
+	return a == "" || a == p.reqAPI || a == p.resAPI
+}
+
+// settle answers p and frees the turn. Called with s.mu held and p pending.
+func (s *Session) settle(p *pending, a answer) {
+	s.pending = nil
+	p.ch <- a
+	<-s.turn
+}
+
+// pushTo calls the push handler, if any.
+func (s *Session) pushTo(api string, m proto.Message) {
+	s.mu.Lock()
+	h := s.push
+	s.mu.Unlock()
+	if h != nil {
+		h(api, m)
+	}
+}
+
+// end ends the session with cause (first cause wins), fails the request in
+// flight and closes the connection.
+func (s *Session) end(cause error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = fmt.Errorf("%w: %w", ErrClosed, cause)
+	if p := s.pending; p != nil {
+		s.settle(p, answer{err: s.err})
+	}
+	close(s.closed)
+	s.mu.Unlock()
+	s.conn.Close()
+}
+
+// closedErr is the error of calls on an ended session.
+func (s *Session) closedErr() error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return ErrClosed
+}
+
+// heartbeat sends Echo.Req when nothing was sent for d, until the session ends.
+func (s *Session) heartbeat(d time.Duration) {
+	t := time.NewTicker(d / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, s.lastSend.Load())) < d {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		_, _ = s.Do(ctx, &msg.Echo_Req{})
+		cancel()
+	}
+}
+
+// resultCode returns the value of m's field named "code" (field 1 in most
+// answers, 2 in SetEvent.Res) and whether m has such a field.
+func resultCode(m proto.Message) (def.ResCode, bool) {
+	r := m.ProtoReflect()
+	fd := r.Descriptor().Fields().ByName("code")
+	if fd == nil || fd.Kind() != protoreflect.Int32Kind {
+		return 0, false
+	}
+	return def.ResCode(r.Get(fd).Int()), true
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/internal/obs"
+	"github.com/qeetap/hive/token"
+)
+
+// clusterRunner returns the run func of `hive uc|gate|game`: one part of a
+// cluster, with NATS and etcd required and redis recommended. It is nil (not
+// built yet) while the part is not wired.
+func clusterRunner(name string) func(context.Context, []string, io.Writer, io.Writer) error {
+	if _, ok := parts[name]; !ok {
+		return nil
+	}
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return runCluster(ctx, name, args, stdout, stderr)
+	}
+}
+
+// runCluster runs one cluster part until SIGINT/SIGTERM, then drains it.
+func runCluster(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs, c := clusterFlags(name)
+	if err := parseFlags(fs, args, os.LookupEnv, stdout); err != nil {
+		return err
+	}
+	log, err := obs.NewLoggerTo(stderr, c.LogFormat, c.LogLevel)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if c.NATS == "" {
+		return usagef("--nats (or HIVE_NATS) is required, e.g. --nats nats://127.0.0.1:4222; for a single process without servers use `hive dev`")
+	}
+	if c.Etcd == "" {
+		return usagef("--etcd (or HIVE_ETCD) is required: a cluster process finds gates, keys and leaders in etcd, e.g. --etcd http://127.0.0.1:2379; for a single process use `hive dev`")
+	}
+
+	nc, err := bus.Connect(c.NATS, "hive-"+name)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if name != "gate" { // the writers make sure the stream and buckets exist
+		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err = bus.EnsureStore(sctx, js, bus.StoreConfig{})
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	reg, err := openRegistry(c.Etcd, log)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	ch, err := openCache(c.Redis, false, log)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	d := deps{NC: nc, JS: js, Registry: reg, Cache: ch, Log: log}
+	if name == "uc" {
+		if d.Key, err = token.LoadOrCreateKey(c.keyFile()); err != nil {
+			return err
+		}
+	}
+
+	metrics := prometheus.NewRegistry()
+	d.Metrics = metrics
+	ready := &readiness{}
+	ready.nc.Store(nc)
+	ms, err := startMetrics(c.MetricsListen, metrics, ready)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer stopMetrics(ms)
+
+	up, err := startParts(c.builders, d)
+	if err != nil {
+		return err
+	}
+	ready.started.Store(true)
+	for _, r := range up {
+		fmt.Fprintf(stdout, "hive %s: serving on %s\n", r.name, r.svc.Addr())
+	}
+	<-ctx.Done()
+	log.Info("draining")
+	return stopParts(up, log)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"flag"
+	"path/filepath"
+)
+
+// config is what a long-running command's flags parse into.
+type config struct {
+	cmd string
+	common
+	// builders construct the wired parts this command runs, in partOrder.
+	builders []builder
+}
+
+// builder is a bound part: its flags are registered; build reads them.
+type builder struct {
+	name  string
+	build func(d deps) (service, error)
+}
+
+// keyFile is where uc's signing key lives: --uc-key-file, else <data-dir>/uc.key.
+func (c *config) keyFile() string {
+	if c.UCKeyFile != "" {
+		return c.UCKeyFile
+	}
+	return filepath.Join(c.DataDir, "uc.key")
+}
+
+// flagSets maps each command with flags to the one function that builds its
+// FlagSet: the binary parses with it, and the tests (compose.yaml check,
+// --help) inspect the same sets.
+func flagSets() map[string]func() (*flag.FlagSet, *config) {
+	return map[string]func() (*flag.FlagSet, *config){
+		"dev":  devFlags,
+		"uc":   func() (*flag.FlagSet, *config) { return clusterFlags("uc") },
+		"gate": func() (*flag.FlagSet, *config) { return clusterFlags("gate") },
+		"game": func() (*flag.FlagSet, *config) { return clusterFlags("game") },
+	}
+}
+
+// devFlags is the FlagSet of `hive dev`: the shared flags and every wired part's.
+func devFlags() (*flag.FlagSet, *config) {
+	c := &config{cmd: "dev"}
+	fs := newFlagSet("dev", "Runs everything in one process: embedded NATS with JetStream (store in <data-dir>/nats),\nin-process registry and cache, uc, one gate and one game worker. Ctrl-C drains and exits.")
+	c.register(fs, true)
+	for _, name := range partOrder {
+		if p, ok := parts[name]; ok {
+			c.builders = append(c.builders, builder{name: name, build: p.bind(fs)})
+		}
+	}
+	registerKeyFile(fs, c)
+	return fs, c
+}
+
+// clusterFlags is the FlagSet of `hive uc`, `hive gate` or `hive game`: the
+// shared flags and that part's own (only the shared ones while the part is
+// not wired yet).
+func clusterFlags(name string) (*flag.FlagSet, *config) {
+	c := &config{cmd: name}
+	fs := newFlagSet(name, "Runs one "+name+" process of a cluster: needs --nats and --etcd (and --redis for a shared cache).")
+	c.register(fs, false)
+	if p, ok := parts[name]; ok {
+		c.builders = append(c.builders, builder{name: name, build: p.bind(fs)})
+	}
+	if name == "uc" {
+		registerKeyFile(fs, c)
+	}
+	return fs, c
+}
+
+// registerKeyFile adds --uc-key-file unless the uc package defines it itself.
+func registerKeyFile(fs *flag.FlagSet, c *config) {
+	if fs.Lookup("uc-key-file") == nil {
+		fs.StringVar(&c.UCKeyFile, "uc-key-file", "", "uc's Ed25519 signing key (PEM), created on first start if missing; empty = <data-dir>/uc.key")
+	}
+}

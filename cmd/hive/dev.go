@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/internal/obs"
+	"github.com/qeetap/hive/token"
+)
+
+// runDev is `hive dev`: everything in one process (DESIGN §7).
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, c := devFlags()
+	if err := parseFlags(fs, args, os.LookupEnv, stdout); err != nil {
+		return err
+	}
+	log, err := obs.NewLoggerTo(stderr, c.LogFormat, c.LogLevel)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	// NATS: the embedded server unless --nats points elsewhere.
+	var emb *bus.Embedded
+	var nc *nats.Conn
+	natsURL := c.NATS
+	if c.NATS == "" {
+		// nats-server's notices are many; show its warnings and errors only,
+		// unless debugging.
+		natsLevel := "warn"
+		if c.LogLevel == "debug" {
+			natsLevel = "info"
+		}
+		nlog, _ := obs.NewLoggerTo(stderr, c.LogFormat, natsLevel)
+		emb, err = bus.StartEmbedded(bus.EmbeddedConfig{
+			StoreDir: filepath.Join(c.DataDir, "nats"),
+			Listen:   c.NATSListen,
+			Logger:   nlog,
+		})
+		if err != nil {
+			return err
+		}
+		defer emb.Shutdown() // last: after every part and the connection
+		natsURL = emb.ClientURL()
+		nc, err = emb.Connect("hive-dev")
+	} else {
+		nc, err = bus.Connect(c.NATS, "hive-dev")
+	}
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bus.EnsureStore(sctx, js, bus.StoreConfig{Replicas: 1})
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	reg, err := openRegistry(c.Etcd, log)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	ch, err := openCache(c.Redis, true, log)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	key, err := token.LoadOrCreateKey(c.keyFile())
+	if err != nil {
+		return err
+	}
+
+	metrics := prometheus.NewRegistry()
+	ready := &readiness{}
+	ready.nc.Store(nc)
+	ms, err := startMetrics(c.MetricsListen, metrics, ready)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer stopMetrics(ms)
+
+	up, err := startParts(c.builders, deps{
+		NC: nc, JS: js, Registry: reg, Cache: ch, Log: log,
+		Metrics: metrics, Key: key, Dev: true,
+	})
+	if err != nil {
+		return err
+	}
+	ready.started.Store(true)
+	printDevBanner(stdout, c, natsURL, up, ms)
+	log.Info("hive dev ready", "data_dir", c.DataDir, "nats", natsURL)
+
+	<-ctx.Done()
+	log.Info("draining: gate first, then game, uc, NATS")
+	if err := stopParts(up, log); err != nil {
+		return err
+	}
+	return nil
+}
+
+// printDevBanner tells a newcomer where everything is and what to try first.
+func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *obs.Server) {
+	addr := map[string]string{}
+	for _, r := range up {
+		addr[r.name] = dialable(r.svc.Addr())
+	}
+	fmt.Fprintf(w, "hive dev: running (data in %s)\n", c.DataDir)
+	if natsURL == "" {
+		fmt.Fprintf(w, "  nats     in-process only (set --nats-listen to reach it)\n")
+	} else {
+		fmt.Fprintf(w, "  nats     %s\n", natsURL)
+	}
+	for _, name := range partOrder {
+		if a, ok := addr[name]; ok {
+			fmt.Fprintf(w, "  %-8s %s\n", name, a)
+		} else {
+			fmt.Fprintf(w, "  %-8s not built yet (see issue %d)\n", name, map[string]int{"uc": 3, "gate": 4, "game": 5}[name])
+		}
+	}
+	if ms != nil {
+		fmt.Fprintf(w, "  metrics  http://%s/metrics\n", dialable(ms.Addr()))
+	}
+	if uc, ok := addr["uc"]; ok {
+		fmt.Fprintf(w, "\nTry it:\n")
+		fmt.Fprintf(w, "  curl -X POST -d 'username=lisp&password=secret-lisp-1' http://%s/v1/account/registry\n", uc)
+		fmt.Fprintf(w, "  go run ./cmd/hive client --uc http://%s\n", uc)
+	}
+	if natsURL != "" {
+		fmt.Fprintf(w, "\nWatch the events: go run ./cmd/hive tap --nats %s\n", natsURL)
+	}
+	fmt.Fprintf(w, "Ctrl-C drains and stops.\n")
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/qeetap/hive/internal/obs"
+)
+
+// errHelpShown: --help was asked for and printed; exit 0.
+var errHelpShown = errors.New("help shown")
+
+// common holds the flags cmd/hive itself defines (DESIGN §8), shared by the
+// long-running commands; the parts (uc, gate, game) register their own.
+type common struct {
+	NATS          string
+	NATSListen    string // dev only
+	Etcd          string
+	Redis         string
+	DataDir       string
+	MetricsListen string
+	LogFormat     string
+	LogLevel      string
+	// UCKeyFile is uc's private signing key (hive uc; dev uses <data-dir>/uc.key).
+	UCKeyFile string
+}
+
+// sharedNames are the flags defined here rather than by a part; no part may reuse them.
+var sharedNames = []string{"nats", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level"}
+
+// sharedFlag reports whether name is one of sharedNames.
+func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
+
+// register adds the shared flags to fs. dev adds --nats-listen and describes
+// the empty defaults as the in-process replacements.
+func (c *common) register(fs *flag.FlagSet, dev bool) {
+	if dev {
+		fs.StringVar(&c.NATS, "nats", "", "NATS URL(s), comma-separated; empty = start the embedded NATS+JetStream server")
+		fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "address where the embedded NATS also accepts other processes (tap, replay, bench); empty = in-process only")
+		fs.StringVar(&c.Etcd, "etcd", "", "etcd endpoints, comma-separated; empty = in-process registry")
+		fs.StringVar(&c.Redis, "redis", "", "redis address host:port; empty = in-process cache")
+		fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory: JetStream store (<data-dir>/nats) and uc's signing key (<data-dir>/uc.key)")
+	} else {
+		fs.StringVar(&c.NATS, "nats", "", "NATS URL(s), comma-separated (required), e.g. nats://nats:4222")
+		fs.StringVar(&c.Etcd, "etcd", "", "etcd endpoints, comma-separated (required), e.g. http://etcd:2379")
+		fs.StringVar(&c.Redis, "redis", "", "redis address host:port; empty = an in-process cache (one process only: not for a cluster)")
+		fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory (uc's signing key by default)")
+	}
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz; empty = off")
+	c.LogFormat, c.LogLevel = "text", "info"
+	fs.Var(&choice{p: &c.LogFormat, allowed: obs.LogFormats}, "log-format", "log format: `text|json`")
+	fs.Var(&choice{p: &c.LogLevel, allowed: []string{"debug", "info", "warn", "error"}}, "log-level", "least log level: `debug|info|warn|error`")
+}
+
+// choice is a string flag restricted to a few values, so a bad value (also
+// from the environment) fails when it is set, naming what is allowed.
+type choice struct {
+	p       *string
+	allowed []string
+}
+
+func (c *choice) String() string {
+	if c.p == nil {
+		return ""
+	}
+	return *c.p
+}
+
+func (c *choice) Set(s string) error {
+	v := strings.ToLower(strings.TrimSpace(s))
+	if !slices.Contains(c.allowed, v) {
+		return fmt.Errorf("want one of %s", strings.Join(c.allowed, ", "))
+	}
+	*c.p = v
+	return nil
+}
+
+// envName is the environment twin of a flag: --gate-listen = HIVE_GATE_LISTEN.
+func envName(flagName string) string {
+	return "HIVE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// newFlagSet returns an empty FlagSet for `hive <cmd>` whose usage documents
+// every flag with its environment twin.
+func newFlagSet(cmd, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("hive "+cmd, flag.ContinueOnError)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: hive %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown; the command line wins):\n", cmd, synopsis)
+		printFlags(w, fs, nil)
+	}
+	return fs
+}
+
+// printFlags writes one entry per flag of fs (those keep() accepts; nil = all),
+// sorted by name: name, default, help and environment twin.
+func printFlags(w io.Writer, fs *flag.FlagSet, keep func(string) bool) {
+	var all []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if keep == nil || keep(f.Name) {
+			all = append(all, f)
+		}
+	})
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	for _, f := range all {
+		typ, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "\n    \tenv %s\n", envName(f.Name))
+	}
+}
+
+// parseFlags parses args, then for every flag not given on the command line
+// sets it from its environment twin when that is set (lookup is os.LookupEnv
+// in the binary). A bad value is a usage error naming the variable. No
+// positional arguments are accepted. --help prints the usage to helpOut and
+// returns errHelpShown.
+func parseFlags(fs *flag.FlagSet, args []string, lookup func(string) (string, bool), helpOut io.Writer) error {
+	fs.SetOutput(io.Discard) // errors are returned and printed once by run
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(helpOut)
+			fs.Usage()
+			return errHelpShown
+		}
+		return usagef("%v (see --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	return applyEnv(fs, lookup)
+}
+
+// applyEnv sets each flag of fs that was not set on the command line from its
+// HIVE_* environment twin, if present.
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		name := envName(f.Name)
+		v, ok := lookup(name)
+		if !ok {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = usagef("environment %s=%q (flag --%s): %v", name, v, f.Name, e)
+		}
+	})
+	return err
+}

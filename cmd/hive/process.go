@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/qeetap/hive/internal/obs"
+)
+
+// shutdownTimeout bounds each part's drain on SIGINT/SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+// running is a started part.
+type running struct {
+	name string
+	svc  service
+}
+
+// startParts builds and starts each bound part in order. On a failure it stops
+// the ones already started and returns the error.
+func startParts(builders []builder, d deps) ([]running, error) {
+	var up []running
+	for _, b := range builders {
+		pd := d
+		pd.Log = d.Log.With("part", b.name)
+		svc, err := b.build(pd)
+		if err == nil {
+			err = svc.Start()
+		}
+		if err != nil {
+			stopParts(up, d.Log)
+			return nil, fmt.Errorf("%s: %w", b.name, err)
+		}
+		d.Log.Info("started", "part", b.name, "addr", svc.Addr())
+		up = append(up, running{b.name, svc})
+	}
+	return up, nil
+}
+
+// stopParts shuts the parts down in reverse start order (gate, game, uc),
+// each bounded by shutdownTimeout; errors are logged, since every part must
+// get its turn to drain.
+func stopParts(up []running, log *slog.Logger) error {
+	var errs []error
+	for i := len(up) - 1; i >= 0; i-- {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		err := up[i].svc.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			log.Error("shutdown", "part", up[i].name, "err", err)
+			errs = append(errs, fmt.Errorf("%s shutdown: %w", up[i].name, err))
+		} else {
+			log.Info("stopped", "part", up[i].name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readiness tracks what /readyz reports: the NATS connection and whether
+// every part has started.
+type readiness struct {
+	nc      atomic.Pointer[nats.Conn]
+	started atomic.Bool
+}
+
+// check is the obs ready func.
+func (r *readiness) check() error {
+	nc := r.nc.Load()
+	switch {
+	case nc == nil:
+		return errors.New("nats not connected yet")
+	case !nc.IsConnected():
+		return fmt.Errorf("nats %s", nc.Status())
+	case !r.started.Load():
+		return errors.New("starting")
+	}
+	return nil
+}
+
+// startMetrics serves /metrics, /healthz and /readyz when --metrics-listen is set.
+func startMetrics(addr string, reg *prometheus.Registry, r *readiness) (*obs.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	s, err := obs.Serve(addr, reg, r.check)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// stopMetrics stops a metrics server started by startMetrics (nil is fine).
+func stopMetrics(s *obs.Server) {
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.Shutdown(ctx)
+}
+
+// dialable turns a listen address into one a local client can dial:
+// ":8082" and "0.0.0.0:8082" become "127.0.0.1:8082".
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

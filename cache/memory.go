@@ -2,7 +2,9 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -47,8 +49,11 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.live(key)
-	if !ok || v.b == nil {
+	if !ok {
 		return nil, ErrMiss
+	}
+	if v.b == nil { // a counter reads as its decimal value, as in redis
+		return strconv.AppendInt(nil, v.n, 10), nil
 	}
 	return append([]byte(nil), v.b...), nil
 }
@@ -79,6 +84,12 @@ func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 	v, ok := m.live(key)
 	if !ok {
 		v = memVal{exp: m.expiry(ttl)}
+	} else if v.b != nil { // a value Set earlier counts on if it is an integer, as in redis
+		n, err := strconv.ParseInt(string(v.b), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cache: incr %s: value is not an integer", key)
+		}
+		v.b, v.n = nil, n
 	}
 	v.n++
 	m.vals[key] = v

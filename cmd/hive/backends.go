@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/registry"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // openRegistry returns the etcd registry at endpoints (comma-separated), or
@@ -15,8 +18,37 @@ func openRegistry(endpoints string, log *slog.Logger) (registry.Registry, error)
 	if endpoints == "" {
 		return registry.NewMemory(), nil
 	}
-	// Wired when registry/etcd.go (issue 4) lands: clientv3.New + registry.NewEtcd.
-	return nil, fmt.Errorf("--etcd %s: the etcd registry (registry.NewEtcd, issue 4) is not built yet", endpoints)
+	var eps []string
+	for _, e := range strings.Split(endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("etcd %s: %w", endpoints, err)
+	}
+	reg, err := registry.NewEtcd(cli, 0, log)
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("etcd %s: %w", endpoints, err)
+	}
+	return &etcdRegistry{Etcd: reg, cli: cli}, nil
+}
+
+// etcdRegistry is the etcd registry owning its client: Close closes both.
+type etcdRegistry struct {
+	*registry.Etcd
+	cli *clientv3.Client
+}
+
+// Close stops the registry (watch, keep-alives), then closes the client.
+func (r *etcdRegistry) Close() error {
+	err := r.Etcd.Close()
+	if cerr := r.cli.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // openCache returns the redis cache at addr, or an in-process cache when addr

@@ -61,6 +61,9 @@ func openCache(addr string, dev bool, log *slog.Logger) (cache.Cache, error) {
 		}
 		return cache.NewMemory(), nil
 	}
-	// Wired when cache/redis.go (issue 3) lands: cache.NewRedis(addr).
-	return nil, fmt.Errorf("--redis %s: the redis cache (cache.NewRedis, issue 3) is not built yet", addr)
+	r, err := cache.NewRedis(addr)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", addr, err)
+	}
+	return r, nil
 }

@@ -57,3 +57,29 @@ func TestOpenRegistryDefaultsAndErrors(t *testing.T) {
 		t.Error("unreachable etcd accepted")
 	}
 }
+
+func TestOpenCache(t *testing.T) {
+	c, err := openCache("", true, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if c, err := openCache("127.0.0.1:1", false, slog.Default()); err == nil {
+		c.Close()
+		t.Error("unreachable redis accepted")
+	}
+	rd := testenv.StartRedis(t)
+	c, err = openCache(rd.Addr, false, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "hive-cmd-test", []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Written through --redis, visible to any other redis client.
+	if got, err := rd.Client.Get(ctx, "hive-cmd-test").Result(); err != nil || got != "v" {
+		t.Fatalf("redis holds %q, %v; want v", got, err)
+	}
+}

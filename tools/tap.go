@@ -1,0 +1,264 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/qeetap/hive/bus"
+	_ "github.com/qeetap/hive/proto/evt" // registers the event types for decoding
+)
+
+// TapOptions configures Tap.
+type TapOptions struct {
+	// Subject filters the events; default bus.EventsWildcard ("evt.>").
+	// e.g. "evt.player.10001" for one player, "evt.account.*" for accounts.
+	Subject string
+	// FromStart starts at the first event in the stream.
+	FromStart bool
+	// Since starts at events stored at most this long ago. Ignored with
+	// FromStart. Neither: only events stored after Tap starts.
+	Since time.Duration
+	// Limit stops after this many events; 0 follows until ctx ends.
+	Limit int
+	// Consumer, if set, names a durable consumer: events are acknowledged
+	// once printed, and a later Tap with the same name resumes after the
+	// last one acknowledged (FromStart/Since only matter when the consumer
+	// is created). Empty: an ephemeral ordered consumer.
+	Consumer string
+	// Out receives one JSON object per event and line. Required.
+	Out io.Writer
+}
+
+// TapLine is one line of Tap's output (DESIGN §8). Event is the event in
+// protojson (proto field names); it is null when the event cannot be
+// decoded, and Error then says why.
+type TapLine struct {
+	StreamSeq uint64          `json:"stream_seq"`
+	Subject   string          `json:"subject"`
+	Time      string          `json:"time"`
+	Type      string          `json:"type"`
+	Event     json.RawMessage `json:"event"`
+	Cmd       string          `json:"cmd,omitempty"`
+	Corr      string          `json:"corr,omitempty"`
+	Error     string          `json:"error,omitempty"`
+}
+
+// Tap prints the events of the EVENTS stream as JSON lines to opt.Out,
+// following new events until ctx ends or opt.Limit events were printed, and
+// then returns nil. The event type comes from the Hive-Event header and is
+// decoded through the proto registry; an unknown type or undecodable payload
+// still prints a line, with "event": null and an "error".
+func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
+	if opt.Out == nil {
+		return errors.New("tap: no output")
+	}
+	if opt.Limit < 0 {
+		return fmt.Errorf("tap: negative limit %d", opt.Limit)
+	}
+	if opt.Since < 0 {
+		return fmt.Errorf("tap: negative since %v", opt.Since)
+	}
+	if opt.Subject == "" {
+		opt.Subject = bus.EventsWildcard
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("tap: %w", err)
+	}
+	stream, err := js.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		return fmt.Errorf("tap: stream %s: %w", bus.EventsStream, err)
+	}
+	policy, start := jetstream.DeliverNewPolicy, (*time.Time)(nil)
+	switch {
+	case opt.FromStart:
+		policy = jetstream.DeliverAllPolicy
+	case opt.Since > 0:
+		t := time.Now().Add(-opt.Since)
+		policy, start = jetstream.DeliverByStartTimePolicy, &t
+	}
+	if opt.Consumer != "" {
+		cons, err := durable(ctx, stream, opt, policy, start)
+		if err != nil {
+			return err
+		}
+		return tapDurable(ctx, nc, cons, opt)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{opt.Subject}, DeliverPolicy: policy, OptStartTime: start,
+	})
+	if err != nil {
+		return fmt.Errorf("tap: consumer: %w", err)
+	}
+	return tapOrdered(ctx, cons, opt)
+}
+
+// durable returns the named consumer, creating it if it does not exist. An
+// existing one keeps its position; a different filter subject is an error
+// rather than a silent change of what the job consumes.
+func durable(ctx context.Context, stream jetstream.Stream, opt TapOptions, policy jetstream.DeliverPolicy, start *time.Time) (jetstream.Consumer, error) {
+	cons, err := stream.Consumer(ctx, opt.Consumer)
+	if err == nil {
+		if f := cons.CachedInfo().Config.FilterSubject; f != opt.Subject {
+			return nil, fmt.Errorf("tap: consumer %q filters %q, not %q: use another name", opt.Consumer, f, opt.Subject)
+		}
+		return cons, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("tap: consumer %q: %w", opt.Consumer, err)
+	}
+	cons, err = stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       opt.Consumer,
+		Description:   "hive tap --consumer",
+		FilterSubject: opt.Subject,
+		DeliverPolicy: policy,
+		OptStartTime:  start,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		MaxAckPending: 1024,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tap: create consumer %q: %w", opt.Consumer, err)
+	}
+	return cons, nil
+}
+
+// tapOrdered prints from an ordered (ephemeral) consumer.
+func tapOrdered(ctx context.Context, cons jetstream.Consumer, opt TapOptions) error {
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("tap: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for n := 0; opt.Limit == 0 || n < opt.Limit; n++ {
+		m, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return fmt.Errorf("tap: %w", err)
+		}
+		if err := writeLine(opt.Out, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchWait is how long one fetch of a durable Tap waits for events. Fetches
+// are not cancelled midway: a cancelled fetch would leave its pull request
+// on the server, which would hand later events to a reader that is gone
+// (they come back only after the ack wait). So cancelling takes up to this long.
+const fetchWait = time.Second
+
+// tapDurable prints from a durable consumer, acknowledging each event once
+// printed. It fetches no more than the limit still allows, and gives back
+// (naks) what it fetched but did not print, so a restart resumes at once.
+func tapDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt TapOptions) error {
+	// Acks are fire-and-forget; a round trip at the end makes sure the
+	// server has processed them before the caller closes the connection.
+	defer nc.FlushTimeout(5 * time.Second)
+	n := 0
+	for (opt.Limit == 0 || n < opt.Limit) && ctx.Err() == nil {
+		batch := 64
+		if opt.Limit > 0 {
+			batch = min(batch, opt.Limit-n)
+		}
+		b, err := cons.Fetch(batch, jetstream.FetchMaxWait(fetchWait))
+		if err != nil {
+			return fmt.Errorf("tap: fetch: %w", err)
+		}
+		var werr error
+		for m := range b.Messages() {
+			if werr != nil || ctx.Err() != nil {
+				_ = m.Nak()
+				continue
+			}
+			if werr = writeLine(opt.Out, m); werr != nil {
+				_ = m.Nak()
+				continue
+			}
+			n++
+			if werr = m.Ack(); werr != nil {
+				werr = fmt.Errorf("tap: ack: %w", werr)
+			}
+		}
+		if werr != nil {
+			return werr
+		}
+		if err := b.Error(); err != nil {
+			return fmt.Errorf("tap: fetch: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeLine prints one event.
+func writeLine(w io.Writer, m jetstream.Msg) error {
+	line := decodeEvent(m)
+	b, err := json.Marshal(line)
+	if err != nil {
+		return fmt.Errorf("tap: %w", err)
+	}
+	b = append(b, '\n')
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("tap: write: %w", err)
+	}
+	return nil
+}
+
+// decodeEvent builds the output line of one stored event.
+func decodeEvent(m jetstream.Msg) TapLine {
+	h := m.Headers()
+	line := TapLine{Subject: m.Subject(), Type: h.Get(bus.HdrEvent), Cmd: h.Get(bus.HdrCmd), Corr: h.Get(bus.HdrCorr), Event: json.RawMessage("null")}
+	if md, err := m.Metadata(); err == nil {
+		line.StreamSeq = md.Sequence.Stream
+		line.Time = md.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	ev, err := DecodeEvent(line.Type, m.Data())
+	if err != nil {
+		line.Error = err.Error()
+		return line
+	}
+	line.Event = ev
+	return line
+}
+
+// DecodeEvent returns the event payload of type typ (its full proto name, the
+// Hive-Event header) as protojson with proto field names. Errors: an empty or
+// unknown type, a payload that does not parse as it.
+func DecodeEvent(typ string, payload []byte) (json.RawMessage, error) {
+	if typ == "" {
+		return nil, fmt.Errorf("no %s header", bus.HdrEvent)
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typ))
+	if err != nil {
+		return nil, fmt.Errorf("unknown event type %q", typ)
+	}
+	ev := mt.New().Interface()
+	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(payload, ev); err != nil {
+		return nil, fmt.Errorf("event %s does not parse: %v", typ, err)
+	}
+	b, err := jsonOpts.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %v", typ, err)
+	}
+	return b, nil
+}
+
+// jsonOpts is the JSON form of messages in every tool's output: protojson
+// with the field names of the .proto files (as PROTOCOL.md and jq scripts
+// spell them).
+var jsonOpts = protojson.MarshalOptions{UseProtoNames: true, AllowPartial: true}

@@ -1,0 +1,266 @@
+package tools
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/internal/testenv"
+	"github.com/qeetap/hive/proto/evt"
+)
+
+// testCtx bounds a test generously: a hang fails, a slow machine does not.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// publish stores one event with the headers of DESIGN §4; typ "" leaves
+// Hive-Event out.
+func publish(t *testing.T, n *testenv.NATS, subject, typ string, payload []byte) {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Data = payload
+	if typ != "" {
+		m.Header.Set(bus.HdrEvent, typ)
+	}
+	m.Header.Set(bus.HdrCmd, "cmd-"+subject)
+	m.Header.Set(bus.HdrCorr, "corr-1")
+	if _, err := n.JS.PublishMsg(testCtx(t), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishEvent stores a proto event under its own type name.
+func publishEvent(t *testing.T, n *testenv.NATS, subject string, ev proto.Message) {
+	t.Helper()
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, n, subject, string(ev.ProtoReflect().Descriptor().FullName()), b)
+}
+
+// tapLines runs Tap to completion and parses its output.
+func tapLines(t *testing.T, nc *nats.Conn, opt TapOptions) []map[string]any {
+	t.Helper()
+	var out bytes.Buffer
+	opt.Out = &out
+	if err := Tap(testCtx(t), nc, opt); err != nil {
+		t.Fatal(err)
+	}
+	return parseLines(t, out.Bytes())
+}
+
+// parseLines decodes JSON lines, failing on anything else.
+func parseLines(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func seqs(lines []map[string]any) []float64 {
+	var s []float64
+	for _, l := range lines {
+		s = append(s, l["stream_seq"].(float64))
+	}
+	return s
+}
+
+func TestTapFromStart(t *testing.T) {
+	n := testenv.StartNATS(t)
+	publishEvent(t, n, "evt.player.10001", &evt.ItemsGranted{Items: []*evt.ItemDelta{{Idx: proto.Int32(100), Num: proto.Int64(5)}}, Reason: proto.String("mail"), At: proto.Int64(1700000000)})
+	publishEvent(t, n, "evt.player.10001", &evt.Renamed{Name: proto.String("neo")})
+	publish(t, n, "evt.player.10001", "evt.FromTheFuture", []byte{8, 1})
+	publish(t, n, "evt.player.10001", "", []byte{8, 1})
+	publish(t, n, "evt.player.10001", "evt.Renamed", []byte{0xff})
+
+	lines := tapLines(t, n.Conn, TapOptions{FromStart: true, Limit: 5})
+	if len(lines) != 5 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	l := lines[0]
+	if l["stream_seq"].(float64) != 1 || l["subject"] != "evt.player.10001" || l["type"] != "evt.ItemsGranted" ||
+		l["cmd"] != "cmd-evt.player.10001" || l["corr"] != "corr-1" || l["error"] != nil {
+		t.Fatalf("line 1: %v", l)
+	}
+	if _, err := time.Parse(time.RFC3339, l["time"].(string)); err != nil {
+		t.Fatalf("time: %v", err)
+	}
+	ev := l["event"].(map[string]any)
+	item := ev["items"].([]any)[0].(map[string]any)
+	if item["idx"].(float64) != 100 || item["num"] != "5" || ev["reason"] != "mail" {
+		t.Fatalf("event: %v", ev)
+	}
+	if lines[1]["event"].(map[string]any)["name"] != "neo" {
+		t.Fatalf("line 2: %v", lines[1])
+	}
+	for i, want := range map[int]string{2: "unknown event type", 3: "no Hive-Event header", 4: "does not parse"} {
+		l := lines[i]
+		if ev, ok := l["event"]; !ok || ev != nil || !strings.Contains(l["error"].(string), want) {
+			t.Fatalf("line %d: %v, want event null and an error about %q", i+1, l, want)
+		}
+	}
+}
+
+func TestTapSubjectFilter(t *testing.T) {
+	n := testenv.StartNATS(t)
+	publishEvent(t, n, "evt.player.1", &evt.Renamed{Name: proto.String("a")})
+	publishEvent(t, n, "evt.account.2", &evt.GuestCreated{AccountId: proto.Int64(2)})
+	publishEvent(t, n, "evt.player.1", &evt.Renamed{Name: proto.String("b")})
+	lines := tapLines(t, n.Conn, TapOptions{Subject: "evt.account.*", FromStart: true, Limit: 1})
+	if len(lines) != 1 || lines[0]["subject"] != "evt.account.2" || lines[0]["type"] != "evt.GuestCreated" {
+		t.Fatalf("lines %v", lines)
+	}
+	lines = tapLines(t, n.Conn, TapOptions{Subject: "evt.player.1", Since: time.Hour, Limit: 2})
+	if got := seqs(lines); len(got) != 2 || got[0] != 1 || got[1] != 3 {
+		t.Fatalf("player 1 since an hour: seqs %v", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
+
+// waitConsumer waits until the EVENTS stream has want consumers, i.e. a
+// Tap started in another goroutine is in place.
+func waitConsumer(t *testing.T, n *testenv.NATS, want int) {
+	t.Helper()
+	ctx := testCtx(t)
+	s, err := n.JS.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Consumers >= want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("tap consumer never appeared")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// By default Tap shows only new events, follows until cancelled and then
+// returns nil.
+func TestTapFollowsNewEvents(t *testing.T) {
+	n := testenv.StartNATS(t)
+	publishEvent(t, n, "evt.player.1", &evt.Renamed{Name: proto.String("old")})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Tap(ctx, n.Conn, TapOptions{Out: &out}) }()
+	waitConsumer(t, n, 1)
+	publishEvent(t, n, "evt.player.1", &evt.Renamed{Name: proto.String("new1")})
+	publishEvent(t, n, "evt.player.1", &evt.Renamed{Name: proto.String("new2")})
+	deadline := time.After(20 * time.Second)
+	for len(parseLines(t, out.Bytes())) < 2 {
+		select {
+		case <-deadline:
+			t.Fatalf("output so far: %s", out.Bytes())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Tap after cancel: %v", err)
+	}
+	lines := parseLines(t, out.Bytes())
+	if got := seqs(lines); len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Fatalf("seqs %v, want [2 3]", got)
+	}
+}
+
+// A durable consumer resumes after the last event printed.
+func TestTapDurableResumes(t *testing.T) {
+	n := testenv.StartNATS(t)
+	for i := range 5 {
+		publishEvent(t, n, "evt.player.1", &evt.SceneEntered{Scene: proto.Int32(int32(i))})
+	}
+	nc := n.Connect(t, "analytics")
+	if got := seqs(tapLines(t, nc, TapOptions{Consumer: "job", FromStart: true, Limit: 2})); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("first run: %v", got)
+	}
+	// A new connection, as a restarted job would have.
+	nc2 := n.Connect(t, "analytics-2")
+	if got := seqs(tapLines(t, nc2, TapOptions{Consumer: "job", FromStart: true, Limit: 2})); len(got) != 2 || got[0] != 3 || got[1] != 4 {
+		t.Fatalf("second run: %v", got)
+	}
+	// Cancelled mid-follow: what it printed stays acknowledged.
+	ctx, cancel := context.WithCancel(testCtx(t))
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Tap(ctx, nc2, TapOptions{Consumer: "job", Out: &out}) }()
+	deadline := time.After(20 * time.Second)
+	for len(parseLines(t, out.Bytes())) < 1 {
+		select {
+		case <-deadline:
+			t.Fatal("no event")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(parseLines(t, out.Bytes())); len(got) != 1 || got[0] != 5 {
+		t.Fatalf("third run: %v", got)
+	}
+	publishEvent(t, n, "evt.player.1", &evt.SceneLeft{})
+	if got := seqs(tapLines(t, nc2, TapOptions{Consumer: "job", Limit: 1})); len(got) != 1 || got[0] != 6 {
+		t.Fatalf("fourth run: %v", got)
+	}
+	var out2 bytes.Buffer
+	err := Tap(testCtx(t), nc2, TapOptions{Consumer: "job", Subject: "evt.account.*", Limit: 1, Out: &out2})
+	if err == nil || !strings.Contains(err.Error(), "filters") {
+		t.Fatalf("filter change: %v", err)
+	}
+}
+
+func TestTapBadOptions(t *testing.T) {
+	n := testenv.StartNATS(t)
+	for _, opt := range []TapOptions{{}, {Out: &bytes.Buffer{}, Limit: -1}, {Out: &bytes.Buffer{}, Since: -time.Second}} {
+		if err := Tap(testCtx(t), n.Conn, opt); err == nil {
+			t.Fatalf("%+v accepted", opt)
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
+)
+
+// Cmd identifies a command: ID becomes each event's Hive-Cmd and the base of
+// its Nats-Msg-Id (so it must be the same when a command is retried), Corr
+// the Hive-Corr (the request id, for tracing).
+type Cmd struct {
+	ID   string
+	Corr string
+}
+
+// Emit is one event a decision appends to aggregate ID.
+type Emit struct {
+	ID    int64
+	Event proto.Message
+}
+
+// Outcome is what Exec did.
+type Outcome[S any] struct {
+	// States are the aggregates after the command, in the order of the ids
+	// given to Exec (after the events if any were appended).
+	States []*Snapshot[S]
+	// Events are the events this call appended, in order; empty when the
+	// decision emitted none or the command was a duplicate.
+	Events []*Event
+	// Duplicate is true when the command had already been applied (its id
+	// was among the first aggregate's recent commands): decide was not run
+	// (or its latest run was dropped) and nothing was appended.
+	Duplicate bool
+	// Attempts is how many times decide ran.
+	Attempts int
+}
+
+// ErrContention means a command kept conflicting with concurrent writers for
+// Options.MaxAttempts attempts.
+var ErrContention = errors.New("events: too many conflicting attempts")
+
+// errDuplicateAck marks a publish the server deduplicated by Msg-Id.
+var errDuplicateAck = errors.New("events: duplicate publish")
+
+// Exec runs one command over the aggregates ids (distinct; ids[0] is the one
+// whose recent command ids detect a duplicate): load them, decide, append the
+// emitted events with each aggregate's expected last subject sequence (one
+// atomic batch when there are several), and on success apply them and write
+// the snapshots. On a conflict it reloads and decides again; after an
+// outcome it did not see it reloads first, so it finds its own events if
+// they were stored. decide must be pure over the states it is given; it may
+// run several times, and the caller keeps the result of its last run.
+func (r *Repo[S]) Exec(ctx context.Context, cmd Cmd, ids []int64, decide func(states []*Snapshot[S]) []Emit) (*Outcome[S], error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("events: Exec with no aggregate")
+	}
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			return nil, fmt.Errorf("events: Exec with aggregate %d twice", id)
+		}
+	}
+	if cmd.ID == "" {
+		return nil, fmt.Errorf("events: Exec needs a command id")
+	}
+	out := &Outcome[S]{}
+	var lastErr error
+	for attempt := 0; attempt < r.s.opt.MaxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		states := make([]*Snapshot[S], len(ids))
+		for i, id := range ids {
+			st, err := r.Load(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			states[i] = st
+		}
+		out.States = states
+		if states[0].HasCmd(cmd.ID) {
+			r.s.st.dups.Add(1)
+			out.Duplicate = true
+			return out, nil
+		}
+		out.Attempts++
+		emits := decide(states)
+		if len(emits) == 0 {
+			return out, nil
+		}
+		evs, err := r.append(ctx, cmd, ids, states, emits)
+		switch {
+		case err == nil:
+			r.commit(ctx, states, ids, evs)
+			out.Events = evs
+			return out, nil
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("events: %s: %w", cmd.ID, ctx.Err())
+		case isConflict(err):
+			r.s.st.conflicts.Add(1)
+		case errors.Is(err, errDuplicateAck) || isDuplicateBatch(err):
+			// The server already holds this command's events (an earlier
+			// attempt whose ack was lost, or a retried request): applied once.
+			return r.duplicate(ctx, ids, out)
+		case isRejection(err):
+			return nil, fmt.Errorf("events: append %s: %w", cmd.ID, err)
+		default:
+			r.s.st.unseen.Add(1)
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("%w: %s after %d attempts: %v", ErrContention, cmd.ID, r.s.opt.MaxAttempts, lastErr)
+}
+
+// append publishes the emitted events: the first event on each subject
+// carries the aggregate's version as its expected last subject sequence
+// (the rest follow it inside the same atomic batch).
+func (r *Repo[S]) append(ctx context.Context, cmd Cmd, ids []int64, states []*Snapshot[S], emits []Emit) ([]*Event, error) {
+	msgs := make([]*nats.Msg, len(emits))
+	pos := make(map[int64]int, len(ids))
+	for i, em := range emits {
+		k := slices.Index(ids, em.ID)
+		if k < 0 {
+			return nil, fmt.Errorf("events: %s emitted an event for %d, not among %v", cmd.ID, em.ID, ids)
+		}
+		subj := r.Subject(em.ID)
+		m, err := encodeMsg(subj, em.Event, cmd, pos[em.ID])
+		if err != nil {
+			return nil, err
+		}
+		if pos[em.ID] == 0 {
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(states[k].Version, 10))
+		}
+		pos[em.ID]++
+		msgs[i] = m
+	}
+	var last uint64
+	if len(msgs) == 1 {
+		ack, err := r.s.js.PublishMsg(ctx, msgs[0])
+		if err != nil {
+			return nil, err
+		}
+		if ack.Duplicate {
+			return nil, errDuplicateAck
+		}
+		last = ack.Sequence
+	} else {
+		// Two round trips are not needed for a handful of messages: the
+		// commit's answer says whether the whole batch was stored.
+		ack, err := jetstreamext.PublishMsgBatch(ctx, r.s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		if err != nil {
+			return nil, err
+		}
+		last = ack.Sequence
+	}
+	r.s.st.appends.Add(1)
+	r.s.st.events.Add(uint64(len(msgs)))
+	// A committed batch occupies consecutive sequences ending at the ack's.
+	now := time.Now().UTC()
+	evs := make([]*Event, len(emits))
+	first := last - uint64(len(emits)) + 1
+	for i, em := range emits {
+		evs[i] = &Event{
+			Seq: first + uint64(i), Subject: msgs[i].Subject, Time: now,
+			Type: msgs[i].Header.Get(bus.HdrEvent), Cmd: cmd.ID, Corr: cmd.Corr, Msg: em.Event,
+		}
+	}
+	return evs, nil
+}
+
+// commit folds the appended events into the loaded states and writes the
+// snapshots of the aggregates that changed.
+func (r *Repo[S]) commit(ctx context.Context, states []*Snapshot[S], ids []int64, evs []*Event) {
+	changed := make([]bool, len(ids))
+	for _, e := range evs {
+		_, id, _ := bus.ParseEventSubject(e.Subject)
+		k := slices.Index(ids, id)
+		if err := r.apply(states[k], e); err != nil {
+			// The decision emitted an event its own apply refuses: a bug.
+			// The stream is the truth; drop the cached state so the next
+			// load folds from the stream and reports the error there.
+			r.s.opt.Logger.Error("events: apply after append", "err", err)
+			if r.s.cache != nil {
+				_ = r.s.cache.Delete(ctx, r.s.cacheKey(e.Subject))
+			}
+			return
+		}
+		changed[k] = true
+	}
+	if h := r.s.opt.AfterAppend; h != nil {
+		subjects := make([]string, 0, len(ids))
+		for k, id := range ids {
+			if changed[k] {
+				subjects = append(subjects, r.Subject(id))
+			}
+		}
+		if !h(subjects) {
+			return
+		}
+	}
+	for k := range ids {
+		if changed[k] {
+			r.afterCommit(ctx, states[k])
+		}
+	}
+}
+
+// duplicate reports a command found already stored, with fresh states.
+func (r *Repo[S]) duplicate(ctx context.Context, ids []int64, out *Outcome[S]) (*Outcome[S], error) {
+	r.s.st.dups.Add(1)
+	for i, id := range ids {
+		st, err := r.Load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out.States[i] = st
+	}
+	out.Duplicate = true
+	return out, nil
+}
+
+// isConflict reports an expected-sequence failure, or a Msg-Id whose first
+// publish is still in process: either way, reload and decide again.
+func isConflict(err error) bool {
+	if bus.IsConflict(err) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10158 // duplicate message id is in process
+}
+
+// isDuplicateBatch reports an atomic batch refused because a message's Msg-Id
+// is already stored. Ours are unique within a batch, so the earlier batch of
+// the same command was committed (all or nothing).
+func isDuplicateBatch(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10201 // atomic publish contains duplicate message
+}
+
+// isRejection reports an error the server answered with: retrying the same
+// append cannot help (stream full, bad header, ...).
+func isRejection(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	// Too many in-flight batches is load, not a verdict: retry.
+	return apiErr.ErrorCode != jetstreamext.JSErrCodeAtomicPublishTooManyInflight &&
+		apiErr.ErrorCode != jetstreamext.JSErrCodeBatchPublishIncomplete
+}
+
+// backoff sleeps a jittered, growing pause before another attempt.
+func backoff(ctx context.Context, attempt int) error {
+	max := time.Duration(200*(1<<min(attempt, 7))) * time.Microsecond // up to 25.6ms
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(max))) + 50*time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,237 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/cache"
+)
+
+// Aggregate describes one kind of aggregate to the store: how to start its
+// state, fold an event into it, and (de)serialize it for snapshots.
+type Aggregate[S any] struct {
+	// Kind is the second token of its subjects (bus.AggPlayer).
+	Kind string
+	// Init returns the state of an aggregate with no events.
+	Init func(id int64) S
+	// Apply folds one event into the state and returns the next state. It must
+	// be pure (same events, same state); it may modify s in place.
+	Apply func(s S, e *Event) (S, error)
+	// Marshal and Unmarshal serialize the state for snapshots.
+	Marshal   func(S) ([]byte, error)
+	Unmarshal func([]byte) (S, error)
+}
+
+// Repo loads and changes aggregates of one kind.
+type Repo[S any] struct {
+	s   *Store
+	agg Aggregate[S]
+}
+
+// NewRepo returns the repository of one aggregate kind on the store.
+func NewRepo[S any](s *Store, agg Aggregate[S]) *Repo[S] {
+	if agg.Kind == "" || agg.Init == nil || agg.Apply == nil || agg.Marshal == nil || agg.Unmarshal == nil {
+		panic("events: NewRepo needs Kind, Init, Apply, Marshal and Unmarshal")
+	}
+	return &Repo[S]{s: s, agg: agg}
+}
+
+// Store returns the store the repo runs on.
+func (r *Repo[S]) Store() *Store { return r.s }
+
+// Subject is the event subject of aggregate id.
+func (r *Repo[S]) Subject(id int64) string { return bus.EventSubject(r.agg.Kind, id) }
+
+// Load returns the current state of aggregate id: the newest snapshot (the
+// cache if it is not ahead of the stream, else the durable one) plus the
+// events after it. An aggregate with no events loads as Init(id), version 0.
+// A cache entry found behind is repaired.
+func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
+	subj := r.Subject(id)
+	last, err := r.s.LastSeq(ctx, subj)
+	if err != nil {
+		return nil, err
+	}
+	if last == 0 {
+		return r.fresh(id), nil
+	}
+	snap := r.fromCache(ctx, subj, last)
+	if snap != nil && snap.Version == last {
+		r.s.st.hits.Add(1)
+		return snap, nil
+	}
+	if snap == nil {
+		snap = r.fromKV(ctx, id, last)
+	}
+	if snap == nil {
+		snap = r.fresh(id)
+	}
+	n, err := r.foldTail(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		r.s.st.repairs.Add(1)
+		r.writeCache(ctx, snap)
+	}
+	return snap, nil
+}
+
+// Exists reports whether aggregate id has any event (one direct get).
+func (r *Repo[S]) Exists(ctx context.Context, id int64) (bool, error) {
+	last, err := r.s.LastSeq(ctx, r.Subject(id))
+	return last > 0, err
+}
+
+func (r *Repo[S]) fresh(id int64) *Snapshot[S] {
+	return &Snapshot[S]{ID: id, State: r.agg.Init(id)}
+}
+
+// foldTail applies the events after snap.Version and returns how many it applied.
+func (r *Repo[S]) foldTail(ctx context.Context, snap *Snapshot[S]) (int, error) {
+	n := 0
+	err := r.s.Read(ctx, r.Subject(snap.ID), snap.Version+1, func(e *Event) (bool, error) {
+		if err := r.apply(snap, e); err != nil {
+			return false, err
+		}
+		n++
+		return true, nil
+	})
+	return n, err
+}
+
+// apply folds one event into the snapshot and its bookkeeping.
+func (r *Repo[S]) apply(snap *Snapshot[S], e *Event) error {
+	st, err := r.agg.Apply(snap.State, e)
+	if err != nil {
+		return fmt.Errorf("events: apply %s seq %d (%s): %w", e.Subject, e.Seq, e.Type, err)
+	}
+	snap.State = st
+	snap.Version = e.Seq
+	snap.Count++
+	snap.remember(e.Cmd, r.s.opt.RecentCmds)
+	return nil
+}
+
+func (r *Repo[S]) decode(b []byte, id int64, last uint64) (*Snapshot[S], error) {
+	raw, err := decodeSnapshot(b)
+	if err != nil {
+		return nil, err
+	}
+	if raw.id != id || raw.version > last {
+		// Written for another aggregate, or ahead of the stream (a store
+		// that was reset under a surviving cache): never trust it.
+		return nil, fmt.Errorf("events: snapshot of %d at %d does not fit %d at %d", raw.id, raw.version, id, last)
+	}
+	st, err := r.agg.Unmarshal(raw.state)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot[S]{ID: id, State: st, Version: raw.version, Recent: raw.recent, Count: raw.count, Durable: raw.durable}, nil
+}
+
+func (r *Repo[S]) encode(snap *Snapshot[S]) ([]byte, error) {
+	st, err := r.agg.Marshal(snap.State)
+	if err != nil {
+		return nil, err
+	}
+	return encodeSnapshot(snap.ID, st, snap.Version, snap.Recent, snap.Count, snap.Durable), nil
+}
+
+func (r *Repo[S]) fromCache(ctx context.Context, subj string, last uint64) *Snapshot[S] {
+	if r.s.cache == nil {
+		return nil
+	}
+	b, err := r.s.cache.Get(ctx, r.s.cacheKey(subj))
+	if err != nil {
+		if !errors.Is(err, cache.ErrMiss) {
+			r.s.opt.Logger.Warn("events: cache get", "subject", subj, "err", err)
+		}
+		return nil
+	}
+	_, id, err := bus.ParseEventSubject(subj)
+	if err != nil {
+		return nil
+	}
+	snap, err := r.decode(b, id, last)
+	if err != nil {
+		r.s.opt.Logger.Warn("events: ignoring cached snapshot", "subject", subj, "err", err)
+		return nil
+	}
+	return snap
+}
+
+func (r *Repo[S]) kvKey(id int64) string { return r.agg.Kind + "." + strconv.FormatInt(id, 10) }
+
+func (r *Repo[S]) fromKV(ctx context.Context, id int64, last uint64) *Snapshot[S] {
+	if r.s.kv == nil {
+		return nil
+	}
+	e, err := r.s.kv.Get(ctx, r.kvKey(id))
+	if err != nil {
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			r.s.opt.Logger.Warn("events: snapshot get", "key", r.kvKey(id), "err", err)
+		}
+		return nil
+	}
+	snap, err := r.decode(e.Value(), id, last)
+	if err != nil {
+		r.s.opt.Logger.Warn("events: ignoring durable snapshot", "key", r.kvKey(id), "err", err)
+		return nil
+	}
+	return snap
+}
+
+// writeCache stores the snapshot in the cache; failures only cost a longer
+// load later, so they are logged, not returned.
+func (r *Repo[S]) writeCache(ctx context.Context, snap *Snapshot[S]) {
+	if r.s.cache == nil {
+		return
+	}
+	b, err := r.encode(snap)
+	if err == nil {
+		err = r.s.cache.Set(ctx, r.s.cacheKey(r.Subject(snap.ID)), b, r.s.opt.CacheTTL)
+	}
+	if err != nil {
+		r.s.opt.Logger.Warn("events: cache set", "subject", r.Subject(snap.ID), "err", err)
+	}
+}
+
+// SaveSnapshot writes a durable snapshot of snap now (e.g. at logout) and
+// refreshes the cache with it.
+func (r *Repo[S]) SaveSnapshot(ctx context.Context, snap *Snapshot[S]) error {
+	if r.s.kv == nil || !snap.Exists() {
+		return nil
+	}
+	prev := snap.Durable
+	snap.Durable = snap.Count
+	b, err := r.encode(snap)
+	if err == nil {
+		_, err = r.s.kv.Put(ctx, r.kvKey(snap.ID), b)
+	}
+	if err != nil {
+		snap.Durable = prev
+		return fmt.Errorf("events: durable snapshot %s: %w", r.kvKey(snap.ID), err)
+	}
+	r.s.st.durable.Add(1)
+	r.writeCache(ctx, snap)
+	return nil
+}
+
+// afterCommit writes the snapshots of the aggregates a command changed: a
+// durable one when enough events passed, and the cache always.
+func (r *Repo[S]) afterCommit(ctx context.Context, snap *Snapshot[S]) {
+	if r.s.kv != nil && snap.Count-snap.Durable >= uint64(r.s.opt.SnapshotEvery) {
+		if err := r.SaveSnapshot(ctx, snap); err != nil {
+			r.s.opt.Logger.Warn("events: durable snapshot", "err", err)
+		} else {
+			return // SaveSnapshot refreshed the cache
+		}
+	}
+	r.writeCache(ctx, snap)
+}

@@ -1,0 +1,185 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/cache"
+)
+
+// Options tunes a Store. Zero values take the defaults noted.
+type Options struct {
+	// Stream is the events stream; default bus.EventsStream.
+	Stream string
+	// SnapshotBucket is the KV bucket of durable snapshots; default bus.SnapshotsBucket.
+	SnapshotBucket string
+	// SnapshotEvery writes a durable snapshot after this many events since the
+	// last one; default 100, negative disables durable snapshots.
+	SnapshotEvery int
+	// CacheTTL bounds how long a snapshot stays in the cache; default 24h.
+	CacheTTL time.Duration
+	// RecentCmds is how many recent command ids a snapshot remembers; default 64.
+	RecentCmds int
+	// MaxAttempts bounds decide+append attempts of one command (conflicts and
+	// unseen outcomes); default 20.
+	MaxAttempts int
+	// TailBatch is the batch size of the direct gets that read a tail; default 256.
+	TailBatch int
+	// Logger gets warnings about cache and snapshot failures; default slog.Default().
+	Logger *slog.Logger
+	// AfterAppend, if set, runs after a successful append and before the
+	// snapshot writes; returning false skips them, as if the process died
+	// right there. For tests of crash safety only.
+	AfterAppend func(subjects []string) bool
+}
+
+func (o *Options) defaults() {
+	if o.Stream == "" {
+		o.Stream = bus.EventsStream
+	}
+	if o.SnapshotBucket == "" {
+		o.SnapshotBucket = bus.SnapshotsBucket
+	}
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = 100
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 24 * time.Hour
+	}
+	if o.RecentCmds <= 0 {
+		o.RecentCmds = 64
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 20
+	}
+	if o.TailBatch <= 0 {
+		o.TailBatch = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Stats counts what the store did, for metrics.
+type Stats struct {
+	Appends      uint64 // successful appends (single or batch)
+	Events       uint64 // events appended
+	Conflicts    uint64 // appends refused by the expected-sequence check
+	Unseen       uint64 // appends whose outcome was not seen (timeouts, disconnects)
+	Duplicates   uint64 // commands found already applied
+	CacheHits    uint64 // loads answered by a current cache entry
+	CacheRepairs uint64 // loads that found the cache missing or stale and replayed a tail
+	TailEvents   uint64 // events read from the stream by loads
+	Durable      uint64 // durable snapshots written
+}
+
+type stats struct {
+	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable atomic.Uint64
+}
+
+// Store is the shared plumbing over the EVENTS stream, the snapshot bucket and
+// the cache. It is safe for concurrent use; make one per process and a Repo
+// per aggregate kind on it.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	kv     jetstream.KeyValue // nil when durable snapshots are disabled
+	cache  cache.Cache        // nil = no cache
+	opt    Options
+	st     stats
+}
+
+// NewStore opens the stream and snapshot bucket (which bus.EnsureStore
+// creates). c may be nil: every load then starts from the durable snapshot.
+func NewStore(ctx context.Context, js jetstream.JetStream, c cache.Cache, opt Options) (*Store, error) {
+	opt.defaults()
+	stream, err := js.Stream(ctx, opt.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("events: stream %s: %w", opt.Stream, err)
+	}
+	if info := stream.CachedInfo(); info != nil && !info.Config.AllowDirect {
+		return nil, fmt.Errorf("events: stream %s must allow direct gets", opt.Stream)
+	}
+	s := &Store{js: js, stream: stream, cache: c, opt: opt}
+	if opt.SnapshotEvery > 0 {
+		if s.kv, err = js.KeyValue(ctx, opt.SnapshotBucket); err != nil {
+			return nil, fmt.Errorf("events: snapshot bucket %s: %w", opt.SnapshotBucket, err)
+		}
+	}
+	return s, nil
+}
+
+// Stats returns the counters so far.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Appends: s.st.appends.Load(), Events: s.st.events.Load(), Conflicts: s.st.conflicts.Load(),
+		Unseen: s.st.unseen.Load(), Duplicates: s.st.dups.Load(), CacheHits: s.st.hits.Load(),
+		CacheRepairs: s.st.repairs.Load(), TailEvents: s.st.tail.Load(), Durable: s.st.durable.Load(),
+	}
+}
+
+// JetStream returns the JetStream context the store uses.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// LastSeq returns the sequence of the last event on subject (0 if none): one
+// direct get.
+func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
+	m, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("events: last of %s: %w", subject, err)
+	}
+	return m.Sequence, nil
+}
+
+// Read calls fn for each event on subject from sequence from (inclusive), in
+// order, with batched direct gets, until the end of the subject or until fn
+// returns false.
+func (s *Store) Read(ctx context.Context, subject string, from uint64, fn func(*Event) (bool, error)) error {
+	if from == 0 {
+		from = 1
+	}
+	for {
+		msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opt.Stream, s.opt.TailBatch,
+			jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(from))
+		if err != nil {
+			return fmt.Errorf("events: read %s from %d: %w", subject, from, err)
+		}
+		more := false
+		for m, err := range msgs {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("events: read %s from %d: %w", subject, from, err)
+			}
+			s.st.tail.Add(1)
+			ev, err := DecodeRaw(m)
+			if err != nil {
+				return err
+			}
+			if ok, err := fn(ev); err != nil || !ok {
+				return err
+			}
+			from = m.Sequence + 1
+			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+			more = pending > 0
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func (s *Store) cacheKey(subject string) string { return "snap:" + subject }

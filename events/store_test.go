@@ -1,0 +1,351 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/events"
+	"github.com/qeetap/hive/internal/testenv"
+	"github.com/qeetap/hive/proto/evt"
+)
+
+// counter is a minimal aggregate: the sum of ItemsGranted amounts, with a
+// guard that it never goes negative (ItemsUsed subtracts).
+type counter struct{ N int64 }
+
+var counterAgg = events.Aggregate[*counter]{
+	Kind: "test",
+	Init: func(int64) *counter { return &counter{} },
+	Apply: func(s *counter, e *events.Event) (*counter, error) {
+		switch m := e.Msg.(type) {
+		case *evt.ItemsGranted:
+			for _, it := range m.Items {
+				s.N += it.GetNum()
+			}
+		case *evt.ItemsUsed:
+			s.N -= m.GetNum()
+			if s.N < 0 {
+				return nil, fmt.Errorf("negative")
+			}
+		default:
+			return nil, fmt.Errorf("unexpected %T", m)
+		}
+		return s, nil
+	},
+	Marshal:   func(s *counter) ([]byte, error) { return []byte(strconv.FormatInt(s.N, 10)), nil },
+	Unmarshal: func(b []byte) (*counter, error) { n, err := strconv.ParseInt(string(b), 10, 64); return &counter{n}, err },
+}
+
+func grant(n int64) proto.Message {
+	return &evt.ItemsGranted{Items: []*evt.ItemDelta{{Idx: proto.Int32(1), Num: proto.Int64(n)}}}
+}
+
+func use(n int64) proto.Message { return &evt.ItemsUsed{Idx: proto.Int32(1), Num: proto.Int64(n)} }
+
+type env struct {
+	n     *testenv.NATS
+	cache *cache.Memory
+	store *events.Store
+	repo  *events.Repo[*counter]
+}
+
+func newEnv(t *testing.T, opt events.Options) *env {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	return newEnvOn(t, n, cache.NewMemory(), opt)
+}
+
+func newEnvOn(t *testing.T, n *testenv.NATS, c *cache.Memory, opt events.Options) *env {
+	t.Helper()
+	var cc cache.Cache
+	if c != nil {
+		cc = c
+	}
+	s, err := events.NewStore(context.Background(), n.JS, cc, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{n: n, cache: c, store: s, repo: events.NewRepo(s, counterAgg)}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// add grants n to aggregate id under command cmd.
+func (e *env) add(t *testing.T, id int64, cmd string, n int64) *events.Outcome[*counter] {
+	t.Helper()
+	out, err := e.repo.Exec(ctx(t), events.Cmd{ID: cmd, Corr: "r-" + cmd}, []int64{id},
+		func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: id, Event: grant(n)}} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestExecAppendsWithHeadersAndLoads(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	out := e.add(t, 7, "c1", 5)
+	if len(out.Events) != 1 || out.States[0].State.N != 5 || out.States[0].Version != out.Events[0].Seq {
+		t.Fatalf("outcome = %+v", out)
+	}
+	e.add(t, 7, "c2", 3)
+	e.add(t, 8, "c3", 100) // another aggregate interleaves in the stream
+
+	s, err := e.n.JS.Stream(ctx(t), bus.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.GetLastMsgForSubject(ctx(t), "evt.test.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Header.Get(bus.HdrEvent) != "evt.ItemsGranted" || raw.Header.Get(bus.HdrCmd) != "c2" ||
+		raw.Header.Get(bus.HdrCorr) != "r-c2" || raw.Header.Get("Nats-Msg-Id") == "" {
+		t.Fatalf("headers = %v", raw.Header)
+	}
+	ev, err := events.DecodeRaw(raw)
+	if err != nil || ev.Msg.(*evt.ItemsGranted).GetItems()[0].GetNum() != 3 {
+		t.Fatalf("decode = %+v, %v", ev, err)
+	}
+
+	// A second store with an empty cache folds the same state from the stream.
+	other := newEnvOn(t, e.n, cache.NewMemory(), events.Options{})
+	snap, err := other.repo.Load(ctx(t), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.State.N != 8 || snap.Version != raw.Sequence || !snap.HasCmd("c1") || !snap.HasCmd("c2") || snap.Count != 2 {
+		t.Fatalf("loaded = %+v", snap)
+	}
+	if missing, _ := other.repo.Load(ctx(t), 9); missing.Exists() || missing.State.N != 0 {
+		t.Fatalf("absent aggregate = %+v", missing)
+	}
+}
+
+func TestConcurrentExecNeverLosesAnUpdate(t *testing.T) {
+	n := testenv.StartNATS(t)
+	// Two stores (two workers) with separate caches race on one aggregate.
+	a := newEnvOn(t, n, cache.NewMemory(), events.Options{MaxAttempts: 200})
+	b := newEnvOn(t, n, cache.NewMemory(), events.Options{MaxAttempts: 200})
+	const each = 25
+	var wg sync.WaitGroup
+	for w, e := range []*env{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := e.repo.Exec(ctx(t), events.Cmd{ID: fmt.Sprintf("w%d-%d", w, i)}, []int64{1},
+					func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: 1, Event: grant(1)}} }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range []*env{a, b} {
+		snap, err := e.repo.Load(ctx(t), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.State.N != 4*each {
+			t.Fatalf("N = %d, want %d", snap.State.N, 4*each)
+		}
+	}
+}
+
+func TestDuplicateCommandAppliesOnce(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	e.add(t, 1, "same", 10)
+	out := e.add(t, 1, "same", 10)
+	if !out.Duplicate || len(out.Events) != 0 || out.States[0].State.N != 10 {
+		t.Fatalf("second run = %+v", out)
+	}
+}
+
+func TestDuplicateFoundByMsgIDWhenForgotten(t *testing.T) {
+	// With one remembered command id, the snapshot forgets "a" once "b"
+	// runs; the server's Msg-Id dedup still stops "a" from applying twice.
+	e := newEnv(t, events.Options{RecentCmds: 1})
+	e.add(t, 1, "a", 1)
+	e.add(t, 1, "b", 2)
+	out := e.add(t, 1, "a", 1)
+	if !out.Duplicate || out.States[0].State.N != 3 {
+		t.Fatalf("retried a = %+v", out)
+	}
+	// The same for an atomic batch across two aggregates.
+	gift := func() *events.Outcome[*counter] {
+		out, err := e.repo.Exec(ctx(t), events.Cmd{ID: "g"}, []int64{1, 2}, func([]*events.Snapshot[*counter]) []events.Emit {
+			return []events.Emit{{ID: 1, Event: use(1)}, {ID: 2, Event: grant(1)}}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	gift()
+	e.add(t, 1, "c", 1)
+	e.add(t, 2, "d", 1)
+	out = gift()
+	if !out.Duplicate || out.States[0].State.N != 3 || out.States[1].State.N != 2 {
+		t.Fatalf("retried gift = %+v", out)
+	}
+}
+
+func TestBatchIsAtomicAcrossAggregates(t *testing.T) {
+	e := newEnv(t, events.Options{MaxAttempts: 3})
+	e.add(t, 1, "seed", 5)
+	var runs atomic.Int32
+	// Every decide races another writer on aggregate 2, so every append
+	// conflicts on 2's expected sequence; nothing may land on 1 either.
+	_, err := e.repo.Exec(ctx(t), events.Cmd{ID: "gift"}, []int64{1, 2}, func(s []*events.Snapshot[*counter]) []events.Emit {
+		other := newEnvOn(t, e.n, nil, events.Options{})
+		other.add(t, 2, fmt.Sprintf("race%d", runs.Add(1)), 1)
+		return []events.Emit{{ID: 1, Event: use(5)}, {ID: 2, Event: grant(5)}}
+	})
+	if !errors.Is(err, events.ErrContention) {
+		t.Fatalf("err = %v, want ErrContention", err)
+	}
+	one, _ := e.repo.Load(ctx(t), 1)
+	two, _ := e.repo.Load(ctx(t), 2)
+	if one.State.N != 5 || two.State.N != int64(runs.Load()) || one.HasCmd("gift") {
+		t.Fatalf("after refused batches: one = %+v, two = %+v", one, two)
+	}
+	if e.store.Stats().Conflicts != 3 {
+		t.Fatalf("conflicts = %d, want 3", e.store.Stats().Conflicts)
+	}
+	// Without the race the batch commits on both subjects.
+	out, err := e.repo.Exec(ctx(t), events.Cmd{ID: "gift2"}, []int64{1, 2}, func([]*events.Snapshot[*counter]) []events.Emit {
+		return []events.Emit{{ID: 1, Event: use(5)}, {ID: 2, Event: grant(5)}}
+	})
+	if err != nil || len(out.Events) != 2 || out.States[0].State.N != 0 || out.States[1].State.N != int64(runs.Load())+5 ||
+		out.Events[1].Seq != out.Events[0].Seq+1 {
+		t.Fatalf("gift2 = %+v, %v", out, err)
+	}
+}
+
+func TestStaleOrMissingCacheIsRepaired(t *testing.T) {
+	skip := atomic.Bool{}
+	e := newEnv(t, events.Options{AfterAppend: func([]string) bool { return !skip.Load() }})
+	e.add(t, 1, "a", 1)
+	skip.Store(true) // the worker "dies" between append and cache write
+	e.add(t, 1, "b", 2)
+	skip.Store(false)
+	before := e.store.Stats()
+	snap, err := e.repo.Load(ctx(t), 1)
+	if err != nil || snap.State.N != 3 {
+		t.Fatalf("load after skipped cache write = %+v, %v", snap, err)
+	}
+	if e.store.Stats().CacheRepairs != before.CacheRepairs+1 {
+		t.Fatal("stale cache entry was not detected")
+	}
+	// The repaired entry now answers alone.
+	snap, _ = e.repo.Load(ctx(t), 1)
+	if snap.State.N != 3 || e.store.Stats().CacheHits != before.CacheHits+1 {
+		t.Fatalf("second load = %+v, stats %+v", snap, e.store.Stats())
+	}
+	// A cache entry of another aggregate, or garbage, is never trusted.
+	b, _ := e.cache.Get(ctx(t), "snap:evt.test.1")
+	e.cache.Set(ctx(t), "snap:evt.test.2", b, 0)
+	e.add(t, 2, "x", 40)
+	e.cache.Set(ctx(t), "snap:evt.test.2", b, 0)
+	if snap, _ := e.repo.Load(ctx(t), 2); snap.State.N != 40 {
+		t.Fatalf("aggregate 2 trusted aggregate 1's snapshot: %+v", snap)
+	}
+	e.cache.Set(ctx(t), "snap:evt.test.2", []byte("\xff\xff"), 0)
+	if snap, _ := e.repo.Load(ctx(t), 2); snap.State.N != 40 {
+		t.Fatalf("garbage snapshot: %+v", snap)
+	}
+}
+
+func TestDurableSnapshotShortensTheTail(t *testing.T) {
+	e := newEnv(t, events.Options{SnapshotEvery: 5})
+	for i := range 12 {
+		e.add(t, 1, fmt.Sprint("c", i), 1)
+	}
+	kv, _ := e.n.JS.KeyValue(ctx(t), bus.SnapshotsBucket)
+	if _, err := kv.Get(ctx(t), "test.1"); err != nil {
+		t.Fatalf("no durable snapshot after 12 events: %v", err)
+	}
+	// No cache: the load starts from the durable snapshot (at 10 events).
+	cold := newEnvOn(t, e.n, nil, events.Options{SnapshotEvery: 5})
+	snap, err := cold.repo.Load(ctx(t), 1)
+	if err != nil || snap.State.N != 12 || snap.Count != 12 {
+		t.Fatalf("cold load = %+v, %v", snap, err)
+	}
+	if got := cold.store.Stats().TailEvents; got != 2 {
+		t.Fatalf("cold load read %d events, want the 2 after the snapshot", got)
+	}
+	if err := cold.repo.SaveSnapshot(ctx(t), snap); err != nil {
+		t.Fatal(err)
+	}
+	colder := newEnvOn(t, e.n, nil, events.Options{})
+	if snap, _ := colder.repo.Load(ctx(t), 1); snap.State.N != 12 || colder.store.Stats().TailEvents != 0 {
+		t.Fatalf("load after explicit snapshot = %+v, tail %d", snap, colder.store.Stats().TailEvents)
+	}
+}
+
+func TestReplayToSequenceAndSteps(t *testing.T) {
+	e := newEnv(t, events.Options{TailBatch: 2}) // several batches per read
+	var seqs []uint64
+	for i := range 5 {
+		seqs = append(seqs, e.add(t, 1, fmt.Sprint("c", i), int64(i+1)).Events[0].Seq)
+	}
+	var steps []int64
+	snap, err := e.repo.Replay(ctx(t), 1, events.ReplayOptions[*counter]{
+		ToSeq: seqs[2],
+		Step:  func(_ *events.Event, s *counter) error { steps = append(steps, s.N); return nil },
+	})
+	if err != nil || snap.State.N != 6 || snap.Version != seqs[2] || fmt.Sprint(steps) != "[1 3 6]" {
+		t.Fatalf("replay = %+v, steps %v, %v", snap, steps, err)
+	}
+	all, err := e.repo.Replay(ctx(t), 1, events.ReplayOptions[*counter]{})
+	if err != nil || all.State.N != 15 {
+		t.Fatalf("full replay = %+v, %v", all, err)
+	}
+	early, err := e.repo.Replay(ctx(t), 1, events.ReplayOptions[*counter]{ToTime: time.Now().Add(-time.Hour)})
+	if err != nil || early.Exists() {
+		t.Fatalf("replay to an hour ago = %+v, %v", early, err)
+	}
+}
+
+func TestDecodeRejectsUnknownTypes(t *testing.T) {
+	h := nats.Header{}
+	if _, _, err := events.DecodeMsg(h, nil); !errors.Is(err, events.ErrUnknownEvent) {
+		t.Fatalf("no header: %v", err)
+	}
+	h.Set(bus.HdrEvent, "evt.NoSuchThing")
+	if _, _, err := events.DecodeMsg(h, nil); !errors.Is(err, events.ErrUnknownEvent) {
+		t.Fatalf("unknown type: %v", err)
+	}
+	h.Set(bus.HdrEvent, "evt.ItemsGranted")
+	b, _ := proto.Marshal(grant(4))
+	m, name, err := events.DecodeMsg(h, b)
+	if err != nil || name != "evt.ItemsGranted" || m.(*evt.ItemsGranted).GetItems()[0].GetNum() != 4 {
+		t.Fatalf("decode = %v %q %v", m, name, err)
+	}
+	// An aggregate holding an undecodable event fails to load, loudly.
+	e := newEnv(t, events.Options{})
+	msg := nats.NewMsg("evt.test.5")
+	msg.Header.Set(bus.HdrEvent, "evt.NoSuchThing")
+	if _, err := e.n.JS.PublishMsg(ctx(t), msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.repo.Load(ctx(t), 5); !errors.Is(err, events.ErrUnknownEvent) {
+		t.Fatalf("load = %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/client/clienttest"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 )
@@ -23,9 +24,9 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // dial connects to g and closes the session when the test ends.
-func dial(t *testing.T, g *fakeGate, opts ...Option) *Session {
+func dial(t *testing.T, g *clienttest.Gate, opts ...Option) *Session {
 	t.Helper()
-	s, err := Dial(testCtx(t), g.addr(), opts...)
+	s, err := Dial(testCtx(t), g.Addr(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func dial(t *testing.T, g *fakeGate, opts ...Option) *Session {
 }
 
 func TestLoginAndCalls(t *testing.T) {
-	g := startGate(t, nil)
+	g := clienttest.StartGate(t, nil)
 	s := dial(t, g)
 	ctx := testCtx(t)
 	u, err := s.Login(ctx, "good")
@@ -58,7 +59,7 @@ func TestLoginAndCalls(t *testing.T) {
 }
 
 func TestLoginRefused(t *testing.T) {
-	s := dial(t, startGate(t, nil))
+	s := dial(t, clienttest.StartGate(t, nil))
 	u, err := s.Login(testCtx(t), "bad")
 	if u != nil {
 		t.Fatalf("user %v on refused login", u)
@@ -73,7 +74,7 @@ func TestLoginRefused(t *testing.T) {
 }
 
 func TestNonZeroCodeKeepsAnswer(t *testing.T) {
-	s := dial(t, startGate(t, nil))
+	s := dial(t, clienttest.StartGate(t, nil))
 	ctx := testCtx(t)
 	res, err := Call[*msg.GiftItems_Res](ctx, s, &msg.GiftItems_Req{DstId: proto.Int64(2), ItemIdx: proto.Int32(100), ItemNum: proto.Int32(11)})
 	if res == nil || res.GetCode() != int32(def.ResCode_RC_ITEM_NOT_ENOUGH) {
@@ -93,10 +94,11 @@ func TestNonZeroCodeKeepsAnswer(t *testing.T) {
 }
 
 func TestErrorResAnswersRequest(t *testing.T) {
-	s := dial(t, startGate(t, nil))
-	_, err := s.GetMails(testCtx(t), 0) // the fake gate answers Error.Res
+	s := dial(t, clienttest.StartGate(t, nil))
+	// The fake gate answers Error.Res to what it does not know.
+	m, err := Call[*msg.VerificationCode_Res](testCtx(t), s, &msg.VerificationCode_Req{Phone: proto.String("+1")})
 	var e *Error
-	if !errors.As(err, &e) || e.Code != def.ResCode_RC_API_UNKNOWN || e.Detail != "fake gate" || e.Op != "msg.GetMails.Req" {
+	if m != nil || !errors.As(err, &e) || e.Code != def.ResCode_RC_API_UNKNOWN || e.Detail != "fake gate" || e.Op != "msg.VerificationCode.Req" {
 		t.Fatalf("err = %#v", err)
 	}
 	// The session is still usable.
@@ -136,7 +138,7 @@ func (l *pushLog) wait(t *testing.T, n int) {
 }
 
 func TestPushAfterAnswer(t *testing.T) {
-	g := startGate(t, nil)
+	g := clienttest.StartGate(t, nil)
 	log := newPushLog()
 	s := dial(t, g, WithPushHandler(log.handle))
 	if err := s.GiftItems(testCtx(t), 2, 100, 3); err != nil {
@@ -153,14 +155,14 @@ func TestPushAfterAnswer(t *testing.T) {
 // A push of a type no request waits for, arriving while another request is
 // in flight, goes to the push handler and the request gets its own answer.
 func TestPushDuringRequest(t *testing.T) {
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
 		if e, ok := m.(*msg.Echo_Req); ok {
-			p.send(&msg.GetMails_Res{Code: proto.Int32(0)})
-			p.send(&msg.Error_Res{Code: proto.Int32(1), Api: proto.String("msg.Other.Req")})
-			p.send(&msg.Echo_Res{Val: e.Val})
+			p.Send(&msg.GetMails_Res{Code: proto.Int32(0)})
+			p.Send(&msg.Error_Res{Code: proto.Int32(1), Api: proto.String("msg.Other.Req")})
+			p.Send(&msg.Echo_Res{Val: e.Val})
 			return
 		}
-		defaultHandle(p, api, m)
+		clienttest.DefaultHandler(p, api, m)
 	})
 	log := newPushLog()
 	s := dial(t, g)
@@ -178,13 +180,13 @@ func TestPushDuringRequest(t *testing.T) {
 }
 
 func TestKick(t *testing.T) {
-	kick := make(chan *peer, 1)
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
+	kick := make(chan *clienttest.Peer, 1)
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
 		if _, ok := m.(*msg.GetItems_Req); ok {
 			kick <- p // leave the request in flight
 			return
 		}
-		defaultHandle(p, api, m)
+		clienttest.DefaultHandler(p, api, m)
 	})
 	log := newPushLog()
 	s := dial(t, g, WithPushHandler(log.handle))
@@ -194,7 +196,7 @@ func TestKick(t *testing.T) {
 		errc <- err
 	}()
 	p := <-kick
-	p.send(&msg.Kick_Res{Code: proto.Int32(int32(def.ResCode_RC_LOGIN_KICKED)), Reason: proto.String("logged in elsewhere")})
+	p.Send(&msg.Kick_Res{Code: proto.Int32(int32(def.ResCode_RC_LOGIN_KICKED)), Reason: proto.String("logged in elsewhere")})
 	err := <-errc
 	if !errors.Is(err, ErrClosed) || !errors.Is(err, &Error{Code: def.ResCode_RC_LOGIN_KICKED}) {
 		t.Fatalf("in-flight request: %v", err)
@@ -214,7 +216,7 @@ func TestKick(t *testing.T) {
 }
 
 func TestServerCloses(t *testing.T) {
-	g := startGate(t, func(p *peer, api string, m proto.Message) { p.conn.Close() })
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) { p.Conn.Close() })
 	s := dial(t, g)
 	_, err := s.Echo(testCtx(t), 1)
 	if !errors.Is(err, ErrClosed) {
@@ -224,8 +226,8 @@ func TestServerCloses(t *testing.T) {
 }
 
 func TestBadFrameFromServer(t *testing.T) {
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
-		p.sendRaw([]byte{1, 0, 0}) // size 1: too short
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
+		p.SendRaw([]byte{1, 0, 0}) // size 1: too short
 	})
 	s := dial(t, g)
 	_, err := s.Echo(testCtx(t), 1)
@@ -236,8 +238,8 @@ func TestBadFrameFromServer(t *testing.T) {
 }
 
 func TestBadPayloadFromServer(t *testing.T) {
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
-		p.sendRaw([]byte{2 + 12 + 1, 0, 12, 0, 'm', 's', 'g', '.', 'E', 'c', 'h', 'o', '.', 'R', 'e', 's', 0xff})
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
+		p.SendRaw([]byte{2 + 12 + 1, 0, 12, 0, 'm', 's', 'g', '.', 'E', 'c', 'h', 'o', '.', 'R', 'e', 's', 0xff})
 	})
 	s := dial(t, g)
 	_, err := s.Echo(testCtx(t), 1)
@@ -248,9 +250,9 @@ func TestBadPayloadFromServer(t *testing.T) {
 }
 
 func TestUnknownAPIFromServerIgnored(t *testing.T) {
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
-		p.sendRaw([]byte{2 + 10, 0, 10, 0, 'm', 's', 'g', '.', 'N', 'e', 'w', '.', 'R', 's'})
-		defaultHandle(p, api, m)
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
+		p.SendRaw([]byte{2 + 10, 0, 10, 0, 'm', 's', 'g', '.', 'N', 'e', 'w', '.', 'R', 's'})
+		clienttest.DefaultHandler(p, api, m)
 	})
 	s := dial(t, g)
 	if e, err := s.Echo(testCtx(t), 9); err != nil || e.GetVal() != 9 {
@@ -262,15 +264,15 @@ func TestUnknownAPIFromServerIgnored(t *testing.T) {
 // answer: its late answer is consumed first.
 func TestAbandonedRequest(t *testing.T) {
 	release := make(chan struct{})
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
 		if e := m.(*msg.Echo_Req); e.GetVal() == 1 {
 			go func() { // answer late, after the caller gave up
 				<-release
-				p.send(&msg.Echo_Res{Val: e.Val})
+				p.Send(&msg.Echo_Res{Val: e.Val})
 			}()
 			return
 		}
-		defaultHandle(p, api, m)
+		clienttest.DefaultHandler(p, api, m)
 	})
 	s := dial(t, g)
 	ctx, cancel := context.WithCancel(testCtx(t))
@@ -301,14 +303,14 @@ func TestAbandonedRequest(t *testing.T) {
 // requests of one session in flight.
 func TestConcurrentCalls(t *testing.T) {
 	var inFlight, overlap atomic.Int32
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
 		if inFlight.Add(1) > 1 {
 			overlap.Add(1)
 		}
 		e := m.(*msg.Echo_Req)
 		go func() {
 			inFlight.Add(-1)
-			p.send(&msg.Echo_Res{Val: e.Val})
+			p.Send(&msg.Echo_Res{Val: e.Val})
 		}()
 	})
 	s := dial(t, g)
@@ -333,12 +335,12 @@ func TestConcurrentCalls(t *testing.T) {
 
 func TestHeartbeat(t *testing.T) {
 	beats := make(chan struct{}, 10)
-	g := startGate(t, func(p *peer, api string, m proto.Message) {
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m proto.Message) {
 		select {
 		case beats <- struct{}{}:
 		default:
 		}
-		defaultHandle(p, api, m)
+		clienttest.DefaultHandler(p, api, m)
 	})
 	dial(t, g, WithHeartbeat(20*time.Millisecond))
 	for range 2 {
@@ -351,7 +353,7 @@ func TestHeartbeat(t *testing.T) {
 }
 
 func TestDoRejectsBadRequests(t *testing.T) {
-	s := dial(t, startGate(t, nil))
+	s := dial(t, clienttest.StartGate(t, nil))
 	ctx := testCtx(t)
 	if _, err := s.Do(ctx, nil); err == nil {
 		t.Fatal("nil request accepted")
@@ -368,7 +370,7 @@ func TestDoRejectsBadRequests(t *testing.T) {
 }
 
 func TestCloseEndsCalls(t *testing.T) {
-	s := dial(t, startGate(t, nil))
+	s := dial(t, clienttest.StartGate(t, nil))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -381,9 +383,9 @@ func TestCloseEndsCalls(t *testing.T) {
 }
 
 func TestDialFails(t *testing.T) {
-	g := startGate(t, nil)
-	addr := g.addr()
-	g.ln.Close()
+	g := clienttest.StartGate(t, nil)
+	addr := g.Addr()
+	g.Close()
 	if _, err := Dial(testCtx(t), addr); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/testenv"
+	"github.com/qeetap/hive/proto/evt"
+	"google.golang.org/protobuf/proto"
 )
 
 // testVersion is stamped into the test binary through -ldflags, proving the
@@ -122,7 +125,7 @@ func TestBinaryHelpListsFlags(t *testing.T) {
 		if code != 0 {
 			t.Errorf("hive %s --help: exit %d", name, code)
 		}
-		fs, _ := mk()
+		fs := mk()
 		fs.VisitAll(func(f *flag.Flag) {
 			if !strings.Contains(out, "--"+f.Name) || !strings.Contains(out, "env "+envName(f.Name)) {
 				t.Errorf("hive %s --help lacks --%s with env %s", name, f.Name, envName(f.Name))
@@ -241,6 +244,8 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 		t.Errorf("the banner does not show the NATS address %s:\n%s", natsAddr, out.String())
 	}
 
+	checkTap(t, nc, "nats://"+natsAddr)
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +262,44 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "uc.key")); err != nil {
 		t.Errorf("no uc key in the data dir: %v", err)
+	}
+}
+
+// checkTap appends an event to the running hive dev's stream and reads it
+// back through `hive tap --from-start --limit 1`, decoded to JSON.
+func checkTap(t *testing.T, nc *nats.Conn, url string) {
+	t.Helper()
+	payload, err := proto.Marshal(&evt.AccountRegistered{AccountId: proto.Int64(10001), Username: proto.String("lisp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(bus.AccountSubject(10001))
+	m.Header.Set(bus.HdrEvent, "evt.AccountRegistered")
+	m.Data = payload
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runHive(t, nil, "tap", "--nats", url, "--from-start", "--limit", "1", "--subject", bus.AccountSubject(10001))
+	var line struct {
+		Subject string `json:"subject"`
+		Type    string `json:"type"`
+		Event   struct {
+			AccountID string `json:"account_id"`
+			Username  string `json:"username"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal([]byte(out), &line); code != 0 || err != nil {
+		t.Fatalf("hive tap: exit %d, %v; stdout %q stderr %q", code, err, out, errOut)
+	}
+	if line.Subject != bus.AccountSubject(10001) || line.Type != "evt.AccountRegistered" || line.Event.Username != "lisp" || line.Event.AccountID != "10001" {
+		t.Errorf("hive tap printed %q", out)
+	}
+	// An unreachable NATS is an error at once, not a hang.
+	if _, _, code := runHive(t, nil, "tap", "--nats", "nats://127.0.0.1:1", "--limit", "1"); code != 1 {
+		t.Errorf("hive tap against nothing: exit %d, want 1", code)
 	}
 }
 

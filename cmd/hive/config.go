@@ -30,12 +30,13 @@ func (c *config) keyFile() string {
 // flagSets maps each command with flags to the one function that builds its
 // FlagSet: the binary parses with it, and the tests (compose.yaml check,
 // --help) inspect the same sets.
-func flagSets() map[string]func() (*flag.FlagSet, *config) {
-	return map[string]func() (*flag.FlagSet, *config){
-		"dev":  devFlags,
-		"uc":   func() (*flag.FlagSet, *config) { return clusterFlags("uc") },
-		"gate": func() (*flag.FlagSet, *config) { return clusterFlags("gate") },
-		"game": func() (*flag.FlagSet, *config) { return clusterFlags("game") },
+func flagSets() map[string]func() *flag.FlagSet {
+	return map[string]func() *flag.FlagSet{
+		"dev":  func() *flag.FlagSet { fs, _ := devFlags(); return fs },
+		"uc":   func() *flag.FlagSet { fs, _ := clusterFlags("uc"); return fs },
+		"gate": func() *flag.FlagSet { fs, _ := clusterFlags("gate"); return fs },
+		"game": func() *flag.FlagSet { fs, _ := clusterFlags("game"); return fs },
+		"tap":  func() *flag.FlagSet { fs, _ := tapFlags(); return fs },
 	}
 }
 

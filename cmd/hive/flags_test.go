@@ -79,12 +79,15 @@ func TestFlagSetsBuildAndDocumentEveryFlag(t *testing.T) {
 					t.Errorf("hive %s: building its flags panicked (a flag name defined twice?): %v", name, r)
 				}
 			}()
-			fs, _ := mk()
+			fs := mk()
 			fs.VisitAll(func(f *flag.Flag) {
 				if strings.TrimSpace(f.Usage) == "" {
 					t.Errorf("hive %s --%s has no help text", name, f.Name)
 				}
 			})
+			if name == "tap" {
+				return
+			}
 			for _, s := range sharedNames {
 				if s == "nats-listen" && name != "dev" {
 					continue

@@ -50,7 +50,7 @@ func commands() []command {
 		{name: "uc", summary: "the account server (REST, JWTs, gate picking)", issue: 3, run: clusterRunner("uc")},
 		{name: "gate", summary: "a TCP gateway", issue: 4, run: clusterRunner("gate")},
 		{name: "game", summary: "a game worker (queue group game on msg.*.Req)", issue: 5, run: clusterRunner("game")},
-		{name: "tap", summary: "follow the event stream and print events as JSON lines", issue: 6},
+		{name: "tap", summary: "follow the event stream and print events as JSON lines", issue: 6, run: runTap},
 		{name: "replay", summary: "rebuild one player's state from its events", issue: 6},
 		{name: "client", summary: "a terminal game client", issue: 6},
 		{name: "bench", summary: "load generator with latency percentiles", issue: 7},
@@ -146,7 +146,7 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return usagef("unknown command %q", args[0])
 	}
 	if mk, ok := flagSets()[cmd.name]; ok {
-		fs, _ := mk()
+		fs := mk()
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return nil

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+
+	"github.com/nats-io/nats.go"
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/tools"
+)
+
+// defaultToolNATS is where the tools look by default: `hive dev`'s --nats-listen.
+const defaultToolNATS = "nats://127.0.0.1:4222"
+
+// tapConfig is what `hive tap`'s flags parse into.
+type tapConfig struct {
+	nats string
+	opt  tools.TapOptions
+}
+
+// tapFlags is the FlagSet of `hive tap` (DESIGN §8).
+func tapFlags() (*flag.FlagSet, *tapConfig) {
+	c := &tapConfig{}
+	fs := newFlagSet("tap", "Prints the events of the EVENTS stream as JSON lines, one per event:\n"+
+		`{"stream_seq":N,"subject":"evt.player.10001","time":"RFC3339","type":"evt.ItemsGranted","event":{...}}`+"\n"+
+		"and follows new ones until interrupted (or --limit). Example: hive tap --from-start | jq .type")
+	fs.StringVar(&c.nats, "nats", defaultToolNATS, "NATS URL(s), comma-separated")
+	fs.StringVar(&c.opt.Subject, "subject", bus.EventsWildcard, "events to show: evt.> (all), evt.player.<id>, evt.account.*, ...")
+	fs.BoolVar(&c.opt.FromStart, "from-start", false, "start at the first event in the stream (default: only new events)")
+	fs.DurationVar(&c.opt.Since, "since", 0, "start at events stored at most this long ago, e.g. 1h (ignored with --from-start)")
+	fs.IntVar(&c.opt.Limit, "limit", 0, "stop after this many events; 0 = follow until interrupted")
+	fs.StringVar(&c.opt.Consumer, "consumer", "", "durable consumer name: a restarted job resumes after the last event it printed")
+	return fs, c
+}
+
+// runTap is `hive tap`.
+func runTap(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	fs, c := tapFlags()
+	if err := parseFlags(fs, args, os.LookupEnv, stdout); err != nil {
+		return err
+	}
+	if c.opt.Limit < 0 {
+		return usagef("--limit %d: must be 0 or more", c.opt.Limit)
+	}
+	if c.opt.Since < 0 {
+		return usagef("--since %v: must be positive", c.opt.Since)
+	}
+	nc, err := connectTool(c.nats, "hive-tap")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	c.opt.Out = stdout
+	return tools.Tap(ctx, nc, c.opt)
+}
+
+// connectTool connects a command-line tool to NATS: like every process, but
+// failing at once when the server is unreachable instead of retrying forever.
+func connectTool(urls, name string) (*nats.Conn, error) {
+	if urls == "" {
+		return nil, usagef("--nats (or HIVE_NATS) is empty")
+	}
+	return bus.Connect(urls, name, nats.RetryOnFailedConnect(false))
+}

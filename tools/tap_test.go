@@ -264,3 +264,6 @@ func TestTapBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// jsonMarshal is json.Marshal, for tests that compare JSON text.
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -150,6 +150,18 @@ func TestBinaryUsageErrors(t *testing.T) {
 	}
 }
 
+// hive client runs the command given as arguments; with --fail-fast a
+// failure (here: no uc listening) is a JSON error line and exit status 1.
+func TestBinaryClientOneShot(t *testing.T) {
+	out, _, code := runHive(t, nil, "client", "--uc", "http://127.0.0.1:1", "--fail-fast", "register", "lisp", "secret-lisp-1")
+	var line struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &line); err != nil || line.Error == "" || code != 1 {
+		t.Fatalf("hive client register against nothing: exit %d, stdout %q; want a JSON error line and exit 1", code, out)
+	}
+}
+
 // hive dev on free ports: NATS with the EVENTS stream is reachable on
 // --nats-listen, /readyz answers on the HIVE_METRICS_LISTEN given by the
 // environment, and SIGTERM drains it to exit 0.

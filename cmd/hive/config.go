@@ -32,11 +32,12 @@ func (c *config) keyFile() string {
 // --help) inspect the same sets.
 func flagSets() map[string]func() *flag.FlagSet {
 	return map[string]func() *flag.FlagSet{
-		"dev":  func() *flag.FlagSet { fs, _ := devFlags(); return fs },
-		"uc":   func() *flag.FlagSet { fs, _ := clusterFlags("uc"); return fs },
-		"gate": func() *flag.FlagSet { fs, _ := clusterFlags("gate"); return fs },
-		"game": func() *flag.FlagSet { fs, _ := clusterFlags("game"); return fs },
-		"tap":  func() *flag.FlagSet { fs, _ := tapFlags(); return fs },
+		"dev":    func() *flag.FlagSet { fs, _ := devFlags(); return fs },
+		"uc":     func() *flag.FlagSet { fs, _ := clusterFlags("uc"); return fs },
+		"gate":   func() *flag.FlagSet { fs, _ := clusterFlags("gate"); return fs },
+		"game":   func() *flag.FlagSet { fs, _ := clusterFlags("game"); return fs },
+		"tap":    func() *flag.FlagSet { fs, _ := tapFlags(); return fs },
+		"client": func() *flag.FlagSet { fs, _ := clientFlags(); return fs },
 	}
 }
 

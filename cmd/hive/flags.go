@@ -128,6 +128,18 @@ func printFlags(w io.Writer, fs *flag.FlagSet, keep func(string) bool) {
 // positional arguments are accepted. --help prints the usage to helpOut and
 // returns errHelpShown.
 func parseFlags(fs *flag.FlagSet, args []string, lookup func(string) (string, bool), helpOut io.Writer) error {
+	if err := parseFlagsArgs(fs, args, lookup, helpOut); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	return nil
+}
+
+// parseFlagsArgs is parseFlags for a command that takes arguments after its
+// flags (fs.Args()).
+func parseFlagsArgs(fs *flag.FlagSet, args []string, lookup func(string) (string, bool), helpOut io.Writer) error {
 	fs.SetOutput(io.Discard) // errors are returned and printed once by run
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -136,9 +148,6 @@ func parseFlags(fs *flag.FlagSet, args []string, lookup func(string) (string, bo
 			return errHelpShown
 		}
 		return usagef("%v (see --help)", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	return applyEnv(fs, lookup)
 }

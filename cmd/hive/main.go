@@ -52,7 +52,7 @@ func commands() []command {
 		{name: "game", summary: "a game worker (queue group game on msg.*.Req)", issue: 5, run: clusterRunner("game")},
 		{name: "tap", summary: "follow the event stream and print events as JSON lines", issue: 6, run: runTap},
 		{name: "replay", summary: "rebuild one player's state from its events", issue: 6},
-		{name: "client", summary: "a terminal game client", issue: 6},
+		{name: "client", summary: "a terminal game client (JSON lines out; `help` at its prompt)", issue: 6, run: runClient},
 		{name: "bench", summary: "load generator with latency percentiles", issue: 7},
 		{name: "admin", summary: "operator commands: mail, gates, kick, player", issue: 6},
 		{name: "version", summary: "print the version, Go version and VCS revision", run: runVersion},

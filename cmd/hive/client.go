@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/qeetap/hive/tools"
+)
+
+// clientConfig is what `hive client`'s flags parse into.
+type clientConfig struct {
+	opt tools.ClientOptions
+}
+
+// clientFlags is the FlagSet of `hive client`.
+func clientFlags() (*flag.FlagSet, *clientConfig) {
+	c := &clientConfig{}
+	fs := newFlagSet("client", "A terminal game client: reads commands (one per line, `help` lists them) and prints\n"+
+		"every answer and push as one JSON line. Arguments after the flags are the first command:\n"+
+		"  hive client login lisp secret-lisp-1      (then a prompt)\n"+
+		"  hive client < script.txt                  (scripted; see --fail-fast)")
+	fs.StringVar(&c.opt.UC, "uc", "http://127.0.0.1:8082", "base URL of the account server (uc)")
+	fs.StringVar(&c.opt.Gate, "gate", "", "gate host:port to use instead of the address uc hands out")
+	fs.DurationVar(&c.opt.Timeout, "timeout", 10*time.Second, "time limit for each command")
+	fs.DurationVar(&c.opt.Heartbeat, "heartbeat", 15*time.Second, "send an Echo after this long idle so the gate keeps the session; negative = never")
+	fs.BoolVar(&c.opt.FailFast, "fail-fast", false, "stop at the first failing command with exit status 1 (for scripts)")
+	return fs, c
+}
+
+// runClient is `hive client`.
+func runClient(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	fs, c := clientFlags()
+	if err := parseFlagsArgs(fs, args, os.LookupEnv, stdout); err != nil {
+		return err
+	}
+	var in io.Reader = os.Stdin
+	if isTerminal(os.Stdin) {
+		c.opt.Prompt = "hive> "
+	}
+	if fs.NArg() > 0 {
+		in = io.MultiReader(strings.NewReader(strings.Join(fs.Args(), " ")+"\n"), in)
+	}
+	return tools.ClientREPL(ctx, in, stdout, c.opt)
+}
+
+// isTerminal reports whether f looks like a terminal: a character device
+// other than /dev/null (a portable approximation; a prompt on some other
+// device is harmless).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(st, null)
+}

@@ -1,0 +1,588 @@
+package uc
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/evt"
+	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/registry"
+	"github.com/qeetap/hive/token"
+)
+
+// req is what a handler gets: the parsed parameters and the caller.
+type req struct {
+	p      params
+	ip     string // client IP (see clientIP)
+	bearer string // Authorization: Bearer token, if any
+}
+
+func ok(kind resKind, code def.ResCode) result {
+	return result{status: http.StatusOK, res: resFor(kind, code)}
+}
+
+func bad(kind resKind) result {
+	return result{status: http.StatusBadRequest, res: resFor(kind, def.ResCode_RC_BAD_REQUEST)}
+}
+
+// internal maps a storage or hashing failure to its answer: busy hash
+// workers are RC_COMMON_SERVER_NOT_READY, anything else an internal error.
+func (s *Server) internal(kind resKind, code def.ResCode, what string, err error) result {
+	if errors.Is(err, errBusy) {
+		return result{status: http.StatusInternalServerError, res: resFor(kind, def.ResCode_RC_COMMON_SERVER_NOT_READY)}
+	}
+	s.log.Error("uc: "+what, "err", err)
+	return result{status: http.StatusInternalServerError, res: resFor(kind, code)}
+}
+
+// limited is the answer to a locked-out IP: HTTP 429 with Retry-After.
+func limited(kind resKind, retry time.Duration) result {
+	return result{status: http.StatusTooManyRequests, res: resFor(kind, def.ResCode_RC_RATE_LIMITED)}.withRetry(retry)
+}
+
+// statusCode is the answer for an account that is not open, or RC_OK.
+func statusCode(a *account) def.ResCode {
+	switch def.AccountStatus(a.Status) {
+	case def.AccountStatus_ACCOUNT_LOCKED:
+		return def.ResCode_RC_ACCOUNT_LOCKED
+	case def.AccountStatus_ACCOUNT_DELETED:
+		return def.ResCode_RC_ACCOUNT_NO_FOUND
+	}
+	return def.ResCode_RC_OK
+}
+
+// login answers a successful auth or registration: token, gate, id.
+func (s *Server) login(a *account, gate registry.Gate) result {
+	tok, exp, err := s.signer.Sign(a.ID)
+	if err != nil {
+		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "sign token", err)
+	}
+	return result{status: http.StatusOK, res: &msg.Auth_Res{
+		Code:      proto.Int32(int32(def.ResCode_RC_OK)),
+		Token:     proto.String(tok),
+		Addr:      proto.String(gate.Addr),
+		AccountId: proto.Int64(a.ID),
+		ExpiresAt: proto.Int64(exp.Unix()),
+	}}
+}
+
+// pickGate is the least-loaded live gate; ok false when none is live.
+func (s *Server) pickGate() (registry.Gate, bool) {
+	return registry.Pick(s.deps.Registry.Gates())
+}
+
+// auth: POST /v1/account/auth, username+password or device_id alone.
+func (s *Server) auth(ctx context.Context, r *req) result {
+	p := &r.p
+	switch {
+	case p.Username != "" || p.Password != "":
+		if p.Username == "" || p.Password == "" {
+			return bad(resAuth)
+		}
+	case p.DeviceID != "":
+		return s.guest(ctx, r)
+	default:
+		return bad(resAuth)
+	}
+	gate, live := s.pickGate()
+	if !live {
+		return ok(resAuth, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+	}
+	if !validUsername(p.Username) {
+		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
+	}
+	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
+		return limited(resAuth, retry)
+	}
+	a, _, err := s.store.lookup(ctx, userKey(p.Username))
+	if errors.Is(err, errNotFound) || errors.Is(err, errPending) {
+		// Spend the same time as a real check, so timing does not tell
+		// which usernames exist.
+		if _, _, err := s.hash.verify(ctx, "", p.Password); err != nil {
+			return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "dummy hash", err)
+		}
+		s.limits.fail(ctx, 0, r.ip)
+		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
+	}
+	if err != nil {
+		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "auth lookup", err)
+	}
+	if l, retry := s.limits.accountLocked(ctx, a.ID); l {
+		return ok(resAuth, def.ResCode_RC_ACCOUNT_LOCKED).withRetry(retry)
+	}
+	good, stale, err := s.hash.verify(ctx, a.Hash, p.Password)
+	if err != nil {
+		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "verify password", err)
+	}
+	if !good {
+		s.limits.fail(ctx, a.ID, r.ip)
+		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
+	}
+	s.limits.succeed(ctx, a.ID)
+	if c := statusCode(a); c != def.ResCode_RC_OK {
+		return ok(resAuth, c)
+	}
+	if stale {
+		s.rehash(ctx, a, p.Password)
+	}
+	return s.login(a, gate)
+}
+
+// rehash upgrades a hash made with older parameters, now that the
+// password is known to be right. Failure only means it stays old.
+func (s *Server) rehash(ctx context.Context, a *account, password string) {
+	h, err := s.hash.hash(ctx, password)
+	if err != nil {
+		return
+	}
+	old := a.Hash
+	if _, _, err := s.store.update(ctx, a.ID, func(cur *account) error {
+		if cur.Hash != old {
+			return errContention // changed meanwhile: leave it
+		}
+		cur.Hash = h
+		return nil
+	}); err == nil {
+		s.log.Info("uc: password hash upgraded to current parameters", "account", a.ID)
+	}
+}
+
+// guest: POST /v1/account/auth with device_id alone. The device is looked
+// up by the SHA-256 of its id (no argon2 here: a device id is an
+// identifier, not a secret a person chose, so a fast hash is enough and
+// the path stays cheap). The first login creates the account.
+func (s *Server) guest(ctx context.Context, r *req) result {
+	if len(r.p.DeviceID) > maxDeviceID {
+		return bad(resAuth)
+	}
+	gate, live := s.pickGate()
+	if !live {
+		return ok(resAuth, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+	}
+	h := deviceHash(r.p.DeviceID)
+	key := deviceKey(h)
+	var a *account
+	var err error
+	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 200*time.Millisecond) {
+		a, _, err = s.store.lookup(ctx, key)
+		if errors.Is(err, errNotFound) {
+			a = &account{Device: h}
+			var rev uint64
+			rev, err = s.store.create(ctx, a, key)
+			if err == nil {
+				s.events.publish(ctx, a.ID, cmdID("guest", a.ID, rev), &evt.GuestCreated{AccountId: proto.Int64(a.ID)})
+				break
+			}
+			if errors.Is(err, errTaken) {
+				continue // a racing first login of the same device won: use its account
+			}
+		}
+		if !errors.Is(err, errPending) {
+			break
+		}
+		// Another request is creating this device's account right now.
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return s.internal(resAuth, def.ResCode_RC_LOGIN_USER_CREATE_FAILED, "guest wait", ctx.Err())
+		}
+	}
+	if err != nil {
+		return s.internal(resAuth, def.ResCode_RC_LOGIN_USER_CREATE_FAILED, "guest", err)
+	}
+	if c := statusCode(a); c != def.ResCode_RC_OK {
+		return ok(resAuth, c)
+	}
+	return s.login(a, gate)
+}
+
+// register: POST /v1/account/registry.
+func (s *Server) register(ctx context.Context, r *req) result {
+	p := &r.p
+	if p.Username == "" || p.Password == "" {
+		return bad(resAuth)
+	}
+	if !validUsername(p.Username) {
+		return ok(resAuth, def.ResCode_RC_ACCOUNT_USERNAME_INVALID)
+	}
+	if weakPassword(p.Password, p.Username) {
+		return ok(resAuth, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+	}
+	gate, live := s.pickGate()
+	if !live {
+		return ok(resAuth, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+	}
+	key := userKey(p.Username)
+	// Cheap early answer for a taken name, before spending a hash on it;
+	// the atomic create below is what decides.
+	if _, _, err := s.store.lookup(ctx, key); err == nil || errors.Is(err, errPending) {
+		return ok(resAuth, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+	}
+	h, err := s.hash.hash(ctx, p.Password)
+	if err != nil {
+		return s.internal(resAuth, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "hash", err)
+	}
+	a := &account{Username: p.Username, Hash: h}
+	rev, err := s.store.create(ctx, a, key)
+	if errors.Is(err, errTaken) {
+		return ok(resAuth, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+	}
+	if err != nil {
+		return s.internal(resAuth, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "register", err)
+	}
+	s.events.publish(ctx, a.ID, cmdID("register", a.ID, rev), &evt.AccountRegistered{AccountId: proto.Int64(a.ID), Username: proto.String(a.Username)})
+	return s.login(a, gate)
+}
+
+var errAlreadyBound = errors.New("uc: account already has a username")
+
+// bindAccount: POST /v1/account/bind/account, a guest takes a username and
+// password; the caller proves it is that guest with its token.
+func (s *Server) bindAccount(ctx context.Context, r *req) result {
+	p := &r.p
+	if p.AccountID == 0 || p.Username == "" || p.Password == "" {
+		return bad(resBindAccount)
+	}
+	claims, err := s.verifyToken(ctx, r.bearer)
+	if err != nil || claims.AccountID != p.AccountID {
+		return ok(resBindAccount, def.ResCode_RC_FORBIDDEN)
+	}
+	if !validUsername(p.Username) {
+		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_USERNAME_INVALID)
+	}
+	if weakPassword(p.Password, p.Username) {
+		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+	}
+	a, _, err := s.store.get(ctx, p.AccountID)
+	if errors.Is(err, errNotFound) {
+		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_NO_FOUND)
+	}
+	if err != nil {
+		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind lookup", err)
+	}
+	if c := statusCode(a); c != def.ResCode_RC_OK {
+		return ok(resBindAccount, c)
+	}
+	if a.Username != "" {
+		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_ALREADY_BOUND)
+	}
+	key := userKey(p.Username)
+	if _, _, err := s.store.lookup(ctx, key); err == nil || errors.Is(err, errPending) {
+		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+	}
+	h, err := s.hash.hash(ctx, p.Password)
+	if err != nil {
+		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
+	}
+	irev, err := s.store.reserve(ctx, key, a.ID)
+	if errors.Is(err, errTaken) {
+		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+	}
+	if err != nil {
+		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind reserve", err)
+	}
+	name := p.Username
+	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+		if cur.Username != "" {
+			return errAlreadyBound
+		}
+		cur.Username, cur.Hash = name, h
+		return nil
+	})
+	if err != nil {
+		s.store.release(key, irev)
+		if errors.Is(err, errAlreadyBound) {
+			return ok(resBindAccount, def.ResCode_RC_ACCOUNT_ALREADY_BOUND)
+		}
+		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind update", err)
+	}
+	s.events.publish(ctx, a.ID, cmdID("bind", a.ID, rev), &evt.AccountBound{AccountId: proto.Int64(a.ID), Username: proto.String(name)})
+	return ok(resBindAccount, def.ResCode_RC_OK)
+}
+
+// verifyToken checks a bearer token with uc's own key, and with any other
+// key published in the registry under the token's kid (another uc replica,
+// or the key before a rotation).
+func (s *Server) verifyToken(ctx context.Context, tok string) (token.Claims, error) {
+	if tok == "" {
+		return token.Claims{}, token.ErrInvalid
+	}
+	c, err := s.verifier.Verify(tok)
+	if err == nil || !errors.Is(err, token.ErrInvalid) {
+		return c, err
+	}
+	kid := peekKID(tok)
+	if kid == "" || kid == s.signer.KeyID() {
+		return c, err
+	}
+	pemb, found, kerr := s.deps.Registry.Key(ctx, kid)
+	if kerr != nil || !found {
+		return c, err
+	}
+	pub, derr := token.DecodePublicKey(pemb)
+	if derr != nil || token.KeyID(pub) != kid {
+		return c, err
+	}
+	s.verifier.AddKey(pub)
+	return s.verifier.Verify(tok)
+}
+
+// peekKID reads the kid of a JWT header without trusting anything else.
+func peekKID(tok string) string {
+	head, _, found := strings.Cut(tok, ".")
+	if !found || len(head) > 512 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(b, &h) != nil || len(h.Kid) > 64 {
+		return ""
+	}
+	return h.Kid
+}
+
+// verification: POST /v1/verification, send a code to phone.
+func (s *Server) verification(ctx context.Context, r *req) result {
+	phone := r.p.Phone
+	if phone == "" {
+		return bad(resVerification)
+	}
+	if !validPhone(phone) {
+		return ok(resVerification, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
+	}
+	select {
+	case s.smsSlots <- struct{}{}:
+	default:
+		s.log.Warn("uc: too many SMS sends in flight; refusing a code request")
+		return result{status: http.StatusInternalServerError, res: resFor(resVerification, def.ResCode_RC_COMMON_SERVER_NOT_READY)}
+	}
+	code, err := s.codes.issue(ctx, phone)
+	if err != nil {
+		<-s.smsSlots
+		if errors.Is(err, errTooFrequent) {
+			return ok(resVerification, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
+		}
+		return s.internal(resVerification, def.ResCode_RC_SERVER_INTERNAL_ERROR, "issue code", err)
+	}
+	s.wg.Add(1)
+	go s.sendCode(phone, code)
+	return ok(resVerification, def.ResCode_RC_OK)
+}
+
+// sendCode delivers a code off the request path; the sender does its own
+// retries, and a final failure is logged and counted.
+func (s *Server) sendCode(phone, code string) {
+	defer s.wg.Done()
+	defer func() { <-s.smsSlots }()
+	ctx, cancel := context.WithTimeout(s.bg, time.Duration(s.cfg.SMSRetries+1)*s.cfg.SMSTimeout+time.Minute)
+	defer cancel()
+	if err := s.sms.Send(ctx, phone, code, smsText(code, s.cfg.CodeTTL)); err != nil {
+		s.log.Error("uc: verification code not delivered", "phone", maskPhone(phone), "err", err)
+		s.m.sms.WithLabelValues("failed").Inc()
+		return
+	}
+	s.m.sms.WithLabelValues("sent").Inc()
+}
+
+// codeResult maps a failed code check; wrong codes count as failures of
+// the client IP too.
+func (s *Server) codeResult(ctx context.Context, kind resKind, ip string, err error) result {
+	switch {
+	case errors.Is(err, errCodeExpired):
+		return ok(kind, def.ResCode_RC_ACCOUNT_VERIFICATION_EXPIRED)
+	case errors.Is(err, errCodeMismatch):
+		s.limits.fail(ctx, 0, ip)
+		return ok(kind, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
+	}
+	return s.internal(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR, "check code", err)
+}
+
+// checkPassword loads account id and checks its password, with the
+// lockouts: the shared first half of bind/phone and password/change.
+// It returns the account, or the answer to give.
+func (s *Server) checkPassword(ctx context.Context, kind resKind, r *req) (*account, *result) {
+	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
+		res := limited(kind, retry)
+		return nil, &res
+	}
+	if l, retry := s.limits.accountLocked(ctx, r.p.AccountID); l {
+		res := ok(kind, def.ResCode_RC_ACCOUNT_LOCKED).withRetry(retry)
+		return nil, &res
+	}
+	a, _, err := s.store.get(ctx, r.p.AccountID)
+	if errors.Is(err, errNotFound) {
+		s.hash.verify(ctx, "", r.p.Password)
+		s.limits.fail(ctx, 0, r.ip)
+		res := ok(kind, def.ResCode_RC_ACCOUNT_NO_FOUND)
+		return nil, &res
+	}
+	if err != nil {
+		res := s.internal(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR, "load account", err)
+		return nil, &res
+	}
+	good, _, err := s.hash.verify(ctx, a.Hash, r.p.Password)
+	if err != nil {
+		res := s.internal(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR, "verify password", err)
+		return nil, &res
+	}
+	if !good {
+		s.limits.fail(ctx, a.ID, r.ip)
+		res := ok(kind, def.ResCode_RC_AUTH_INVALID_USER)
+		return nil, &res
+	}
+	s.limits.succeed(ctx, a.ID)
+	if c := statusCode(a); c != def.ResCode_RC_OK {
+		res := ok(kind, c)
+		return nil, &res
+	}
+	return a, nil
+}
+
+// bindPhone: POST /v1/account/bind/phone, with password and a code sent
+// to the phone.
+func (s *Server) bindPhone(ctx context.Context, r *req) result {
+	p := &r.p
+	if p.AccountID == 0 || p.Password == "" || p.Phone == "" || p.Code == "" {
+		return bad(resBindPhone)
+	}
+	if !validPhone(p.Phone) {
+		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
+	}
+	if !validCode(p.Code) {
+		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
+	}
+	a, res := s.checkPassword(ctx, resBindPhone, r)
+	if res != nil {
+		return *res
+	}
+	key := phoneKey(p.Phone)
+	other, _, err := s.store.lookup(ctx, key)
+	switch {
+	case err == nil && other.ID != a.ID, errors.Is(err, errPending):
+		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE)
+	case err != nil && !errors.Is(err, errNotFound):
+		return s.internal(resBindPhone, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone lookup", err)
+	}
+	if err := s.codes.check(ctx, p.Phone, p.Code); err != nil {
+		return s.codeResult(ctx, resBindPhone, r.ip, err)
+	}
+	irev, err := s.store.reserve(ctx, key, a.ID)
+	if errors.Is(err, errTaken) {
+		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE)
+	}
+	if err != nil {
+		return s.internal(resBindPhone, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone reserve", err)
+	}
+	var old string
+	phone := p.Phone
+	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+		old, cur.Phone = cur.Phone, phone
+		return nil
+	})
+	if err != nil {
+		s.store.release(key, irev)
+		return s.internal(resBindPhone, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone update", err)
+	}
+	if old != "" && old != phone {
+		s.store.releaseIfOwned(ctx, phoneKey(old), a.ID)
+	}
+	s.events.publish(ctx, a.ID, cmdID("phone", a.ID, rev), &evt.PhoneBound{AccountId: proto.Int64(a.ID)})
+	return ok(resBindPhone, def.ResCode_RC_OK)
+}
+
+// changePassword: POST /v1/account/password/change.
+func (s *Server) changePassword(ctx context.Context, r *req) result {
+	p := &r.p
+	if p.AccountID == 0 || p.Password == "" || p.NewPassword == "" {
+		return bad(resChangePassword)
+	}
+	a, res := s.checkPassword(ctx, resChangePassword, r)
+	if res != nil {
+		return *res
+	}
+	if weakPassword(p.NewPassword, a.Username) {
+		return ok(resChangePassword, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+	}
+	h, err := s.hash.hash(ctx, p.NewPassword)
+	if err != nil {
+		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
+	}
+	old := a.Hash
+	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+		if cur.Hash != old {
+			return errCodeMismatch // changed by someone else since we checked: the old password is no longer proof
+		}
+		cur.Hash = h
+		return nil
+	})
+	if errors.Is(err, errCodeMismatch) {
+		return ok(resChangePassword, def.ResCode_RC_AUTH_INVALID_USER)
+	}
+	if err != nil {
+		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password update", err)
+	}
+	s.events.publish(ctx, a.ID, cmdID("pwchange", a.ID, rev), &evt.PasswordChanged{AccountId: proto.Int64(a.ID)})
+	return ok(resChangePassword, def.ResCode_RC_OK)
+}
+
+// resetPassword: POST /v1/account/password/reset, with a code sent to the
+// account's bound phone. An account without a phone answers
+// RC_ACCOUNT_PHONE_INVALID.
+func (s *Server) resetPassword(ctx context.Context, r *req) result {
+	p := &r.p
+	if p.AccountID == 0 || p.Code == "" || p.NewPassword == "" {
+		return bad(resResetPassword)
+	}
+	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
+		return limited(resResetPassword, retry)
+	}
+	a, _, err := s.store.get(ctx, p.AccountID)
+	if errors.Is(err, errNotFound) {
+		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_NO_FOUND)
+	}
+	if err != nil {
+		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "load account", err)
+	}
+	if def.AccountStatus(a.Status) == def.AccountStatus_ACCOUNT_DELETED {
+		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_NO_FOUND)
+	}
+	if a.Phone == "" {
+		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
+	}
+	if !validCode(p.Code) {
+		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
+	}
+	if weakPassword(p.NewPassword, a.Username) {
+		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+	}
+	if err := s.codes.check(ctx, a.Phone, p.Code); err != nil {
+		return s.codeResult(ctx, resResetPassword, r.ip, err)
+	}
+	h, err := s.hash.hash(ctx, p.NewPassword)
+	if err != nil {
+		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
+	}
+	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+		cur.Hash = h
+		return nil
+	})
+	if err != nil {
+		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password reset", err)
+	}
+	s.limits.clear(ctx, a.ID)
+	s.events.publish(ctx, a.ID, cmdID("pwreset", a.ID, rev), &evt.PasswordReset{AccountId: proto.Int64(a.ID)})
+	return ok(resResetPassword, def.ResCode_RC_OK)
+}

@@ -1,0 +1,291 @@
+package uc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/registry"
+	"github.com/qeetap/hive/token"
+)
+
+// REST routes (PROTOCOL §3).
+const (
+	PathAuth           = "/v1/account/auth"
+	PathRegister       = "/v1/account/registry"
+	PathBindAccount    = "/v1/account/bind/account"
+	PathVerification   = "/v1/verification"
+	PathBindPhone      = "/v1/account/bind/phone"
+	PathChangePassword = "/v1/account/password/change"
+	PathResetPassword  = "/v1/account/password/reset"
+)
+
+// Deps are the connections uc works with; cmd/hive makes them.
+type Deps struct {
+	// NC is the NATS connection; used to make JS when JS is nil.
+	NC *nats.Conn
+	// JS holds the accounts and counters KV buckets and the EVENTS stream,
+	// which must exist (bus.EnsureStore) before Start.
+	JS jetstream.JetStream
+	// Registry lists live gates and receives uc's public key.
+	Registry registry.Registry
+	// Cache holds verification codes and rate-limit counters (redis in a
+	// cluster so every uc replica shares them; memory in dev).
+	Cache cache.Cache
+	// Signer signs tokens; nil: Config.NewSigner() (from Config.KeyFile).
+	Signer *token.Signer
+	// SMS delivers verification codes; nil: a WebhookSender when
+	// Config.SMSWebhook is set, else a LogSender.
+	SMS SMSSender
+	// Logger; nil: slog.Default().
+	Logger *slog.Logger
+	// Metrics receives uc's collectors; nil: not exported.
+	Metrics prometheus.Registerer
+}
+
+// Server is the account server.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	m        *metrics
+	proxies  []netip.Prefix
+	signer   *token.Signer
+	verifier *token.Verifier
+	hash     *hasher
+	limits   *limiter
+	codes    *codes
+	sms      SMSSender
+	smsSlots chan struct{} // bounds SMS sends in flight
+	store    *store
+	events   *events
+	app      *fiber.App
+
+	bg     context.Context // lives until Shutdown's end: background sends
+	stopBg context.CancelFunc
+	wg     sync.WaitGroup
+	ln     net.Listener
+	served chan error
+}
+
+// New checks cfg and deps and builds the server; Start makes it serve.
+func New(cfg Config, deps Deps) (*Server, error) {
+	proxies, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if deps.JS == nil {
+		if deps.NC == nil {
+			return nil, errors.New("uc: Deps needs JS or NC")
+		}
+		if deps.JS, err = jetstream.New(deps.NC); err != nil {
+			return nil, fmt.Errorf("uc: jetstream: %w", err)
+		}
+	}
+	if deps.Registry == nil || deps.Cache == nil {
+		return nil, errors.New("uc: Deps needs Registry and Cache")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Signer == nil {
+		if deps.Signer, err = cfg.NewSigner(); err != nil {
+			return nil, err
+		}
+	}
+	if deps.SMS == nil {
+		if cfg.SMSWebhook != "" {
+			deps.SMS = &WebhookSender{URL: cfg.SMSWebhook, Timeout: cfg.SMSTimeout, Retries: cfg.SMSRetries, Logger: deps.Logger}
+		} else {
+			deps.SMS = LogSender{Logger: deps.Logger}
+		}
+	}
+	m, err := newMetrics(deps.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("uc: metrics: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		deps:     deps,
+		log:      deps.Logger,
+		m:        m,
+		proxies:  proxies,
+		signer:   deps.Signer,
+		verifier: token.NewVerifier(cfg.TokenIssuer, deps.Signer.PublicKey()),
+		hash:     newHasher(cfg),
+		sms:      deps.SMS,
+		smsSlots: make(chan struct{}, 256),
+		served:   make(chan error, 1),
+	}
+	s.bg, s.stopBg = context.WithCancel(context.Background())
+	s.limits = &limiter{c: deps.Cache, cfg: cfg, log: s.log, now: time.Now}
+	s.codes = &codes{c: deps.Cache, ttl: cfg.CodeTTL, tries: cfg.CodeTries, minInterval: cfg.SMSMinInterval, daily: cfg.SMSDailyLimit}
+	s.events = &events{js: deps.JS, log: s.log, failed: m.eventFails.Inc}
+	s.app = s.newApp()
+	return s, nil
+}
+
+// Start opens the buckets, publishes the token public key, listens on
+// Config.Listen and returns once the listener is open.
+func (s *Server) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	kv, err := s.deps.JS.KeyValue(ctx, bus.AccountsBucket)
+	if err != nil {
+		return fmt.Errorf("uc: kv bucket %s (run bus.EnsureStore first): %w", bus.AccountsBucket, err)
+	}
+	counters, err := s.deps.JS.KeyValue(ctx, bus.CountersBucket)
+	if err != nil {
+		return fmt.Errorf("uc: kv bucket %s (run bus.EnsureStore first): %w", bus.CountersBucket, err)
+	}
+	s.store = &store{kv: kv, counters: counters, grace: s.cfg.IndexGrace, log: s.log, repaired: s.m.repairs.Inc, now: time.Now}
+	pemb, err := token.EncodePublicKey(s.signer.PublicKey())
+	if err != nil {
+		return fmt.Errorf("uc: public key: %w", err)
+	}
+	if err := s.deps.Registry.PublishKey(ctx, s.signer.KeyID(), pemb); err != nil {
+		return fmt.Errorf("uc: publish public key: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("uc: listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	go func() { s.served <- s.app.Listener(ln) }()
+	s.log.Info("uc: serving", "addr", ln.Addr().String(), "kid", s.signer.KeyID(),
+		"argon2", fmt.Sprintf("m=%dKiB,t=%d,p=%d", s.cfg.Argon2MemoryKiB, s.cfg.Argon2Time, s.cfg.Argon2Threads))
+	return nil
+}
+
+// Addr is the address uc listens on (useful with port 0); empty before Start.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting, lets requests in flight finish and waits for
+// verification codes still being sent, all within ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	if s.ln != nil {
+		err = s.app.ShutdownWithContext(ctx)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.stopBg() // abandon sends still retrying
+		<-done
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	s.stopBg()
+	return err
+}
+
+// newApp builds the fiber app: routes, limits, the error answers.
+func (s *Server) newApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		BodyLimit:             s.cfg.BodyLimit,
+		ReadTimeout:           s.cfg.ReadTimeout,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		ReadBufferSize:        8 << 10, // request line + headers
+		// Any error reaching here (unknown route, body too large, bad
+		// request line) is answered with a code, as PROTOCOL §3 asks.
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			status := http.StatusInternalServerError
+			code := def.ResCode_RC_SERVER_INTERNAL_ERROR
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				switch {
+				case fe.Code == http.StatusNotFound || fe.Code == http.StatusMethodNotAllowed:
+					status, code = fe.Code, def.ResCode_RC_BAD_REQUEST
+				case fe.Code >= 400 && fe.Code < 500: // 413 body too large, 431 headers, ...
+					status, code = http.StatusBadRequest, def.ResCode_RC_BAD_REQUEST
+				}
+			}
+			if status == http.StatusInternalServerError {
+				s.log.Error("uc: request failed", "path", c.Path(), "err", err)
+			}
+			return reply(c, status, resFor(resAuth, code))
+		},
+	})
+	s.route(app, PathAuth, "auth", resAuth, s.auth)
+	s.route(app, PathRegister, "register", resAuth, s.register)
+	s.route(app, PathBindAccount, "bind_account", resBindAccount, s.bindAccount)
+	s.route(app, PathVerification, "verification", resVerification, s.verification)
+	s.route(app, PathBindPhone, "bind_phone", resBindPhone, s.bindPhone)
+	s.route(app, PathChangePassword, "password_change", resChangePassword, s.changePassword)
+	s.route(app, PathResetPassword, "password_reset", resResetPassword, s.resetPassword)
+	return app
+}
+
+// route wires one endpoint: per-IP rate limit, parsing, a bounded context,
+// panic safety, the answer and its metrics.
+func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(context.Context, *req) result) {
+	latency := s.m.latency.WithLabelValues(name)
+	app.Post(path, func(c *fiber.Ctx) (err error) {
+		start := time.Now()
+		var res result
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("uc: panic in handler", "route", name, "panic", p)
+				res = result{http.StatusInternalServerError, resFor(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR), 0}
+			}
+			if res.retry > 0 {
+				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((res.retry+time.Second-1)/time.Second)))
+			}
+			err = reply(c, res.status, res.res)
+			code := int32(0)
+			if g, ok := res.res.(interface{ GetCode() int32 }); ok {
+				code = g.GetCode()
+			}
+			s.m.requests.WithLabelValues(name, strconv.Itoa(int(code))).Inc()
+			latency.Observe(time.Since(start).Seconds())
+		}()
+		ctx, cancel := context.WithTimeout(s.bg, s.cfg.RequestTimeout)
+		defer cancel()
+		r := &req{ip: s.clientIP(c)}
+		if allowed, retry := s.limits.allowRequest(ctx, r.ip); !allowed {
+			s.m.rateLimited.Inc()
+			res = limited(kind, retry)
+			return nil
+		}
+		p, perr := parseParams(c, s.cfg.MaxField)
+		if perr != nil {
+			res = bad(kind)
+			return nil
+		}
+		r.p = p
+		r.bearer = bearer(c)
+		res = h(ctx, r)
+		return nil
+	})
+}
+
+// clientIP of the request, as rate limits see it.
+func (s *Server) clientIP(c *fiber.Ctx) string {
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	return clientIP(peer, c.Request().Header.Peek(fiber.HeaderXForwardedFor), s.proxies).String()
+}

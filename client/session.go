@@ -36,10 +36,11 @@ type PushHandler func(api string, m proto.Message)
 type Option func(*options)
 
 type options struct {
-	dialer    *net.Dialer
-	maxFrame  int
-	heartbeat time.Duration
-	push      PushHandler
+	dialer       *net.Dialer
+	maxFrame     int
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	push         PushHandler
 }
 
 // WithDialer sets the dialer (for its timeout, keep-alive, local address).
@@ -53,6 +54,11 @@ func WithMaxFrame(n int) Option { return func(o *options) { o.maxFrame = n } }
 // nothing for d, so that the gate's idle timeout does not close a session
 // that is only waiting for pushes. 0 (the default) sends none.
 func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithWriteTimeout bounds the sending of one request (default 10 s). A send
+// that takes longer means the gate stopped reading; the session then ends.
+// Waiting for the answer is bounded by each call's context instead.
+func WithWriteTimeout(d time.Duration) Option { return func(o *options) { o.writeTimeout = d } }
 
 // WithPushHandler sets the push handler from the start, so that no push can
 // arrive before it is set. See [Session.OnPush].
@@ -80,6 +86,8 @@ type Session struct {
 	user    *def.User
 	err     error // why the session ended; nil while open
 
+	writeTimeout time.Duration
+
 	closed     chan struct{} // closed when the session ends
 	readerDone chan struct{} // closed when the reading goroutine returns
 	lastSend   atomic.Int64  // unix nanoseconds of the last request written
@@ -100,7 +108,7 @@ type answer struct {
 // Dial connects to a gate at addr (host:port, as uc's Auth.Res addr). The
 // context bounds the connect only. Log in next with [Session.Login].
 func Dial(ctx context.Context, addr string, opts ...Option) (*Session, error) {
-	o := options{dialer: &net.Dialer{}, maxFrame: frame.MaxSize}
+	o := options{dialer: &net.Dialer{}, maxFrame: frame.MaxSize, writeTimeout: 10 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -115,13 +123,14 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Session, error) {
 // newSession starts the reading (and heartbeat) goroutines on conn.
 func newSession(conn net.Conn, o options) *Session {
 	s := &Session{
-		conn:       conn,
-		r:          frame.NewReader(conn, o.maxFrame),
-		w:          frame.NewWriter(conn),
-		turn:       make(chan struct{}, 1),
-		push:       o.push,
-		closed:     make(chan struct{}),
-		readerDone: make(chan struct{}),
+		conn:         conn,
+		r:            frame.NewReader(conn, o.maxFrame),
+		w:            frame.NewWriter(conn),
+		turn:         make(chan struct{}, 1),
+		push:         o.push,
+		writeTimeout: o.writeTimeout,
+		closed:       make(chan struct{}),
+		readerDone:   make(chan struct{}),
 	}
 	go s.read()
 	if o.heartbeat > 0 {
@@ -194,6 +203,10 @@ func (s *Session) Do(ctx context.Context, req proto.Message) (proto.Message, err
 	case <-s.closed:
 		return nil, s.closedErr()
 	}
+	if err := ctx.Err(); err != nil { // select picks at random among ready cases
+		<-s.turn
+		return nil, err
+	}
 	p := &pending{reqAPI: api, resAPI: frame.ResponseAPI(api), ch: make(chan answer, 1)}
 	s.mu.Lock()
 	if s.err != nil {
@@ -204,7 +217,7 @@ func (s *Session) Do(ctx context.Context, req proto.Message) (proto.Message, err
 	s.pending = p
 	s.mu.Unlock()
 
-	if err := s.write(ctx, api, payload); err != nil {
+	if err := s.write(api, payload); err != nil {
 		s.end(fmt.Errorf("write: %w", err)) // settles p
 	}
 	select {
@@ -222,12 +235,13 @@ func (s *Session) Do(ctx context.Context, req proto.Message) (proto.Message, err
 	}
 }
 
-// write sends one frame, bounded by the context's deadline.
-func (s *Session) write(ctx context.Context, api string, payload []byte) error {
+// write sends one frame. It is bounded by the session's write timeout, not
+// by the caller's context: a write cut short leaves a partial frame and the
+// session would have to end, which a tight per-call deadline must not cause.
+func (s *Session) write(api string, payload []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	dl, _ := ctx.Deadline() // zero: no deadline
-	if err := s.conn.SetWriteDeadline(dl); err != nil {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
 		return err
 	}
 	if err := s.w.WriteFrame(api, payload); err != nil {

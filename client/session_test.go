@@ -390,3 +390,19 @@ func TestDialFails(t *testing.T) {
 		t.Fatal("dial to a closed port succeeded")
 	}
 }
+
+// A call whose context has already ended sends nothing and leaves the
+// session usable.
+func TestExpiredContextKeepsSession(t *testing.T) {
+	s := dial(t, clienttest.StartGate(t, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel()
+	for range 20 {
+		if _, err := s.Echo(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if e, err := s.Echo(testCtx(t), 3); err != nil || e.GetVal() != 3 {
+		t.Fatalf("Echo after expired calls = %v, %v", e, err)
+	}
+}

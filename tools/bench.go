@@ -1,0 +1,399 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/nats-io/nats.go"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/client"
+	"github.com/qeetap/hive/proto/def"
+)
+
+// Bench scenarios.
+const (
+	ScenarioEcho   = "echo"    // msg.Echo round trips through gate and game
+	ScenarioItems  = "items"   // msg.GetItems: a read of the player's state
+	ScenarioGift   = "gift"    // msg.GiftItems of 1 gold to the next player: a two-aggregate write
+	ScenarioNATSRR = "nats-rr" // raw NATS request-reply, the floor under the others
+)
+
+// BenchOptions configures Bench.
+type BenchOptions struct {
+	// UC is the account server's base URL (not needed for nats-rr).
+	UC string
+	// HTTP is the client for uc; nil means one with a 10 s timeout.
+	HTTP *http.Client
+	// Gate, if set, replaces the gate address uc answers.
+	Gate string
+	// NATS is the NATS URL for nats-rr.
+	NATS string
+	// Conns is the number of players (sessions), each sending one request
+	// at a time; for nats-rr, the number of concurrent requesters. Default 10.
+	Conns int
+	// Duration of the measurement (sign-up and login come before). Default 10 s.
+	Duration time.Duration
+	// Scenario is one of echo, items, gift, nats-rr. Default echo.
+	Scenario string
+	// Prefix starts the bench players' device ids; default "bench-<unix
+	// time>-", so each run signs up new guests.
+	Prefix string
+	// Timeout bounds each request; default 10 s. A request that times out
+	// counts as an error.
+	Timeout time.Duration
+	// Progress, if set, gets one JSON line per second:
+	// {"t_s":N,"requests":N,"errors":N,"rps":X} (the rps of that second).
+	Progress io.Writer
+	// Out, if set, gets the result as one JSON line.
+	Out io.Writer
+}
+
+// BenchResult is the outcome of Bench, printed as the final JSON line.
+type BenchResult struct {
+	Scenario string  `json:"scenario"`
+	Conns    int     `json:"conns"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	RPS      float64 `json:"rps"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	P999ms   float64 `json:"p999_ms"`
+}
+
+// benchOp is one request of a scenario; worker i calls it in a loop.
+type benchOp func(ctx context.Context) error
+
+// Bench is `hive bench`: it signs up opt.Conns guest players, logs each in
+// on its own session, then drives the scenario for opt.Duration with every
+// session sending its next request as soon as the last is answered, and
+// returns the counts (requests counts every request that finished, errors
+// the failed ones among them), the rate and the latency percentiles (HdrHistogram,
+// microsecond resolution) of requests that succeeded. Failed requests count
+// as errors; a session that ends is reconnected. Cancelling ctx ends the
+// measurement early and still returns the result so far.
+func Bench(ctx context.Context, opt BenchOptions) (*BenchResult, error) {
+	if opt.Scenario == "" {
+		opt.Scenario = ScenarioEcho
+	}
+	if opt.Conns == 0 {
+		opt.Conns = 10
+	}
+	if opt.Duration == 0 {
+		opt.Duration = 10 * time.Second
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.HTTP == nil {
+		opt.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = "bench-" + strconv.FormatInt(time.Now().Unix(), 10) + "-"
+	}
+	switch {
+	case opt.Conns < 0:
+		return nil, fmt.Errorf("bench: conns %d < 1", opt.Conns)
+	case opt.Duration < 0:
+		return nil, fmt.Errorf("bench: negative duration %v", opt.Duration)
+	}
+
+	var ops []benchOp
+	var cleanup func()
+	var err error
+	switch opt.Scenario {
+	case ScenarioEcho, ScenarioItems, ScenarioGift:
+		if opt.UC == "" {
+			return nil, errors.New("bench: --uc is required")
+		}
+		ops, cleanup, err = gameOps(ctx, opt)
+	case ScenarioNATSRR:
+		if opt.NATS == "" {
+			return nil, errors.New("bench: nats-rr needs --nats")
+		}
+		ops, cleanup, err = natsOps(opt)
+	default:
+		return nil, fmt.Errorf("bench: unknown scenario %q (echo, items, gift, nats-rr)", opt.Scenario)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	return drive(ctx, opt, ops), nil
+}
+
+// drive runs every op in its own goroutine for the duration and measures.
+func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
+	// The end of the run cancels rather than sets a deadline, so that a
+	// request cut off by it fails with context.Canceled, never with a
+	// timeout of its own that would count as an error.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := time.AfterFunc(opt.Duration, cancel)
+	defer stop.Stop()
+	var requests, errs atomic.Int64
+	hists := make([]*hdrhistogram.Histogram, len(ops))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, op := range ops {
+		h := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+		hists[i] = h
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				rctx, rcancel := context.WithTimeout(ctx, opt.Timeout)
+				t0 := time.Now()
+				err := op(rctx)
+				d := time.Since(t0)
+				rcancel()
+				if ctx.Err() != nil && err != nil {
+					return // cut off by the end of the run: not a failure
+				}
+				requests.Add(1)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				_ = h.RecordValue(max(1, d.Microseconds()))
+			}
+		})
+	}
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if opt.Progress == nil {
+			return
+		}
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var last int64
+		for n := 1; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			r := requests.Load()
+			b, _ := json.Marshal(map[string]any{"t_s": n, "requests": r, "errors": errs.Load(), "rps": r - last})
+			last = r
+			_, _ = opt.Progress.Write(append(b, '\n'))
+		}
+	}()
+	wg.Wait()
+	elapsed := time.Since(start)
+	cancel()
+	<-progressDone
+
+	all := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+	for _, h := range hists {
+		all.Merge(h)
+	}
+	ms := func(q float64) float64 { return float64(all.ValueAtQuantile(q)) / 1000 }
+	res := &BenchResult{
+		Scenario: opt.Scenario, Conns: len(ops), Requests: requests.Load(), Errors: errs.Load(),
+		RPS: float64(requests.Load()) / elapsed.Seconds(), P50ms: ms(50), P99ms: ms(99), P999ms: ms(99.9),
+	}
+	if opt.Out != nil {
+		b, _ := json.Marshal(res)
+		_, _ = opt.Out.Write(append(b, '\n'))
+	}
+	return res
+}
+
+// benchPlayer is one signed-up player of a game scenario.
+type benchPlayer struct {
+	opt   BenchOptions
+	token string
+	addr  string
+	id    int64 // player id; set at sign-up
+
+	mu sync.Mutex
+	s  *client.Session
+}
+
+// session returns a live session, reconnecting (and logging in again) if
+// the last one ended.
+func (p *benchPlayer) session(ctx context.Context) (*client.Session, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.s != nil && p.s.Err() == nil {
+		return p.s, nil
+	}
+	if p.s != nil {
+		p.s.Close()
+		p.s = nil
+	}
+	s, err := client.Dial(ctx, p.addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Login(ctx, p.token); err != nil {
+		s.Close()
+		return nil, err
+	}
+	p.s = s
+	return s, nil
+}
+
+// close ends the player's session.
+func (p *benchPlayer) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.s != nil {
+		p.s.Close()
+	}
+}
+
+// gameOps signs up and logs in the players and returns their ops.
+func gameOps(ctx context.Context, opt BenchOptions) ([]benchOp, func(), error) {
+	uc := &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}
+	players := make([]*benchPlayer, opt.Conns)
+	cleanup := func() {
+		for _, p := range players {
+			if p != nil {
+				p.close()
+			}
+		}
+	}
+	// Sign up with bounded concurrency; uc rate-limits per IP, so wait and
+	// retry when it says so.
+	sem := make(chan struct{}, 16)
+	errc := make(chan error, opt.Conns)
+	var wg sync.WaitGroup
+	for i := range players {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			p, err := signUp(ctx, uc, opt, opt.Prefix+strconv.Itoa(i))
+			if err != nil {
+				errc <- err
+				return
+			}
+			players[i] = p
+		})
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	ops := make([]benchOp, len(players))
+	for i, p := range players {
+		next := players[(i+1)%len(players)]
+		switch opt.Scenario {
+		case ScenarioEcho:
+			ops[i] = func(ctx context.Context) error {
+				s, err := p.session(ctx)
+				if err == nil {
+					_, err = s.Echo(ctx, int64(i))
+				}
+				return err
+			}
+		case ScenarioItems:
+			ops[i] = func(ctx context.Context) error {
+				s, err := p.session(ctx)
+				if err == nil {
+					_, err = s.GetItems(ctx, 0)
+				}
+				return err
+			}
+		case ScenarioGift:
+			// Gold goes round the ring of players, one at a time, so
+			// nobody runs dry while everyone sends at the same rate.
+			ops[i] = func(ctx context.Context) error {
+				s, err := p.session(ctx)
+				if err == nil {
+					err = s.GiftItems(ctx, next.id, int32(def.ItemType_ITEM_GOLD), 1)
+				}
+				return err
+			}
+		}
+	}
+	return ops, cleanup, nil
+}
+
+// signUp creates one guest player and logs it in.
+func signUp(ctx context.Context, uc *client.UC, opt BenchOptions, device string) (*benchPlayer, error) {
+	for {
+		res, err := uc.Guest(ctx, device)
+		var e *client.Error
+		if errors.As(err, &e) && e.Code == def.ResCode_RC_RATE_LIMITED {
+			wait := max(e.RetryAfter, 100*time.Millisecond)
+			select {
+			case <-time.After(wait):
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench: sign up %s: %w", device, err)
+		}
+		p := &benchPlayer{opt: opt, token: res.GetToken(), addr: res.GetAddr()}
+		if opt.Gate != "" {
+			p.addr = opt.Gate
+		}
+		lctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+		defer cancel()
+		s, err := p.session(lctx)
+		if err != nil {
+			return nil, fmt.Errorf("bench: log in %s at %s: %w", device, p.addr, err)
+		}
+		p.id = s.User().GetId() // set once, before the ops run; never changes
+		return p, nil
+	}
+}
+
+// natsOps starts a responder on its own connection and returns requesters
+// sharing a few connections (as gates share theirs among sessions).
+func natsOps(opt BenchOptions) ([]benchOp, func(), error) {
+	var conns []*nats.Conn
+	cleanup := func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+	responder, err := bus.Connect(opt.NATS, "hive-bench-responder")
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: %w", err)
+	}
+	conns = append(conns, responder)
+	subject := "hive.bench." + nats.NewInbox()[len("_INBOX."):]
+	if _, err := responder.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("bench: responder: %w", err)
+	}
+	if err := responder.Flush(); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("bench: responder: %w", err)
+	}
+	var requesters []*nats.Conn
+	for range min(opt.Conns, 8) {
+		nc, err := bus.Connect(opt.NATS, "hive-bench")
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("bench: %w", err)
+		}
+		conns = append(conns, nc)
+		requesters = append(requesters, nc)
+	}
+	payload := make([]byte, 16)
+	ops := make([]benchOp, opt.Conns)
+	for i := range ops {
+		nc := requesters[i%len(requesters)]
+		ops[i] = func(ctx context.Context) error {
+			_, err := nc.RequestWithContext(ctx, subject, payload)
+			return err
+		}
+	}
+	return ops, cleanup, nil
+}

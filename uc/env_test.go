@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -89,7 +90,7 @@ func newEnvCache(t *testing.T, c cache.Cache, mod func(*Config)) *env {
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	e.signer = token.NewSigner(key, cfg.TokenIssuer, cfg.TokenTTL)
-	srv, err := New(cfg, Deps{NC: e.nats.Conn, JS: e.nats.JS, Registry: e.reg, Cache: c, Signer: e.signer})
+	srv, err := New(cfg, Deps{NC: e.nats.Conn, JS: e.nats.JS, Registry: e.reg, Cache: c, Signer: e.signer, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,4 +274,16 @@ func (e *env) eventTypes(id int64) []string {
 		s = append(s, ev.typ)
 	}
 	return s
+}
+
+// testLogger logs through t, so server logs show only for failing tests.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }

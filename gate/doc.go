@@ -1,0 +1,140 @@
+// Package gate is Hive's TCP gateway (DESIGN §1, §3, §5, §6; PROTOCOL §2, §4).
+//
+// A gate accepts client connections speaking the frame protocol, verifies
+// the login token, forwards each request to the game over NATS and writes
+// the answers and pushes back. It keeps sessions in memory only and
+// announces itself in the registry (an etcd lease in a cluster).
+//
+// # Process contract
+//
+//	cfg := gate.DefaultConfig()
+//	cfg.Flags(fs)                   // --gate-* flags
+//	g, err := gate.New(cfg, gate.Deps{NC: nc, Registry: reg, Logger: log, Metrics: promReg})
+//	err = g.Start()                 // listening, subscribed, registered
+//	g.Addr()                        // actual listen address
+//	err = g.Shutdown(ctx)           // SIGTERM drain
+//
+// # Sessions
+//
+// A new connection has --gate-login-timeout to log in; until then only
+// msg.Login.Req and msg.Echo.Req are served (Echo answered by the gate
+// itself). Any other known request gets its own X.Res{code:
+// RC_LOGIN_REQUIRED} (msg.Error.Res for a Res without a code field). When the
+// deadline passes the gate sends msg.Kick.Res{code: RC_LOGIN_REQUIRED,
+// reason: "login timeout"} and closes. After login every request, Echo
+// included, goes to the game; a session silent for --gate-idle-timeout gets
+// msg.Kick.Res{code: RC_TIMEOUT, reason: "idle timeout"} and is closed.
+//
+// Input rules, each closing only the offending connection:
+//   - a frame that cannot be parsed (size < 2, api_size 0 or past the end of
+//     the frame, size over --gate-max-frame, truncated) or whose payload does
+//     not decode as the named message: closed without an answer;
+//   - an api that is not a client request (unknown, a Res name, msg.Kick.Req,
+//     msg.Error.Req): msg.Error.Res{code: RC_API_UNKNOWN, api}, stays open;
+//   - a payload lacking a required field: X.Res{code: RC_BAD_REQUEST}, stays open;
+//   - more than --gate-rate requests per second (bucket --gate-burst), or more
+//     than --gate-max-pending waiting behind the one in flight:
+//     X.Res{code: RC_RATE_LIMITED};
+//   - a second msg.Login.Req on a session: msg.Login.Res{code: RC_BAD_REQUEST};
+//   - a client that lets more than --gate-queue bytes of answers pile up
+//     unread (or whose socket accepts nothing for --gate-write-timeout) is
+//     disconnected as a slow reader.
+//
+// # Login
+//
+// The token is verified with token.Verifier: keys from --gate-token-public-key
+// and, for any other kid, from Registry.Key (read on first use and cached;
+// unknown kids are remembered for a few seconds). Failures are answered by
+// the gate: RC_LOGIN_TOKEN_EXPIRED or RC_LOGIN_TOKEN_INVALID. A valid login
+// is forwarded to the game like any request, with Hive-User = the token's
+// account id (user id == account id in Hive). When the game answers
+// msg.Login.Res{code: 0} the gate subscribes user.<uid>, announces the login
+// (see Kicks) and relays the Login.Res; any other answer is relayed and the
+// session stays logged out. A msg.Logout.Res{code: 0} returns the session to
+// the logged-out state (user.<uid> dropped, a new login deadline).
+//
+// # Requests and answers (the contract with the game)
+//
+// The gate publishes each request on its api subject (msg.X.Req, queue
+// group "game" on the game side) with
+//
+//	Reply:        gate.<gateID>.<sessionID>   (bus.SessionSubject)
+//	Hive-Gate:    <gateID>
+//	Hive-Session: <sessionID>
+//	Hive-User:    <uid>                       (absent before login)
+//	Hive-Req:     <request id, unique per session>
+//	data:         the request protobuf, as the client sent it
+//
+// A worker answers by publishing to the message's reply subject a message
+// whose data is the X.Res protobuf and whose header Hive-Api is the Res's
+// full name (msg.X.Res). It should copy Hive-Req into the answer: then a late
+// answer (after the gate already answered RC_TIMEOUT) is recognised and
+// dropped. One subscription per gate on gate.<gateID>.> routes answers by
+// session id.
+//
+// One request per session is in flight; up to --gate-max-pending wait behind
+// it, so a player's requests reach the game in order. Every request gets
+// exactly one Res: the game's, or the gate's own
+// RC_COMMON_SERVER_NOT_READY when no worker subscribes to the api (NATS
+// answers the reply subject with a "Status: 503" no-responders message) or
+// NATS refuses the publish, or RC_TIMEOUT after --gate-request-timeout.
+//
+// A message on gate.<gateID>.<sessionID> that does not answer the in-flight
+// request and carries no Hive-Req is a push to that session.
+//
+// # Pushes
+//
+// Anyone may push a Res to a logged-in user by publishing on user.<uid>
+// (bus.UserSubject) with data = the Res protobuf and Hive-Api = its full
+// name, e.g. msg.GetItems.Res after the player's items changed. Every
+// session of that user on every gate writes it as one frame. Messages
+// without a known msg.X.Res in Hive-Api are dropped.
+//
+// # Kicks
+//
+// A kick is a message on user.<uid> with Hive-Api: msg.Kick.Res and data =
+// a msg.Kick.Res protobuf. The session writes that frame as its last, shuts
+// its write side and closes.
+//
+//   - Without a Hive-Kick-Keep header (an operator's `hive admin kick`, or the
+//     game) it kicks every session of the user.
+//   - With Hive-Kick-Keep: gate.<gateID>.<sessionID> (the subject of the
+//     session to keep) and Hive-Kick-Time: <login time, unix ns>, it is a
+//     login announcement, published by a gate when a session logs in: every
+//     other session of the user that logged in earlier (ties broken by
+//     subject) is kicked with msg.Kick.Res{code: RC_LOGIN_KICKED}. A session
+//     that finds itself the newer one announces itself again, so when two
+//     logins race exactly one session survives.
+//
+// # Disconnect logout
+//
+// When a logged-in session ends without a Logout (client gone, idle,
+// drain, operator kick), the gate publishes msg.Logout.Req{account: uid} on
+// msg.Logout.Req with the usual headers and no reply subject, so the game
+// can mark the player offline. It is not sent for a session kicked by a
+// newer login of the same account. Compare Hive-Gate/Hive-Session with the
+// player's current session before acting on it.
+//
+// # Drain
+//
+// Shutdown deletes the gate's registry entry, stops accepting, answers new
+// requests X.Res{code: RC_GATE_DRAINING}, lets in-flight requests finish,
+// sends each session msg.Kick.Res{code: RC_GATE_DRAINING} and closes it;
+// whatever is still open after --gate-drain-timeout is closed.
+//
+// # Memory
+//
+// An idle session holds no read or write buffer (proto/frame's Reader gives
+// its buffer back between frames; pending writes use pooled buffers), one
+// goroutine (its reader), and one NATS subscription delivering into a
+// channel shared by the whole gate (no goroutine per subscription). See
+// BENCH_RESULTS.txt for the measured cost.
+package gate
+
+// Headers of the login announcement on user.<uid> (see Kicks).
+const (
+	// HdrKickKeep names the session to keep: its subject gate.<gateID>.<sessionID>.
+	HdrKickKeep = "Hive-Kick-Keep"
+	// HdrKickTime is that session's login time in unix nanoseconds.
+	HdrKickTime = "Hive-Kick-Time"
+)

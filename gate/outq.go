@@ -1,0 +1,150 @@
+package gate
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/qeetap/hive/proto/frame"
+)
+
+// outAction is what a producer must do after queueing a frame, once it has
+// released the session's lock.
+type outAction uint8
+
+const (
+	actNone  outAction = iota // a flush is already running (or nothing queued)
+	actFlush                  // start a flush
+	actSlow                   // the queue overflowed: disconnect the slow reader
+)
+
+// Pending write buffers are pooled: an idle session holds none.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
+
+// maxPooledBuf: larger buffers (after a burst) go to the garbage collector.
+const maxPooledBuf = 64 << 10
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) > maxPooledBuf {
+		return
+	}
+	*bp = (*bp)[:0]
+	bufPool.Put(bp)
+}
+
+// queueLocked appends one frame to the pending buffer: data is a complete
+// encoded frame if encoded, else the payload of a frame named api. Nothing
+// is queued once the session is closing. When the bytes pending or being
+// written would pass --gate-queue, the session is marked closing and
+// actSlow returned. Called with s.mu held.
+func (s *session) queueLocked(api string, data []byte, encoded bool) outAction {
+	if s.closing {
+		return actNone
+	}
+	n := len(data)
+	if !encoded {
+		n += frame.HeaderSize + len(api)
+	}
+	if s.queued+n > s.srv.cfg.QueueBytes {
+		s.closing = true
+		s.closeReason = closeSlowReader
+		return actSlow
+	}
+	if s.outp == nil {
+		s.outp = bufPool.Get().(*[]byte)
+	}
+	if encoded {
+		*s.outp = append(*s.outp, data...)
+	} else {
+		b, err := frame.AppendFrame(*s.outp, api, data)
+		if err != nil { // a Res too large for a frame: the game's bug, not the client's
+			s.srv.log.Warn("dropping unframeable message", "api", api, "bytes", len(data), "err", err)
+			s.srv.m.unroutable.Inc()
+			return actNone
+		}
+		*s.outp = b
+	}
+	s.queued += n
+	am := s.srv.m.apiNamed(api)
+	am.framesOut.Inc()
+	am.bytesOut.Add(float64(n))
+	if s.flushing {
+		return actNone
+	}
+	s.flushing = true
+	return actFlush
+}
+
+// act carries out a queueing outcome without s.mu held. A flush runs
+// inline on the calling goroutine (the session's reader) or on a new
+// short-lived goroutine, so a slow client never blocks a NATS callback.
+func (s *session) act(a outAction, inline bool) {
+	switch a {
+	case actFlush:
+		if inline {
+			s.flushLoop()
+		} else {
+			go s.flushLoop()
+		}
+	case actSlow:
+		s.srv.m.queueDrops.Inc()
+		s.srv.log.Info("disconnecting slow reader", "session", s.id, "queue_bytes", s.srv.cfg.QueueBytes)
+		s.close(closeSlowReader)
+	}
+}
+
+// flushLoop writes the pending frames, one Write per batch, until none are
+// left; frames queued meanwhile go out in the next batch. When a kick is
+// under way and everything is written it shuts the write side.
+func (s *session) flushLoop() {
+	for {
+		s.mu.Lock()
+		bp := s.outp
+		s.outp = nil
+		if bp == nil || s.closed {
+			s.flushing = false
+			kick := s.kicking && !s.closed && !s.kickSent
+			if kick {
+				s.kickSent = true
+			}
+			s.mu.Unlock()
+			if bp != nil {
+				putBuf(bp)
+			}
+			if kick {
+				s.finishKick()
+			}
+			return
+		}
+		s.mu.Unlock()
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+		_, err := s.conn.Write(*bp)
+		n := len(*bp)
+		putBuf(bp)
+		s.mu.Lock()
+		s.queued -= n
+		if err != nil {
+			s.flushing = false
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.close(closeWriteError)
+			return
+		}
+	}
+}
+
+// finishKick shuts the write side after the kick frame went out: the
+// client reads the kick, then EOF. The reader lingers for the client's close.
+func (s *session) finishKick() {
+	if tc, ok := s.conn.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	} else {
+		s.close("")
+		return
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(lingerAfterKick))
+}

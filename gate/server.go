@@ -1,0 +1,420 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/frame"
+	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/registry"
+)
+
+// userChanSize is the buffer of the one channel every user.<uid>
+// subscription of the gate delivers into. Pushes are rare next to requests;
+// a burst beyond this is a NATS slow-consumer drop, logged by the connection.
+const userChanSize = 16384
+
+// Deps are what a gate needs from its process.
+type Deps struct {
+	// NC is the gate's NATS connection (headers enabled, as bus.Connect makes it).
+	NC *nats.Conn
+	// Registry is where the gate announces itself and reads token keys.
+	Registry registry.Registry
+	// Logger is the process logger (slog.Default() if nil).
+	Logger *slog.Logger
+	// Metrics receives the gate's collectors (a private registry if nil).
+	Metrics prometheus.Registerer
+}
+
+// Server is one gate: it accepts client connections, verifies logins,
+// forwards requests to the game over NATS and writes answers and pushes back.
+type Server struct {
+	cfg  Config
+	nc   *nats.Conn
+	reg  registry.Registry
+	log  *slog.Logger
+	m    *metrics
+	keys *keyring
+
+	epoch        time.Time     // base of the sessions' monotonic clocks
+	slack        time.Duration // see maxDeadlineSlack
+	kickLoginPay []byte        // msg.Kick.Res{RC_LOGIN_KICKED}
+	kickDrainPay []byte        // msg.Kick.Res{RC_GATE_DRAINING}
+
+	ln      net.Listener
+	addr    string
+	gateSub *nats.Subscription
+	userCh  chan *nats.Msg
+	lease   registry.Lease
+
+	sessions sync.Map // session id -> *session
+	userSubs sync.Map // *nats.Subscription -> *session
+	nconns   atomic.Int64
+	nextID   atomic.Uint64
+	draining atomic.Bool
+
+	started    atomic.Bool
+	stopped    atomic.Bool
+	stop       chan struct{} // closed by Shutdown: stops the user dispatcher
+	stopReport chan struct{}
+	acceptDone chan struct{}
+	wg         sync.WaitGroup // dispatcher and reporter
+	sessWG     sync.WaitGroup // one per session reader
+}
+
+// New checks cfg and builds a gate; Start makes it serve.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("gate: %w", err)
+	}
+	if deps.NC == nil {
+		return nil, errors.New("gate: Deps.NC is nil")
+	}
+	if deps.Registry == nil {
+		return nil, errors.New("gate: Deps.Registry is nil")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "gate", "gate", cfg.ID)
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("gate: metrics: %w", err)
+	}
+	keys, err := newKeyring(cfg.TokenIssuer, cfg.TokenPublicKeys, deps.Registry, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg: cfg, nc: deps.NC, reg: deps.Registry, log: log, m: m, keys: keys,
+		epoch:        time.Now(),
+		slack:        min(maxDeadlineSlack, cfg.IdleTimeout/4),
+		kickLoginPay: kickPayload(def.ResCode_RC_LOGIN_KICKED, "logged in elsewhere"),
+		kickDrainPay: kickPayload(def.ResCode_RC_GATE_DRAINING, "gate is shutting down"),
+		stop:         make(chan struct{}),
+		stopReport:   make(chan struct{}),
+		acceptDone:   make(chan struct{}),
+	}, nil
+}
+
+// ID is the gate's id.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// Addr is the actual listen address (useful with ":0"); empty before Start.
+func (s *Server) Addr() string { return s.addr }
+
+// Conns is the number of open client connections.
+func (s *Server) Conns() int { return int(s.nconns.Load()) }
+
+// Start listens, subscribes to the gate's session subjects, registers the
+// gate in the registry and returns once it serves.
+func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("gate: already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gate: listen: %w", err)
+	}
+	s.ln, s.addr = ln, ln.Addr().String()
+	s.gateSub, err = s.nc.Subscribe(bus.GateWildcard(s.cfg.ID), s.onGateMsg)
+	if err == nil {
+		// Answers must not be dropped while the callback is busy: allow a
+		// deep backlog (bounded in bytes).
+		err = s.gateSub.SetPendingLimits(-1, 256<<20)
+	}
+	if err == nil {
+		err = s.nc.Flush() // the subscription is live before the first request
+	}
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("gate: subscribe %s: %w", bus.GateWildcard(s.cfg.ID), err)
+	}
+	s.userCh = make(chan *nats.Msg, userChanSize)
+	s.wg.Add(1)
+	go s.dispatchUser()
+	go s.acceptLoop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.lease, err = s.reg.Register(ctx, s.gateEntry())
+	if err != nil {
+		s.shutdownNow()
+		return fmt.Errorf("gate: register: %w", err)
+	}
+	s.wg.Add(1)
+	go s.report()
+	s.log.Info("gate serving", "listen", s.addr, "advertise", s.cfg.advertiseAddr(ln.Addr()))
+	return nil
+}
+
+// gateEntry is the registry entry for the current load.
+func (s *Server) gateEntry() registry.Gate {
+	return registry.Gate{
+		ID: s.cfg.ID, Addr: s.cfg.advertiseAddr(s.ln.Addr()), Conns: s.Conns(),
+		Capacity: s.cfg.MaxConns, Version: s.cfg.Version, Started: s.epoch.UTC().Truncate(time.Second),
+	}
+}
+
+// report republishes the connection count when it changed.
+func (s *Server) report() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.ReportInterval)
+	defer t.Stop()
+	last := -1
+	for {
+		select {
+		case <-s.stopReport:
+			return
+		case <-t.C:
+		}
+		if n := s.Conns(); n != last {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReportInterval)
+			if err := s.lease.Update(ctx, s.gateEntry()); err != nil {
+				s.log.Warn("registry update failed", "err", err)
+			} else {
+				last = n
+			}
+			cancel()
+		}
+	}
+}
+
+// acceptLoop accepts connections until the listener closes.
+func (s *Server) acceptLoop() {
+	defer close(s.acceptDone)
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of fds or similar: wait a moment instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if s.draining.Load() || s.nconns.Load() >= int64(s.cfg.MaxConns) {
+			s.refuse(c)
+			continue
+		}
+		s.nconns.Add(1)
+		s.m.conns.Inc()
+		s.m.accepted.Inc()
+		sess := newSession(s, c)
+		s.sessions.Store(sess.id, sess)
+		s.sessWG.Add(1)
+		go sess.run()
+	}
+}
+
+// refuse tells a connection the gate cannot take it and closes it. The
+// write goes to a fresh socket's empty buffer, so it does not block.
+func (s *Server) refuse(c net.Conn) {
+	s.m.refused.Inc()
+	code, reason := def.ResCode_RC_COMMON_SERVER_NOT_READY, "gate is full"
+	if s.draining.Load() {
+		code, reason = def.ResCode_RC_GATE_DRAINING, "gate is shutting down"
+	}
+	f, _ := frame.AppendFrame(nil, apiKickRes, kickPayload(code, reason))
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write(f)
+	c.Close()
+}
+
+// onGateMsg routes a message on gate.<id>.<session>: an answer to the
+// session's in-flight request, a push, or a no-responders status.
+func (s *Server) onGateMsg(m *nats.Msg) {
+	_, sid, err := bus.ParseSessionSubject(m.Subject)
+	if err != nil {
+		s.m.unroutable.Inc()
+		return
+	}
+	v, ok := s.sessions.Load(sid)
+	if !ok {
+		s.m.unroutable.Inc() // the session ended; a late answer
+		return
+	}
+	sess := v.(*session)
+	if m.Header.Get(statusHdr) == noRespondersStatus {
+		sess.noResponders()
+		return
+	}
+	api := m.Header.Get(bus.HdrAPI)
+	if !isResponseName(api) {
+		s.m.unroutable.Inc()
+		s.log.Debug("dropping message without a known Hive-Api", "subject", m.Subject, "api", api)
+		return
+	}
+	sess.onAnswer(api, m.Header.Get(bus.HdrReq), m.Data)
+}
+
+// statusHdr and noRespondersStatus: the header NATS puts on the message it
+// sends to the reply subject when a request had no subscriber (for clients
+// with headers, as every Hive connection has).
+const (
+	statusHdr          = "Status"
+	noRespondersStatus = "503"
+)
+
+// dispatchUser handles the messages of every user.<uid> subscription: kicks
+// and pushes.
+func (s *Server) dispatchUser() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case m := <-s.userCh:
+			s.onUserMsg(m)
+		}
+	}
+}
+
+func (s *Server) onUserMsg(m *nats.Msg) {
+	v, ok := s.userSubs.Load(m.Sub)
+	if !ok {
+		return // the session logged out or closed since
+	}
+	sess := v.(*session)
+	api := m.Header.Get(bus.HdrAPI)
+	if api == apiKickRes {
+		if keep := m.Header.Get(HdrKickKeep); keep != "" {
+			sess.onLoginKick(keep, m.Header.Get(HdrKickTime), m.Data)
+		} else {
+			sess.kick(m.Data, closeKicked, kickPushed, false)
+		}
+		return
+	}
+	if !isResponseName(api) {
+		s.m.unroutable.Inc()
+		return
+	}
+	sess.push(api, m.Data)
+}
+
+// publishLoginKick tells every other session of uid, on any gate, that sess
+// logged in at loginAt (see doc.go: kicks).
+func (s *Server) publishLoginKick(sess *session, uid, loginAt int64) error {
+	return s.nc.PublishMsg(&nats.Msg{
+		Subject: bus.UserSubject(uid),
+		Header: nats.Header{
+			bus.HdrAPI:  {apiKickRes},
+			HdrKickKeep: {sess.subj},
+			HdrKickTime: {strconv.FormatInt(loginAt, 10)},
+		},
+		Data: s.kickLoginPay,
+	})
+}
+
+// publishLogout tells the game that a logged-in session ended without a
+// Logout (disconnect, idle, drain): msg.Logout.Req with the usual headers
+// and no reply subject.
+func (s *Server) publishLogout(sess *session, uid int64, reqID uint64) {
+	data, _ := proto.Marshal(&msg.Logout_Req{Account: proto.Int64(uid)})
+	err := s.nc.PublishMsg(&nats.Msg{
+		Subject: bus.RequestSubject(apiLogout),
+		Header:  sess.headers(reqID, uid),
+		Data:    data,
+	})
+	if err != nil {
+		s.log.Warn("publish disconnect logout failed", "user", uid, "err", err)
+	}
+}
+
+// Shutdown drains the gate (DESIGN §6): it leaves the registry, stops
+// accepting, answers what is in flight, pushes msg.Kick.Res{RC_GATE_DRAINING}
+// to every session and closes them. Sessions still open after
+// --gate-drain-timeout (or when ctx ends) are closed anyway. The NATS
+// connection is left open (it belongs to the caller).
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started.Load() || !s.stopped.CompareAndSwap(false, true) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	defer cancel()
+	close(s.stopReport)
+	var errs []error
+	if s.lease != nil {
+		rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := s.lease.Revoke(rctx); err != nil {
+			errs = append(errs, fmt.Errorf("gate: leave registry: %w", err))
+		}
+		rcancel()
+	}
+	s.draining.Store(true)
+	s.ln.Close()
+	<-s.acceptDone
+	n := s.Conns()
+	s.sessions.Range(func(_, v any) bool {
+		v.(*session).drain()
+		return true
+	})
+	done := make(chan struct{})
+	go func() { s.sessWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("drain timeout: closing remaining sessions", "open", s.Conns())
+		s.sessions.Range(func(_, v any) bool {
+			v.(*session).close(closeDrain)
+			return true
+		})
+		<-done
+		errs = append(errs, fmt.Errorf("gate: drain: %w", ctx.Err()))
+	}
+	s.shutdownNATS()
+	s.log.Info("gate stopped", "drained_sessions", n)
+	return errors.Join(errs...)
+}
+
+// shutdownNow undoes a half-done Start.
+func (s *Server) shutdownNow() {
+	s.stopped.Store(true)
+	s.draining.Store(true)
+	s.ln.Close()
+	<-s.acceptDone
+	s.sessions.Range(func(_, v any) bool {
+		v.(*session).close(closeDrain)
+		return true
+	})
+	s.sessWG.Wait()
+	s.shutdownNATS()
+}
+
+// shutdownNATS drops the gate's subscriptions and flushes what it published
+// (disconnect logouts).
+func (s *Server) shutdownNATS() {
+	if s.gateSub != nil {
+		_ = s.gateSub.Unsubscribe()
+	}
+	close(s.stop)
+	s.wg.Wait()
+	if err := s.nc.FlushTimeout(2 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		s.log.Warn("nats flush at shutdown failed", "err", err)
+	}
+}
+
+// mono is a monotonic clock in nanoseconds since the gate was built.
+func (s *Server) mono() int64 { return int64(time.Since(s.epoch)) }

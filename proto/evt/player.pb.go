@@ -84,7 +84,8 @@ type PlayerCreated struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       *int64                 `protobuf:"varint,1,opt,name=account" json:"account,omitempty"`
 	Name          *string                `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
-	Items         []*ItemDelta           `protobuf:"bytes,3,rep,name=items" json:"items,omitempty"` // the starting items
+	Items         []*ItemDelta           `protobuf:"bytes,3,rep,name=items" json:"items,omitempty"`    // the starting items
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -137,6 +138,13 @@ func (x *PlayerCreated) GetName() string {
 func (x *PlayerCreated) GetItems() []*ItemDelta {
 	if x != nil {
 		return x.Items
+	}
+	return nil
+}
+
+func (x *PlayerCreated) GetTotals() []*ItemDelta {
+	if x != nil {
+		return x.Totals
 	}
 	return nil
 }
@@ -267,6 +275,7 @@ type ItemsGranted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Items         []*ItemDelta           `protobuf:"bytes,1,rep,name=items" json:"items,omitempty"`
 	Reason        *string                `protobuf:"bytes,2,opt,name=reason" json:"reason,omitempty"`
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -316,6 +325,13 @@ func (x *ItemsGranted) GetReason() string {
 	return ""
 }
 
+func (x *ItemsGranted) GetTotals() []*ItemDelta {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
 func (x *ItemsGranted) GetAt() int64 {
 	if x != nil && x.At != nil {
 		return *x.At
@@ -328,6 +344,7 @@ type ItemsUsed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Idx           *int32                 `protobuf:"varint,1,opt,name=idx" json:"idx,omitempty"`
 	Num           *int64                 `protobuf:"varint,2,opt,name=num" json:"num,omitempty"`
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -377,6 +394,13 @@ func (x *ItemsUsed) GetNum() int64 {
 	return 0
 }
 
+func (x *ItemsUsed) GetTotals() []*ItemDelta {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
 func (x *ItemsUsed) GetAt() int64 {
 	if x != nil && x.At != nil {
 		return *x.At
@@ -390,6 +414,7 @@ type GiftSent struct {
 	To            *int64                 `protobuf:"varint,1,opt,name=to" json:"to,omitempty"`
 	Idx           *int32                 `protobuf:"varint,2,opt,name=idx" json:"idx,omitempty"`
 	Num           *int64                 `protobuf:"varint,3,opt,name=num" json:"num,omitempty"`
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -446,6 +471,13 @@ func (x *GiftSent) GetNum() int64 {
 	return 0
 }
 
+func (x *GiftSent) GetTotals() []*ItemDelta {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
 func (x *GiftSent) GetAt() int64 {
 	if x != nil && x.At != nil {
 		return *x.At
@@ -459,6 +491,7 @@ type GiftReceived struct {
 	From          *int64                 `protobuf:"varint,1,opt,name=from" json:"from,omitempty"`
 	Idx           *int32                 `protobuf:"varint,2,opt,name=idx" json:"idx,omitempty"`
 	Num           *int64                 `protobuf:"varint,3,opt,name=num" json:"num,omitempty"`
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -513,6 +546,13 @@ func (x *GiftReceived) GetNum() int64 {
 		return *x.Num
 	}
 	return 0
+}
+
+func (x *GiftReceived) GetTotals() []*ItemDelta {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
 }
 
 func (x *GiftReceived) GetAt() int64 {
@@ -890,6 +930,7 @@ type MailClaimed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            *int64                 `protobuf:"varint,1,opt,name=id" json:"id,omitempty"`
 	Items         []*ItemDelta           `protobuf:"bytes,2,rep,name=items" json:"items,omitempty"`
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -935,6 +976,13 @@ func (x *MailClaimed) GetId() int64 {
 func (x *MailClaimed) GetItems() []*ItemDelta {
 	if x != nil {
 		return x.Items
+	}
+	return nil
+}
+
+func (x *MailClaimed) GetTotals() []*ItemDelta {
+	if x != nil {
+		return x.Totals
 	}
 	return nil
 }
@@ -999,6 +1047,108 @@ func (x *MailDeleted) GetAt() int64 {
 	return 0
 }
 
+// PlayerState is a player's state as snapshots store it: the fold of its
+// events (never appended to the stream itself).
+type PlayerState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Created       *bool                  `protobuf:"varint,1,opt,name=created" json:"created,omitempty"` // a PlayerCreated was applied
+	User          *def.User              `protobuf:"bytes,2,opt,name=user" json:"user,omitempty"`        // profile and items (sorted by idx, none at 0)
+	Mails         []*def.Mail            `protobuf:"bytes,3,rep,name=mails" json:"mails,omitempty"`      // mails not deleted, by id
+	LastMailId    *int64                 `protobuf:"varint,4,opt,name=last_mail_id,json=lastMailId" json:"last_mail_id,omitempty"`
+	Scene         *int32                 `protobuf:"varint,5,opt,name=scene" json:"scene,omitempty"` // def.SceneType
+	Online        *bool                  `protobuf:"varint,6,opt,name=online" json:"online,omitempty"`
+	Gate          *string                `protobuf:"bytes,7,opt,name=gate" json:"gate,omitempty"` // where the live session is, when online
+	Session       *string                `protobuf:"bytes,8,opt,name=session" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlayerState) Reset() {
+	*x = PlayerState{}
+	mi := &file_evt_player_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlayerState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlayerState) ProtoMessage() {}
+
+func (x *PlayerState) ProtoReflect() protoreflect.Message {
+	mi := &file_evt_player_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlayerState.ProtoReflect.Descriptor instead.
+func (*PlayerState) Descriptor() ([]byte, []int) {
+	return file_evt_player_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PlayerState) GetCreated() bool {
+	if x != nil && x.Created != nil {
+		return *x.Created
+	}
+	return false
+}
+
+func (x *PlayerState) GetUser() *def.User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *PlayerState) GetMails() []*def.Mail {
+	if x != nil {
+		return x.Mails
+	}
+	return nil
+}
+
+func (x *PlayerState) GetLastMailId() int64 {
+	if x != nil && x.LastMailId != nil {
+		return *x.LastMailId
+	}
+	return 0
+}
+
+func (x *PlayerState) GetScene() int32 {
+	if x != nil && x.Scene != nil {
+		return *x.Scene
+	}
+	return 0
+}
+
+func (x *PlayerState) GetOnline() bool {
+	if x != nil && x.Online != nil {
+		return *x.Online
+	}
+	return false
+}
+
+func (x *PlayerState) GetGate() string {
+	if x != nil && x.Gate != nil {
+		return *x.Gate
+	}
+	return ""
+}
+
+func (x *PlayerState) GetSession() string {
+	if x != nil && x.Session != nil {
+		return *x.Session
+	}
+	return ""
+}
+
 var File_evt_player_proto protoreflect.FileDescriptor
 
 const file_evt_player_proto_rawDesc = "" +
@@ -1006,11 +1156,12 @@ const file_evt_player_proto_rawDesc = "" +
 	"\x10evt/player.proto\x12\x03evt\x1a\rdef/def.proto\"/\n" +
 	"\tItemDelta\x12\x10\n" +
 	"\x03idx\x18\x01 \x01(\x05R\x03idx\x12\x10\n" +
-	"\x03num\x18\x02 \x01(\x03R\x03num\"s\n" +
+	"\x03num\x18\x02 \x01(\x03R\x03num\"\x9b\x01\n" +
 	"\rPlayerCreated\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\x03R\aaccount\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
-	"\x05items\x18\x03 \x03(\v2\x0e.evt.ItemDeltaR\x05items\x12\x0e\n" +
+	"\x05items\x18\x03 \x03(\v2\x0e.evt.ItemDeltaR\x05items\x12&\n" +
+	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
 	"\x02at\x18\x0f \x01(\x03R\x02at\"H\n" +
 	"\bLoggedIn\x12\x12\n" +
 	"\x04gate\x18\x01 \x01(\tR\x04gate\x12\x18\n" +
@@ -1018,24 +1169,28 @@ const file_evt_player_proto_rawDesc = "" +
 	"\x02at\x18\x0f \x01(\x03R\x02at\"3\n" +
 	"\tLoggedOut\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"\\\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"\x84\x01\n" +
 	"\fItemsGranted\x12$\n" +
 	"\x05items\x18\x01 \x03(\v2\x0e.evt.ItemDeltaR\x05items\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"?\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12&\n" +
+	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"g\n" +
 	"\tItemsUsed\x12\x10\n" +
 	"\x03idx\x18\x01 \x01(\x05R\x03idx\x12\x10\n" +
-	"\x03num\x18\x02 \x01(\x03R\x03num\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"N\n" +
+	"\x03num\x18\x02 \x01(\x03R\x03num\x12&\n" +
+	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"v\n" +
 	"\bGiftSent\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\x03R\x02to\x12\x10\n" +
 	"\x03idx\x18\x02 \x01(\x05R\x03idx\x12\x10\n" +
-	"\x03num\x18\x03 \x01(\x03R\x03num\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"V\n" +
+	"\x03num\x18\x03 \x01(\x03R\x03num\x12&\n" +
+	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"~\n" +
 	"\fGiftReceived\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x03R\x04from\x12\x10\n" +
 	"\x03idx\x18\x02 \x01(\x05R\x03idx\x12\x10\n" +
-	"\x03num\x18\x03 \x01(\x03R\x03num\x12\x0e\n" +
+	"\x03num\x18\x03 \x01(\x03R\x03num\x12&\n" +
+	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
 	"\x02at\x18\x0f \x01(\x03R\x02at\"-\n" +
 	"\aRenamed\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
@@ -1056,14 +1211,25 @@ const file_evt_player_proto_rawDesc = "" +
 	"\x02at\x18\x0f \x01(\x03R\x02at\"*\n" +
 	"\bMailRead\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"S\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"{\n" +
 	"\vMailClaimed\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12$\n" +
-	"\x05items\x18\x02 \x03(\v2\x0e.evt.ItemDeltaR\x05items\x12\x0e\n" +
+	"\x05items\x18\x02 \x03(\v2\x0e.evt.ItemDeltaR\x05items\x12&\n" +
+	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
 	"\x02at\x18\x0f \x01(\x03R\x02at\"-\n" +
 	"\vMailDeleted\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02atB\"Z github.com/qeetap/hive/proto/evt"
+	"\x02at\x18\x0f \x01(\x03R\x02at\"\xe5\x01\n" +
+	"\vPlayerState\x12\x18\n" +
+	"\acreated\x18\x01 \x01(\bR\acreated\x12\x1d\n" +
+	"\x04user\x18\x02 \x01(\v2\t.def.UserR\x04user\x12\x1f\n" +
+	"\x05mails\x18\x03 \x03(\v2\t.def.MailR\x05mails\x12 \n" +
+	"\flast_mail_id\x18\x04 \x01(\x03R\n" +
+	"lastMailId\x12\x14\n" +
+	"\x05scene\x18\x05 \x01(\x05R\x05scene\x12\x16\n" +
+	"\x06online\x18\x06 \x01(\bR\x06online\x12\x12\n" +
+	"\x04gate\x18\a \x01(\tR\x04gate\x12\x18\n" +
+	"\asession\x18\b \x01(\tR\asessionB\"Z github.com/qeetap/hive/proto/evt"
 
 var (
 	file_evt_player_proto_rawDescOnce sync.Once
@@ -1077,7 +1243,7 @@ func file_evt_player_proto_rawDescGZIP() []byte {
 	return file_evt_player_proto_rawDescData
 }
 
-var file_evt_player_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_evt_player_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_evt_player_proto_goTypes = []any{
 	(*ItemDelta)(nil),     // 0: evt.ItemDelta
 	(*PlayerCreated)(nil), // 1: evt.PlayerCreated
@@ -1096,18 +1262,28 @@ var file_evt_player_proto_goTypes = []any{
 	(*MailRead)(nil),      // 14: evt.MailRead
 	(*MailClaimed)(nil),   // 15: evt.MailClaimed
 	(*MailDeleted)(nil),   // 16: evt.MailDeleted
-	(*def.Mail)(nil),      // 17: def.Mail
+	(*PlayerState)(nil),   // 17: evt.PlayerState
+	(*def.Mail)(nil),      // 18: def.Mail
+	(*def.User)(nil),      // 19: def.User
 }
 var file_evt_player_proto_depIdxs = []int32{
 	0,  // 0: evt.PlayerCreated.items:type_name -> evt.ItemDelta
-	0,  // 1: evt.ItemsGranted.items:type_name -> evt.ItemDelta
-	17, // 2: evt.MailReceived.mail:type_name -> def.Mail
-	0,  // 3: evt.MailClaimed.items:type_name -> evt.ItemDelta
-	4,  // [4:4] is the sub-list for method output_type
-	4,  // [4:4] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	0,  // 1: evt.PlayerCreated.totals:type_name -> evt.ItemDelta
+	0,  // 2: evt.ItemsGranted.items:type_name -> evt.ItemDelta
+	0,  // 3: evt.ItemsGranted.totals:type_name -> evt.ItemDelta
+	0,  // 4: evt.ItemsUsed.totals:type_name -> evt.ItemDelta
+	0,  // 5: evt.GiftSent.totals:type_name -> evt.ItemDelta
+	0,  // 6: evt.GiftReceived.totals:type_name -> evt.ItemDelta
+	18, // 7: evt.MailReceived.mail:type_name -> def.Mail
+	0,  // 8: evt.MailClaimed.items:type_name -> evt.ItemDelta
+	0,  // 9: evt.MailClaimed.totals:type_name -> evt.ItemDelta
+	19, // 10: evt.PlayerState.user:type_name -> def.User
+	18, // 11: evt.PlayerState.mails:type_name -> def.Mail
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_evt_player_proto_init() }
@@ -1121,7 +1297,7 @@ func file_evt_player_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evt_player_proto_rawDesc), len(file_evt_player_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,6 +21,9 @@ const (
 	NamesBucket = "names"
 	// CountersBucket holds durable id sequences (account ids, mail ids).
 	CountersBucket = "counters"
+	// PresenceBucket holds who is online where (game's presence projection:
+	// key = player id, value = gate/session/login time); rebuildable from events.
+	PresenceBucket = "presence"
 )
 
 // StoreConfig sets the durability knobs of the stream and buckets.
@@ -80,6 +83,7 @@ func EnsureStore(ctx context.Context, js jetstream.JetStream, c StoreConfig) err
 		{Bucket: SnapshotsBucket, Description: "durable aggregate snapshots", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: NamesBucket, Description: "unique player names", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: CountersBucket, Description: "durable id sequences", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: PresenceBucket, Description: "online players by gate (projection of login events)", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
 			return fmt.Errorf("bus: kv bucket %s: %w", b.Bucket, err)

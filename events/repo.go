@@ -53,6 +53,9 @@ func (r *Repo[S]) Subject(id int64) string { return bus.EventSubject(r.agg.Kind,
 // A cache entry found behind is repaired.
 func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 	subj := r.Subject(id)
+	// The cache is read before the last sequence: a snapshot written by
+	// another worker between the two reads is then never ahead of it.
+	cached := r.cacheGet(ctx, subj)
 	last, err := r.s.LastSeq(ctx, subj)
 	if err != nil {
 		return nil, err
@@ -60,7 +63,10 @@ func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 	if last == 0 {
 		return r.fresh(id), nil
 	}
-	snap := r.fromCache(ctx, subj, last)
+	var snap *Snapshot[S]
+	if cached != nil {
+		snap = r.check(cached, "cached", subj, id, last)
+	}
 	if snap != nil && snap.Version == last {
 		r.s.st.hits.Add(1)
 		return snap, nil
@@ -143,7 +149,8 @@ func (r *Repo[S]) encode(snap *Snapshot[S]) ([]byte, error) {
 	return encodeSnapshot(snap.ID, st, snap.Version, snap.Recent, snap.Count, snap.Durable), nil
 }
 
-func (r *Repo[S]) fromCache(ctx context.Context, subj string, last uint64) *Snapshot[S] {
+// cacheGet returns the cached snapshot bytes of subj, or nil.
+func (r *Repo[S]) cacheGet(ctx context.Context, subj string) []byte {
 	if r.s.cache == nil {
 		return nil
 	}
@@ -154,13 +161,14 @@ func (r *Repo[S]) fromCache(ctx context.Context, subj string, last uint64) *Snap
 		}
 		return nil
 	}
-	_, id, err := bus.ParseEventSubject(subj)
-	if err != nil {
-		return nil
-	}
+	return b
+}
+
+// check decodes a snapshot and returns it if it fits aggregate id at last.
+func (r *Repo[S]) check(b []byte, what, subj string, id int64, last uint64) *Snapshot[S] {
 	snap, err := r.decode(b, id, last)
 	if err != nil {
-		r.s.opt.Logger.Warn("events: ignoring cached snapshot", "subject", subj, "err", err)
+		r.s.opt.Logger.Warn("events: ignoring "+what+" snapshot", "subject", subj, "err", err)
 		return nil
 	}
 	return snap
@@ -179,12 +187,13 @@ func (r *Repo[S]) fromKV(ctx context.Context, id int64, last uint64) *Snapshot[S
 		}
 		return nil
 	}
-	snap, err := r.decode(e.Value(), id, last)
-	if err != nil {
-		r.s.opt.Logger.Warn("events: ignoring durable snapshot", "key", r.kvKey(id), "err", err)
-		return nil
+	if raw, err := decodeSnapshot(e.Value()); err == nil && raw.version > last {
+		// Written after our read of the last sequence: read it again.
+		if last, err = r.s.LastSeq(ctx, r.Subject(id)); err != nil {
+			return nil
+		}
 	}
-	return snap
+	return r.check(e.Value(), "durable", r.kvKey(id), id, last)
 }
 
 // writeCache stores the snapshot in the cache; failures only cost a longer

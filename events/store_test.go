@@ -43,8 +43,11 @@ var counterAgg = events.Aggregate[*counter]{
 		}
 		return s, nil
 	},
-	Marshal:   func(s *counter) ([]byte, error) { return []byte(strconv.FormatInt(s.N, 10)), nil },
-	Unmarshal: func(b []byte) (*counter, error) { n, err := strconv.ParseInt(string(b), 10, 64); return &counter{n}, err },
+	Marshal: func(s *counter) ([]byte, error) { return []byte(strconv.FormatInt(s.N, 10)), nil },
+	Unmarshal: func(b []byte) (*counter, error) {
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return &counter{n}, err
+	},
 }
 
 func grant(n int64) proto.Message {

@@ -1,0 +1,82 @@
+package game
+
+import (
+	"flag"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/registry"
+)
+
+// Config is every knob of a game worker.
+type Config struct {
+	// Workers is the number of goroutines handling requests (--game-workers).
+	Workers int
+	// Queue bounds the requests received but not yet handled; past it the
+	// subscription stops reading and NATS buffers, then drops (the gate
+	// answers RC_TIMEOUT). (--game-queue)
+	Queue int
+	// DataFile is the game data JSON file; empty = built-in defaults (--game-data).
+	DataFile string
+	// SnapshotEvery writes a durable snapshot every this many events of a
+	// player (--game-snapshot-every).
+	SnapshotEvery int
+	// AdminToken authorises operator commands on the bus (admin.mail); empty
+	// disables them (--game-admin-token).
+	AdminToken string
+	// RequestTimeout bounds the handling of one request (--game-request-timeout).
+	RequestTimeout time.Duration
+	// PresenceInterval is how often the leader compares live gates with the
+	// gates players logged in on (--game-presence-interval).
+	PresenceInterval time.Duration
+	// GateGrace is how long a gate that players are on may stay unseen in the
+	// registry (never registered while this leader ran) before it counts as
+	// lost (--game-gate-grace). A gate seen live and then gone is lost at once.
+	GateGrace time.Duration
+	// Projections runs the leader jobs (leaderboards, presence, gate loss)
+	// in this worker when it wins the election (--game-projections).
+	Projections bool
+}
+
+// DefaultConfig returns the defaults of every flag.
+func DefaultConfig() Config {
+	return Config{
+		Workers:          64,
+		Queue:            1024,
+		SnapshotEvery:    100,
+		RequestTimeout:   5 * time.Second,
+		PresenceInterval: 2 * time.Second,
+		GateGrace:        30 * time.Second,
+		Projections:      true,
+	}
+}
+
+// Flags registers the game flags on fs with c's values as defaults.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.IntVar(&c.Workers, "game-workers", c.Workers, "game: goroutines handling requests (commands wait on NATS and JetStream, so more than cores)")
+	fs.IntVar(&c.Queue, "game-queue", c.Queue, "game: requests received but not yet handled, at most")
+	fs.StringVar(&c.DataFile, "game-data", c.DataFile, "game: game data JSON file (items, item usage, starting items); empty = built-in defaults")
+	fs.IntVar(&c.SnapshotEvery, "game-snapshot-every", c.SnapshotEvery, "game: durable player snapshot every this many events")
+	fs.StringVar(&c.AdminToken, "game-admin-token", c.AdminToken, "game: token operator commands (hive admin) must present; empty disables them")
+	fs.DurationVar(&c.RequestTimeout, "game-request-timeout", c.RequestTimeout, "game: time limit for handling one request")
+	fs.DurationVar(&c.PresenceInterval, "game-presence-interval", c.PresenceInterval, "game: how often the leader looks for lost gates")
+	fs.DurationVar(&c.GateGrace, "game-gate-grace", c.GateGrace, "game: how long a gate never seen live may hold online players before they are logged out")
+	fs.BoolVar(&c.Projections, "game-projections", c.Projections, "game: run the leader jobs (leaderboards, presence, gate loss) when elected")
+}
+
+// Deps are the connections a worker uses. NC, JS and Cache are required
+// (the EVENTS stream and buckets must exist: bus.EnsureStore); Registry is
+// needed for leader election and gate loss (nil = no leader jobs).
+type Deps struct {
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Cache    cache.Cache
+	Registry registry.Registry
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
+}

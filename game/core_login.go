@@ -1,0 +1,89 @@
+package game
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/events"
+	"github.com/qeetap/hive/proto/evt"
+)
+
+// Logout reasons recorded in evt.LoggedOut.
+const (
+	ReasonLogout   = "logout"
+	ReasonGateLost = "gate lost"
+)
+
+// deltas turns amounts into event item deltas.
+func deltas(as []Amount) []*evt.ItemDelta {
+	out := make([]*evt.ItemDelta, len(as))
+	for i, a := range as {
+		out[i] = &evt.ItemDelta{Idx: proto.Int32(a.Idx), Num: proto.Int64(a.Num)}
+	}
+	return out
+}
+
+// decideLogin: the first login creates the player with the starting items;
+// every login records the session. It always succeeds.
+func decideLogin(d *Data, s *Player, uid int64, gate, session string, now int64) []events.Emit {
+	var out []events.Emit
+	if !s.GetCreated() {
+		start := mergeAmounts(d.Start)
+		out = append(out, events.Emit{ID: uid, Event: &evt.PlayerCreated{
+			Account: proto.Int64(uid), Items: deltas(start), Totals: deltas(start), At: proto.Int64(now),
+		}})
+	}
+	out = append(out, events.Emit{ID: uid, Event: &evt.LoggedIn{Gate: proto.String(gate), Session: proto.String(session), At: proto.Int64(now)}})
+	return out
+}
+
+// kickTarget returns the session a new login replaces, if the player is
+// online somewhere else.
+func kickTarget(s *Player, gate, session string) (oldGate, oldSession string, ok bool) {
+	if !s.GetOnline() || (s.GetGate() == gate && s.GetSession() == session) {
+		return "", "", false
+	}
+	return s.GetGate(), s.GetSession(), true
+}
+
+// decideLogout ends the session's login. A logout from a session that is no
+// longer the player's live one (a later login replaced it) changes nothing.
+func decideLogout(s *Player, uid int64, gate, session string, now int64) []events.Emit {
+	if !s.GetOnline() || s.GetGate() != gate || s.GetSession() != session {
+		return nil
+	}
+	return []events.Emit{{ID: uid, Event: &evt.LoggedOut{Reason: proto.String(ReasonLogout), At: proto.Int64(now)}}}
+}
+
+// decideGateLost logs the player out if its live session was on the lost gate.
+func decideGateLost(s *Player, uid int64, gate string, now int64) []events.Emit {
+	if !s.GetOnline() || s.GetGate() != gate {
+		return nil
+	}
+	return []events.Emit{{ID: uid, Event: &evt.LoggedOut{Reason: proto.String(ReasonGateLost), At: proto.Int64(now)}}}
+}
+
+// mergeAmounts sums amounts of the same idx, keeping first-seen order and
+// dropping zeros.
+func mergeAmounts(as []Amount) []Amount {
+	var out []Amount
+	for _, a := range as {
+		found := false
+		for i := range out {
+			if out[i].Idx == a.Idx {
+				out[i].Num += a.Num
+				found = true
+			}
+		}
+		if !found {
+			out = append(out, a)
+		}
+	}
+	n := 0
+	for _, a := range out {
+		if a.Num != 0 {
+			out[n] = a
+			n++
+		}
+	}
+	return out[:n]
+}

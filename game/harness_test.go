@@ -1,0 +1,152 @@
+package game
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/internal/testenv"
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/frame"
+	"github.com/qeetap/hive/registry"
+)
+
+// harness is a real bus (embedded NATS+JetStream), a cache and a registry
+// that workers and fake gates share.
+type harness struct {
+	t     *testing.T
+	n     *testenv.NATS
+	cache cache.Cache
+	reg   *registry.Memory
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return &harness{t: t, n: testenv.StartNATS(t), cache: cache.NewMemory(), reg: registry.NewMemory()}
+}
+
+// withRedis switches the harness to a real redis cache.
+func (h *harness) withRedis() *harness {
+	h.t.Helper()
+	r := testenv.StartRedis(h.t)
+	c, err := cache.NewRedis(r.Addr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	h.cache = c
+	return h
+}
+
+func testConfig() Config {
+	c := DefaultConfig()
+	c.Workers = 8
+	c.AdminToken = "s3cret"
+	c.PresenceInterval = 50 * time.Millisecond
+	return c
+}
+
+// worker starts a worker on its own NATS connection (as its own process
+// would), stopped at the end of the test. mod may adjust it before Start.
+func (h *harness) worker(cfg Config, mod ...func(*Worker)) *Worker {
+	h.t.Helper()
+	nc := h.n.Connect(h.t, "game")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	w, err := New(cfg, Deps{NC: nc, JS: js, Cache: h.cache, Registry: h.reg})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range mod {
+		f(w)
+	}
+	if err := w.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.Shutdown(ctx)
+	})
+	return w
+}
+
+// player is a fake gate session: it sends requests as the gate does, with
+// Hive-Gate, Hive-Session, Hive-User and Hive-Req, and reads answers by
+// their Hive-Api header.
+type player struct {
+	t       testing.TB
+	nc      *nats.Conn
+	gate    string
+	session uint64
+	uid     int64
+	req     atomic.Int64
+}
+
+var sessions atomic.Uint64
+
+func (h *harness) player(uid int64, gate string) *player {
+	return &player{t: h.t, nc: h.n.Conn, gate: gate, session: sessions.Add(1), uid: uid}
+}
+
+// send makes a request with request id reqID and returns the answer.
+func (p *player) sendID(req proto.Message, reqID string) (proto.Message, error) {
+	api := string(req.ProtoReflect().Descriptor().FullName())
+	data, err := proto.MarshalOptions{AllowPartial: true}.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(bus.RequestSubject(api))
+	m.Data = data
+	m.Header.Set(bus.HdrGate, p.gate)
+	m.Header.Set(bus.HdrSession, strconv.FormatUint(p.session, 10))
+	if p.uid != 0 {
+		m.Header.Set(bus.HdrUser, strconv.FormatInt(p.uid, 10))
+	}
+	m.Header.Set(bus.HdrReq, reqID)
+	resp, err := p.nc.RequestMsg(m, 20*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", api, err)
+	}
+	resAPI := resp.Header.Get(bus.HdrAPI)
+	if resAPI == "" {
+		return nil, fmt.Errorf("%s: answer without %s", api, bus.HdrAPI)
+	}
+	return frame.Decode([]byte(resAPI), resp.Data)
+}
+
+// call sends req with a fresh request id; any transport failure fails the test.
+func (p *player) call(req proto.Message) proto.Message {
+	p.t.Helper()
+	res, err := p.sendID(req, strconv.FormatInt(p.req.Add(1), 10))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return res
+}
+
+// code is a Res's result code.
+func code(res proto.Message) def.ResCode { return def.ResCode(resCode(res)) }
+
+// eventually polls cond until it holds or 15 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

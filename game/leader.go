@@ -1,0 +1,130 @@
+package game
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/events"
+)
+
+// LeaderJob is the election every worker campaigns in; the winner runs the
+// projections (leaderboards, presence) and the gate-loss sweep. They run
+// on one worker only because each folds events in stream order.
+const LeaderJob = "game-leader"
+
+// Durable consumer names of the projections on the EVENTS stream.
+const (
+	RanksConsumer    = "game-ranks"
+	PresenceConsumer = "game-presence"
+)
+
+// campaign waits for leadership and then runs the leader jobs until ctx ends.
+func (w *Worker) campaign(ctx context.Context) {
+	for {
+		err := w.deps.Registry.Campaign(ctx, LeaderJob)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.log.Warn("game: leader campaign", "err", err)
+			if sleep(ctx, time.Second) != nil {
+				return
+			}
+			continue
+		}
+		break
+	}
+	w.log.Info("game: elected leader: running projections and the gate-loss sweep")
+	p := newPresence(w)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); w.project(ctx, RanksConsumer, w.projectRanks) }()
+	go func() { defer wg.Done(); w.project(ctx, PresenceConsumer, p.apply) }()
+	go func() { defer wg.Done(); p.sweep(ctx) }()
+	wg.Wait()
+}
+
+// project runs one projection: a durable consumer over the player events,
+// folded in stream order, each event acknowledged once fn has applied it.
+// fn must be idempotent (a redelivery after a crash applies it again).
+func (w *Worker) project(ctx context.Context, name string, fn func(context.Context, *events.Event) error) {
+	for ctx.Err() == nil {
+		err := w.consume(ctx, name, fn)
+		if ctx.Err() != nil {
+			return
+		}
+		w.log.Warn("game: projection restarting", "consumer", name, "err", err)
+		if sleep(ctx, 500*time.Millisecond) != nil {
+			return
+		}
+	}
+}
+
+func (w *Worker) consume(ctx context.Context, name string, fn func(context.Context, *events.Event) error) error {
+	cons, err := w.deps.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "hive game projection",
+		FilterSubject: bus.PlayerEventsWildcard,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: 4096,
+	})
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err // closed by ctx, or the consumer was deleted (a rebuild)
+		}
+		ev, err := events.DecodeJS(m)
+		if err != nil {
+			// Not ours to fold (a type this version does not know): skip it
+			// loudly rather than stall every projection behind it.
+			w.log.Error("game: projection skips an event", "consumer", name, "err", err)
+			_ = m.Ack()
+			continue
+		}
+		for attempt := 0; ; attempt++ {
+			if err = fn(ctx, ev); err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// The cache or KV is down: hold this event (in order) until it is back.
+			w.log.Warn("game: projection retrying", "consumer", name, "seq", ev.Seq, "err", err)
+			_ = m.InProgress()
+			if sleep(ctx, time.Duration(min(attempt+1, 10))*200*time.Millisecond) != nil {
+				return ctx.Err()
+			}
+		}
+		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			w.log.Warn("game: projection ack", "consumer", name, "err", err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

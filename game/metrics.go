@@ -1,0 +1,65 @@
+package game
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+)
+
+// metrics are the worker's Prometheus series, hive_game_*.
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry() // unexported: the series still work, nobody scrapes them
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hive_game_requests_total", Help: "Requests answered, by api and result code.",
+		}, []string{"api", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hive_game_request_seconds", Help: "Time from taking a request off the queue to answering it.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .25, 1, 5},
+		}, []string{"api"}),
+	}
+	stat := func(name, help string, f func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			if w.store == nil {
+				return 0
+			}
+			return float64(f())
+		})
+	}
+	cs := []prometheus.Collector{
+		m.requests, m.latency,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hive_game_queue_length", Help: "Requests waiting for a pool goroutine."},
+			func() float64 { return float64(len(w.jobs)) }),
+		stat("hive_game_events_appended_total", "Events appended to the stream.", func() uint64 { return w.store.Stats().Events }),
+		stat("hive_game_append_conflicts_total", "Appends refused by the expected-sequence check (then retried).", func() uint64 { return w.store.Stats().Conflicts }),
+		stat("hive_game_append_unseen_total", "Appends whose outcome was not seen (then checked and retried).", func() uint64 { return w.store.Stats().Unseen }),
+		stat("hive_game_duplicate_commands_total", "Commands found already applied.", func() uint64 { return w.store.Stats().Duplicates }),
+		stat("hive_game_cache_hits_total", "Loads answered by a current cache entry.", func() uint64 { return w.store.Stats().CacheHits }),
+		stat("hive_game_cache_repairs_total", "Loads that found the cache missing or behind and folded a tail.", func() uint64 { return w.store.Stats().CacheRepairs }),
+		stat("hive_game_snapshots_total", "Durable snapshots written.", func() uint64 { return w.store.Stats().Durable }),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(api string, res proto.Message, d time.Duration) {
+	code := "0"
+	if res != nil {
+		code = strconv.Itoa(int(resCode(res)))
+	}
+	m.requests.WithLabelValues(api, code).Inc()
+	m.latency.WithLabelValues(api).Observe(d.Seconds())
+}

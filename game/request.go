@@ -1,0 +1,166 @@
+package game
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/events"
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/frame"
+	"github.com/qeetap/hive/proto/msg"
+)
+
+// request is one msg.*.Req as a handler sees it.
+type request struct {
+	api     string // msg.X.Req
+	resAPI  string // msg.X.Res
+	uid     int64  // from Hive-User (the verified token); 0 = not logged in
+	gate    string
+	session string
+	msg     proto.Message
+	cmd     events.Cmd
+	now     int64 // unix seconds: the time decide gives events
+}
+
+// handler serves one api and returns its Res.
+type handler struct {
+	fn func(ctx context.Context, r *request) (proto.Message, error)
+	// public handlers run before login (no Hive-User).
+	public bool
+}
+
+// routes maps every api a worker serves to its handler.
+func (w *Worker) routes() map[string]handler {
+	return map[string]handler{
+		"msg.Login.Req":      {fn: w.login, public: true},
+		"msg.Echo.Req":       {fn: w.echo, public: true},
+		"msg.Logout.Req":     {fn: w.logout},
+		"msg.GetUser.Req":    {fn: w.getUser},
+		"msg.GetItems.Req":   {fn: w.getItems},
+		"msg.GiftItems.Req":  {fn: w.giftItems},
+		"msg.SetEvent.Req":   {fn: w.setEvent},
+		"msg.GetMails.Req":   {fn: w.getMails},
+		"msg.ReadMail.Req":   {fn: w.readMail},
+		"msg.ClaimMail.Req":  {fn: w.claimMail},
+		"msg.DeleteMail.Req": {fn: w.deleteMail},
+		"msg.GetRank.Req":    {fn: w.getRank},
+	}
+}
+
+// handle answers one request message, always: a Res on msg.Reply with the
+// Hive-Api header naming it.
+func (w *Worker) handle(m *nats.Msg) {
+	start := time.Now()
+	api := m.Subject
+	res := w.answer(m)
+	w.reply(m.Reply, res)
+	if _, known := w.handlers[api]; !known {
+		api = "unknown" // anyone on the bus can publish msg.X.Req: bound the label values
+	}
+	w.m.observe(api, res, time.Since(start))
+}
+
+func (w *Worker) answer(m *nats.Msg) proto.Message {
+	api := m.Subject
+	resAPI := frame.ResponseAPI(api)
+	h, known := w.handlers[api]
+	if !known {
+		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_API_UNKNOWN)), Api: proto.String(api)}
+	}
+	dec, err := frame.Decode([]byte(api), m.Data)
+	switch {
+	case errors.Is(err, frame.ErrMissingRequired):
+		return codeRes(resAPI, def.ResCode_RC_BAD_REQUEST)
+	case err != nil:
+		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_BAD_REQUEST)), Api: proto.String(api), Detail: proto.String("payload does not parse")}
+	}
+	r := &request{api: api, resAPI: resAPI, msg: dec, now: time.Now().Unix(),
+		gate: m.Header.Get(bus.HdrGate), session: m.Header.Get(bus.HdrSession)}
+	if u := m.Header.Get(bus.HdrUser); u != "" {
+		if r.uid, err = strconv.ParseInt(u, 10, 64); err != nil || r.uid <= 0 {
+			return codeRes(resAPI, def.ResCode_RC_BAD_REQUEST)
+		}
+	}
+	if r.uid == 0 && !h.public {
+		return codeRes(resAPI, def.ResCode_RC_LOGIN_REQUIRED)
+	}
+	r.cmd = commandID(r.uid, r.gate, r.session, m.Header.Get(bus.HdrReq))
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.RequestTimeout)
+	defer cancel()
+	res, err := h.fn(ctx, r)
+	if err != nil {
+		code := def.ResCode_RC_SERVER_INTERNAL_ERROR
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = def.ResCode_RC_TIMEOUT
+		}
+		w.log.Error("game: request failed", "api", api, "user", r.uid, "req", r.cmd.Corr, "err", err)
+		return codeRes(resAPI, code)
+	}
+	return res
+}
+
+// commandID names a request for idempotency: the same request id on the same
+// session of the same user is the same command. Without a request id every
+// delivery is a new command.
+func commandID(uid int64, gate, session, req string) events.Cmd {
+	if req == "" {
+		return events.Cmd{ID: "n/" + nuid.Next()}
+	}
+	var b strings.Builder
+	b.WriteString(strconv.FormatInt(uid, 10))
+	for _, s := range []string{gate, session, req} {
+		b.WriteByte('/')
+		b.WriteString(s)
+	}
+	return events.Cmd{ID: b.String(), Corr: req}
+}
+
+// codeRes builds the Res named resAPI with only its code set. A Res without
+// a code field (none served here) becomes msg.Error.Res.
+func codeRes(resAPI string, code def.ResCode) proto.Message {
+	mt, ok := frame.Lookup([]byte(resAPI))
+	if ok {
+		m := mt.New()
+		if f := m.Descriptor().Fields().ByName("code"); f != nil && f.Kind() == protoreflect.Int32Kind {
+			m.Set(f, protoreflect.ValueOfInt32(int32(code)))
+			return m.Interface()
+		}
+	}
+	return &msg.Error_Res{Code: proto.Int32(int32(code)), Api: proto.String(resAPI)}
+}
+
+// reply publishes a Res to subject with the Hive-Api header naming it, the
+// way the gate expects responses and pushes.
+func (w *Worker) reply(subject string, res proto.Message) {
+	if subject == "" || res == nil {
+		return
+	}
+	data, err := proto.Marshal(res)
+	if err != nil {
+		w.log.Error("game: marshal answer", "type", res.ProtoReflect().Descriptor().FullName(), "err", err)
+		return
+	}
+	out := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	out.Header.Set(bus.HdrAPI, string(res.ProtoReflect().Descriptor().FullName()))
+	if err := w.deps.NC.PublishMsg(out); err != nil {
+		w.log.Warn("game: publish answer", "subject", subject, "err", err)
+	}
+}
+
+// code returns the Res's result code, for metrics.
+func resCode(res proto.Message) int32 {
+	m := res.ProtoReflect()
+	if f := m.Descriptor().Fields().ByName("code"); f != nil && f.Kind() == protoreflect.Int32Kind {
+		return int32(m.Get(f).Int())
+	}
+	return 0
+}

@@ -66,28 +66,33 @@ func (p *dataParser) lineAt(off int64) int {
 	return bytes.Count(p.src[:off], []byte("\n")) + 1
 }
 
-// nextLine is the line where the next value starts (past spaces and commas).
-func (p *dataParser) nextLine() int {
+// nextOffset is where the next value starts (past spaces and commas).
+func (p *dataParser) nextOffset() int64 {
 	off := p.dec.InputOffset()
 	for off < int64(len(p.src)) && bytes.IndexByte([]byte(" \t\r\n,:"), p.src[off]) >= 0 {
 		off++
 	}
-	return p.lineAt(off)
+	return off
 }
+
+// nextLine is the line where the next value starts.
+func (p *dataParser) nextLine() int { return p.lineAt(p.nextOffset()) }
 
 func (p *dataParser) errAt(line int, format string, a ...any) error {
 	return &DataError{File: p.name, Line: line, Msg: fmt.Sprintf(format, a...)}
 }
 
-// jsonErr turns a decoder error into a DataError at its line.
-func (p *dataParser) jsonErr(err error, line int) error {
+// jsonErr turns a decoder error into a DataError at its line; start is
+// where the value being decoded starts (type error offsets count from it).
+func (p *dataParser) jsonErr(err error, start int64) error {
+	line := p.lineAt(start)
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
 		return p.errAt(p.lineAt(se.Offset), "%v", err)
 	case errors.As(err, &te):
-		return p.errAt(p.lineAt(te.Offset), "%v", err)
+		return p.errAt(p.lineAt(start+te.Offset), "%v", err)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return p.errAt(p.lineAt(int64(len(p.src))), "unexpected end of file")
 	}
@@ -95,10 +100,11 @@ func (p *dataParser) jsonErr(err error, line int) error {
 }
 
 func (p *dataParser) delim(want json.Delim) error {
-	line := p.nextLine()
+	start := p.nextOffset()
+	line := p.lineAt(start)
 	t, err := p.dec.Token()
 	if err != nil {
-		return p.jsonErr(err, line)
+		return p.jsonErr(err, start)
 	}
 	if d, ok := t.(json.Delim); !ok || d != want {
 		return p.errAt(line, "expected %q, found %v", want, t)
@@ -112,12 +118,12 @@ func array[T any](p *dataParser, fn func(T, int) error) error {
 		return err
 	}
 	for p.dec.More() {
-		line := p.nextLine()
+		start := p.nextOffset()
 		var v T
 		if err := p.dec.Decode(&v); err != nil {
-			return p.jsonErr(err, line)
+			return p.jsonErr(err, start)
 		}
-		if err := fn(v, line); err != nil {
+		if err := fn(v, p.lineAt(start)); err != nil {
 			return err
 		}
 	}
@@ -135,10 +141,11 @@ func (p *dataParser) parse() (*Data, error) {
 		return nil, err
 	}
 	for p.dec.More() {
-		line := p.nextLine()
+		off := p.nextOffset()
+		line := p.lineAt(off)
 		t, err := p.dec.Token()
 		if err != nil {
-			return nil, p.jsonErr(err, line)
+			return nil, p.jsonErr(err, off)
 		}
 		key, _ := t.(string)
 		if seen[key] {

@@ -1,0 +1,116 @@
+package game
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/frame"
+	"github.com/qeetap/hive/proto/msg"
+)
+
+func TestAdminMail(t *testing.T) {
+	h := newHarness(t)
+	h.worker(testConfig())
+	a, b := h.player(11, "g1"), h.player(12, "g1")
+	login(t, a)
+	login(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// The credential is checked before anything else.
+	res, err := SendMail(ctx, h.n.Conn, "wrong", MailRequest{All: true, Title: "x"})
+	if err == nil || res.Code != int32(def.ResCode_RC_FORBIDDEN) {
+		t.Fatalf("bad token: %+v, %v", res, err)
+	}
+	for _, bad := range []MailRequest{
+		{Title: "nobody"},
+		{All: true, To: []int64{11}, Title: "both"},
+		{To: []int64{11}},
+		{To: []int64{11}, Title: "t", Items: []Amount{{999, 1}}},
+		{To: []int64{11}, Title: "t", Items: []Amount{{gold, 0}}},
+		{To: []int64{-3}, Title: "t"},
+		{To: []int64{11}, Title: strings.Repeat("t", MaxMailTitleRunes+1)},
+	} {
+		if res, err := SendMail(ctx, h.n.Conn, "s3cret", bad); err == nil || res.Code != int32(def.ResCode_RC_BAD_REQUEST) || res.Error == "" {
+			t.Fatalf("bad request %+v: %+v, %v", bad, res, err)
+		}
+	}
+
+	pushes := make(chan *nats.Msg, 8)
+	sub, _ := h.n.Conn.ChanSubscribe(bus.UserSubject(11), pushes)
+	defer sub.Unsubscribe()
+	h.n.Conn.Flush()
+
+	res, err = SendMail(ctx, h.n.Conn, "s3cret", MailRequest{ID: "m1", To: []int64{11, 404}, Title: "Welcome", Content: "hi", Items: []Amount{{gold, 5}}})
+	if err != nil || res.Delivered != 1 || len(res.Failed) != 1 || res.Failed[0] != (MailFailure{404, int32(def.ResCode_RC_USER_NOT_FOUND)}) {
+		t.Fatalf("mail to 11 and 404: %+v, %v", res, err)
+	}
+	select {
+	case m := <-pushes:
+		got, err := frame.Decode([]byte(m.Header.Get(bus.HdrAPI)), m.Data)
+		if err != nil || len(got.(*msg.GetMails_Res).GetMails()) != 1 || got.(*msg.GetMails_Res).GetMails()[0].GetTitle() != "Welcome" {
+			t.Fatalf("mail push = %v, %v", got, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no GetMails push for a new mail")
+	}
+	// Sending the same id again reaches nobody twice.
+	res, err = SendMail(ctx, h.n.Conn, "s3cret", MailRequest{ID: "m1", To: []int64{11}, Title: "Welcome", Content: "hi", Items: []Amount{{gold, 5}}})
+	if err != nil || res.Delivered != 0 || res.Already != 1 {
+		t.Fatalf("re-sent mail: %+v, %v", res, err)
+	}
+	res, err = SendMail(ctx, h.n.Conn, "s3cret", MailRequest{All: true, Title: "Patch notes"})
+	if err != nil || res.Delivered != 2 || len(res.Failed) != 0 {
+		t.Fatalf("mail to all: %+v, %v", res, err)
+	}
+
+	mails := a.call(&msg.GetMails_Req{}).(*msg.GetMails_Res).GetMails()
+	if len(mails) != 2 || mails[0].GetId() != 1 || mails[1].GetId() != 2 || mails[1].GetTitle() != "Patch notes" {
+		t.Fatalf("a's mails = %v", mails)
+	}
+	if got := b.call(&msg.GetMails_Req{}).(*msg.GetMails_Res).GetMails(); len(got) != 1 || got[0].GetId() != 1 {
+		t.Fatalf("b's mails = %v (ids are per player)", got)
+	}
+	// Read, claim once, delete.
+	for _, c := range []struct {
+		req  proto.Message
+		want def.ResCode
+	}{
+		{&msg.ReadMail_Req{Id: proto.Int64(1)}, def.ResCode_RC_OK},
+		{&msg.ReadMail_Req{Id: proto.Int64(9)}, def.ResCode_RC_MAIL_NOT_FOUND},
+		{&msg.ClaimMail_Req{Id: proto.Int64(1)}, def.ResCode_RC_OK},
+		{&msg.ClaimMail_Req{Id: proto.Int64(1)}, def.ResCode_RC_MAIL_ALREADY_CLAIMED},
+		{&msg.ClaimMail_Req{Id: proto.Int64(9)}, def.ResCode_RC_MAIL_NOT_FOUND},
+		{&msg.DeleteMail_Req{Id: proto.Int64(2)}, def.ResCode_RC_OK},
+		{&msg.DeleteMail_Req{Id: proto.Int64(2)}, def.ResCode_RC_MAIL_NOT_FOUND},
+		{&msg.GetMails_Req{Id: proto.Int64(2)}, def.ResCode_RC_MAIL_NOT_FOUND},
+	} {
+		if res := a.call(c.req); code(res) != c.want {
+			t.Fatalf("%T %v = %v, want %v", c.req, c.req, res, c.want)
+		}
+	}
+	if got := items(t, a)[gold]; got != 1005 {
+		t.Fatalf("gold after claiming 5 = %d", got)
+	}
+	if m := a.call(&msg.GetMails_Req{Id: proto.Int64(1)}).(*msg.GetMails_Res).GetMails(); len(m) != 1 || m[0].GetStatus() != int32(def.MailStatus_MAIL_EXTRACED) {
+		t.Fatalf("claimed mail = %v", m)
+	}
+}
+
+func TestAdminMailDisabledWithoutToken(t *testing.T) {
+	h := newHarness(t)
+	cfg := testConfig()
+	cfg.AdminToken = ""
+	h.worker(cfg)
+	res, err := SendMail(context.Background(), h.n.Conn, "", MailRequest{All: true, Title: "x"})
+	if err == nil || res.Code != int32(def.ResCode_RC_FORBIDDEN) {
+		t.Fatalf("mail with admin disabled: %+v, %v", res, err)
+	}
+}

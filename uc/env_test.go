@@ -24,7 +24,7 @@ import (
 	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
-		"github.com/qeetap/hive/registry"
+	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/token"
 )
 

@@ -1,0 +1,179 @@
+package token
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func newKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestSignVerify(t *testing.T) {
+	k := newKey(t)
+	s := NewSigner(k, "", time.Hour)
+	tok, exp, err := s.Sign(10001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(exp); d < 59*time.Minute || d > time.Hour {
+		t.Fatalf("exp in %v, want ~1h", d)
+	}
+	c, err := NewVerifier("", s.PublicKey()).Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccountID != 10001 || c.Issuer != DefaultIssuer || c.KeyID != s.KeyID() || c.ID == "" || c.IssuedAt.IsZero() {
+		t.Fatalf("claims %+v", c)
+	}
+	if t2, _, _ := s.Sign(10001); t2 == tok {
+		t.Fatal("two tokens share a jti")
+	}
+}
+
+// TestVerifyRejects covers every forgery and misuse a gate must refuse.
+func TestVerifyRejects(t *testing.T) {
+	k := newKey(t)
+	s := NewSigner(k, "hive-uc", time.Hour)
+	pub := s.PublicKey()
+	v := NewVerifier("hive-uc", pub)
+	claims := func(exp time.Time, iss string) jwt.RegisteredClaims {
+		return jwt.RegisteredClaims{Subject: "10001", Issuer: iss, IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(exp)}
+	}
+	good := claims(time.Now().Add(time.Hour), "hive-uc")
+	signEd := func(key ed25519.PrivateKey, kid string, c jwt.RegisteredClaims) string {
+		tk := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+		tk.Header["kid"] = kid
+		str, err := tk.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return str
+	}
+	valid := signEd(k, s.KeyID(), good)
+	if _, err := v.Verify(valid); err != nil {
+		t.Fatalf("control token refused: %v", err)
+	}
+
+	none := func() string {
+		tk := jwt.NewWithClaims(jwt.SigningMethodNone, good)
+		tk.Header["kid"] = s.KeyID()
+		str, err := tk.SignedString(jwt.UnsafeAllowNoneSignatureType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return str
+	}()
+	hsWithPub := func() string {
+		// The classic confusion: HMAC keyed with the (public) verification key.
+		pemb, _ := EncodePublicKey(pub)
+		for _, secret := range [][]byte{pub, pemb} {
+			tk := jwt.NewWithClaims(jwt.SigningMethodHS256, good)
+			tk.Header["kid"] = s.KeyID()
+			str, err := tk.SignedString(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(str); err == nil {
+				t.Fatal("HS256 token keyed with the public key accepted")
+			}
+		}
+		tk := jwt.NewWithClaims(jwt.SigningMethodHS256, good)
+		tk.Header["kid"] = s.KeyID()
+		str, _ := tk.SignedString([]byte(pub))
+		return str
+	}()
+	other := newKey(t)
+	badSig := func() string {
+		// Right kid and claims, signed by another key.
+		return signEd(other, s.KeyID(), good)
+	}()
+	tampered := func() string {
+		parts := strings.Split(valid, ".")
+		c := good
+		c.Subject = "10002"
+		tk := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+		tk.Header["kid"] = s.KeyID()
+		u, _ := tk.SigningString()
+		return strings.Split(u, ".")[0] + "." + strings.Split(u, ".")[1] + "." + parts[2]
+	}()
+	for _, c := range []struct {
+		name string
+		tok  string
+		want error
+	}{
+		{"alg none", none, ErrInvalid},
+		{"HS256 with the public key as secret", hsWithPub, ErrInvalid},
+		{"unknown kid", signEd(other, KeyID(other.Public().(ed25519.PublicKey)), good), ErrInvalid},
+		{"no kid", signEd(k, "", good), ErrInvalid},
+		{"bad signature", badSig, ErrInvalid},
+		{"tampered claims", tampered, ErrInvalid},
+		{"expired", signEd(k, s.KeyID(), claims(time.Now().Add(-time.Minute), "hive-uc")), ErrExpired},
+		{"no exp", signEd(k, s.KeyID(), jwt.RegisteredClaims{Subject: "10001", Issuer: "hive-uc"}), ErrInvalid},
+		{"wrong issuer", signEd(k, s.KeyID(), claims(time.Now().Add(time.Hour), "evil")), ErrInvalid},
+		{"bad subject", signEd(k, s.KeyID(), jwt.RegisteredClaims{Subject: "root", Issuer: "hive-uc", ExpiresAt: good.ExpiresAt}), ErrInvalid},
+		{"garbage", "not.a.token", ErrInvalid},
+		{"empty", "", ErrInvalid},
+		{"huge", strings.Repeat("a", 5000), ErrInvalid},
+		{"bad base64 header", "!!!." + base64.RawURLEncoding.EncodeToString([]byte("{}")) + ".x", ErrInvalid},
+	} {
+		_, err := v.Verify(c.tok)
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: err %v, want %v", c.name, err, c.want)
+		}
+	}
+	// A removed key stops verifying; adding it back restores it.
+	v.RemoveKey(s.KeyID())
+	if _, err := v.Verify(valid); !errors.Is(err, ErrInvalid) || v.Keys() != 0 {
+		t.Fatalf("removed key still verifies: %v", err)
+	}
+	v.AddKey(pub)
+	if _, err := v.Verify(valid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeyFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "key.pem")
+	k1, err := LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	k2, err := LoadOrCreateKey(path)
+	if err != nil || !k1.Equal(k2) {
+		t.Fatalf("reload gave another key: %v", err)
+	}
+	pemb, err := EncodePublicKey(k1.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := DecodePublicKey(pemb)
+	if err != nil || !pub.Equal(k1.Public()) {
+		t.Fatalf("public key round trip: %v", err)
+	}
+	if _, err := DecodePublicKey([]byte("junk")); err == nil {
+		t.Fatal("junk public key accepted")
+	}
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	os.WriteFile(bad, []byte("not pem"), 0o600)
+	if _, err := LoadOrCreateKey(bad); err == nil {
+		t.Fatal("junk key file accepted")
+	}
+}

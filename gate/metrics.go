@@ -41,7 +41,8 @@ type metrics struct {
 	bytesIn     *prometheus.CounterVec
 	framesOut   *prometheus.CounterVec
 	bytesOut    *prometheus.CounterVec
-	perAPI      map[string]*apiMetrics // by api name, every known api
+	results     map[string]prometheus.Counter // requests by result, resolved once
+	perAPI      map[string]*apiMetrics        // by api name, every known api
 	unknownAPI  *apiMetrics
 }
 
@@ -77,6 +78,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
+	m.results = map[string]prometheus.Counter{}
+	for _, r := range []string{"ok", "timeout", "no_responders", "publish_error"} {
+		m.results[r] = m.requests.WithLabelValues(r)
+	}
 	for name := range staticAPIs {
 		m.perAPI[name] = m.forAPI(name)
 	}
@@ -105,4 +110,12 @@ func (m *metrics) apiNamed(name string) *apiMetrics {
 		return a
 	}
 	return m.unknownAPI
+}
+
+// result returns the counter of requests with that outcome.
+func (m *metrics) result(r string) prometheus.Counter {
+	if c := m.results[r]; c != nil {
+		return c
+	}
+	return m.requests.WithLabelValues(r)
 }

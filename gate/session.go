@@ -358,7 +358,7 @@ func (s *session) onAnswer(api, reqHdr string, payload []byte) {
 	s.mu.Lock()
 	r := s.inflight
 	s.mu.Unlock()
-	if r != nil && api == r.api.res && (reqHdr == "" || reqHdr == strconv.FormatUint(r.id, 10)) {
+	if r != nil && api == r.api.res && (reqHdr == "" || sameID(reqHdr, r.id)) {
 		if s.finish(r.id, api, payload, false, "ok") {
 			return
 		}
@@ -368,6 +368,12 @@ func (s *session) onAnswer(api, reqHdr string, payload []byte) {
 		return
 	}
 	s.push(api, payload)
+}
+
+// sameID reports whether the Hive-Req value h names request id.
+func sameID(h string, id uint64) bool {
+	v, err := strconv.ParseUint(h, 10, 64)
+	return err == nil && v == id
 }
 
 // finish ends the in-flight request id with a frame: data is a complete
@@ -407,7 +413,7 @@ func (s *session) finish(id uint64, api string, data []byte, encoded bool, resul
 // with s.mu held; returns with it released.
 func (s *session) completeLocked(r *request, api string, data []byte, encoded bool, result string) {
 	s.inflight = nil
-	s.srv.m.requests.WithLabelValues(result).Inc()
+	s.srv.m.result(result).Inc()
 	s.srv.m.reqSeconds.Observe(time.Since(r.sent).Seconds())
 	act := s.queueLocked(api, data, encoded)
 	var next *request

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,6 +35,9 @@ type presence struct {
 	byUser map[int64]Online
 	loaded bool
 }
+
+// sweepsDone counts finished sweeps (tests wait on it).
+var sweepsDone atomic.Int64
 
 func newPresence(w *Worker) *presence { return &presence{w: w, byUser: map[int64]Online{}} }
 
@@ -162,6 +166,7 @@ func (p *presence) sweep(ctx context.Context) {
 				p.logoutLost(ctx, uid, o)
 			}
 		}
+		sweepsDone.Add(1)
 	}
 }
 

@@ -82,6 +82,9 @@ func (c *rankCache) get(ctx context.Context, idx int32) (*def.Rank, error) {
 				errs[i] = err
 				return
 			}
+			if !s.GetCreated() {
+				return // a stale entry of the cache, not a player
+			}
 			items[i] = &def.Rank_Item{Val: proto.Int64(int64(z.Score)), User: brief(s)}
 		}()
 	}

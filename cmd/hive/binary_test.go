@@ -171,9 +171,11 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	args := []string{"dev", "--data-dir", dataDir, "--nats-listen", natsAddr}
 	fs, _ := devFlags()
+	listen := map[string]string{}
 	for _, f := range []string{"uc-listen", "gate-listen"} {
 		if fs.Lookup(f) != nil { // wired parts listen on free ports too
-			args = append(args, "--"+f, fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+			listen[f] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+			args = append(args, "--"+f, listen[f])
 		}
 	}
 	cmd := exec.Command(hiveBin(t), args...)
@@ -257,6 +259,9 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 	}
 
 	checkTap(t, nc, "nats://"+natsAddr)
+	if addr, ok := listen["uc-listen"]; ok {
+		checkUC(t, addr)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -272,8 +277,10 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "nats")); err != nil {
 		t.Errorf("no JetStream store in the data dir: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "uc.key")); err != nil {
-		t.Errorf("no uc key in the data dir: %v", err)
+	if _, wired := parts["uc"]; wired {
+		if _, err := os.Stat(filepath.Join(dataDir, "uc.key")); err != nil {
+			t.Errorf("no uc key in the data dir: %v", err)
+		}
 	}
 }
 
@@ -312,6 +319,31 @@ func checkTap(t *testing.T, nc *nats.Conn, url string) {
 	// An unreachable NATS is an error at once, not a hang.
 	if _, _, code := runHive(t, nil, "tap", "--nats", "nats://127.0.0.1:1", "--limit", "1"); code != 1 {
 		t.Errorf("hive tap against nothing: exit %d, want 1", code)
+	}
+}
+
+// checkUC registers an account at the uc inside hive dev. With a gate and a
+// game worker wired the registration must succeed (code 0, DESIGN §7);
+// without a live gate uc answers with a code all the same.
+func checkUC(t *testing.T, addr string) {
+	t.Helper()
+	res, err := http.PostForm("http://"+addr+"/v1/account/registry", map[string][]string{
+		"username": {"lisp"}, "password": {"secret-lisp-1"},
+	})
+	if err != nil {
+		t.Fatalf("uc in hive dev: %v", err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Code *int `json:"code"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || body.Code == nil {
+		t.Fatalf("uc registry answer: %v, code %v", err, body.Code)
+	}
+	_, gate := parts["gate"]
+	_, game := parts["game"]
+	if gate && game && *body.Code != 0 {
+		t.Errorf("registration in hive dev: code %d, want 0", *body.Code)
 	}
 }
 

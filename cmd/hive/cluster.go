@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
-	"github.com/qeetap/hive/token"
 )
 
 // clusterRunner returns the run func of `hive uc|gate|game`: one part of a
@@ -70,12 +69,7 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 		return err
 	}
 	defer ch.Close()
-	d := deps{NC: nc, JS: js, Registry: reg, Cache: ch, Log: log}
-	if name == "uc" {
-		if d.Key, err = token.LoadOrCreateKey(c.keyFile()); err != nil {
-			return err
-		}
-	}
+	d := deps{NC: nc, JS: js, Registry: reg, Cache: ch, Log: log, DataDir: c.DataDir}
 
 	metrics := prometheus.NewRegistry()
 	d.Metrics = metrics

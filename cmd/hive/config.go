@@ -1,9 +1,6 @@
 package main
 
-import (
-	"flag"
-	"path/filepath"
-)
+import "flag"
 
 // config is what a long-running command's flags parse into.
 type config struct {
@@ -17,14 +14,6 @@ type config struct {
 type builder struct {
 	name  string
 	build func(d deps) (service, error)
-}
-
-// keyFile is where uc's signing key lives: --uc-key-file, else <data-dir>/uc.key.
-func (c *config) keyFile() string {
-	if c.UCKeyFile != "" {
-		return c.UCKeyFile
-	}
-	return filepath.Join(c.DataDir, "uc.key")
 }
 
 // flagSets maps each command with flags to the one function that builds its
@@ -51,7 +40,6 @@ func devFlags() (*flag.FlagSet, *config) {
 			c.builders = append(c.builders, builder{name: name, build: p.bind(fs)})
 		}
 	}
-	registerKeyFile(fs, c)
 	return fs, c
 }
 
@@ -65,15 +53,5 @@ func clusterFlags(name string) (*flag.FlagSet, *config) {
 	if p, ok := parts[name]; ok {
 		c.builders = append(c.builders, builder{name: name, build: p.bind(fs)})
 	}
-	if name == "uc" {
-		registerKeyFile(fs, c)
-	}
 	return fs, c
-}
-
-// registerKeyFile adds --uc-key-file unless the uc package defines it itself.
-func registerKeyFile(fs *flag.FlagSet, c *config) {
-	if fs.Lookup("uc-key-file") == nil {
-		fs.StringVar(&c.UCKeyFile, "uc-key-file", "", "uc's Ed25519 signing key (PEM), created on first start if missing; empty = <data-dir>/uc.key")
-	}
 }

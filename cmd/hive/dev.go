@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
-	"github.com/qeetap/hive/token"
 )
 
 // runDev is `hive dev`: everything in one process (DESIGN §7).
@@ -81,10 +80,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer ch.Close()
-	key, err := token.LoadOrCreateKey(c.keyFile())
-	if err != nil {
-		return err
-	}
 
 	metrics := prometheus.NewRegistry()
 	ready := &readiness{}
@@ -97,7 +92,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	up, err := startParts(c.builders, deps{
 		NC: nc, JS: js, Registry: reg, Cache: ch, Log: log,
-		Metrics: metrics, Key: key, Dev: true,
+		Metrics: metrics, DataDir: c.DataDir, Dev: true,
 	})
 	if err != nil {
 		return err
@@ -139,7 +134,7 @@ func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *ob
 	if uc, ok := addr["uc"]; ok {
 		fmt.Fprintf(w, "\nTry it:\n")
 		fmt.Fprintf(w, "  curl -X POST -d 'username=lisp&password=secret-lisp-1' http://%s/v1/account/registry\n", uc)
-		fmt.Fprintf(w, "  go run ./cmd/hive client --uc http://%s\n", uc)
+		fmt.Fprintf(w, "  go run ./cmd/hive client --uc http://%s login lisp secret-lisp-1\n", uc)
 	}
 	if natsURL != "" {
 		fmt.Fprintf(w, "\nWatch the events: go run ./cmd/hive tap --nats %s\n", natsURL)

@@ -27,8 +27,6 @@ type common struct {
 	MetricsListen string
 	LogFormat     string
 	LogLevel      string
-	// UCKeyFile is uc's private signing key (hive uc; dev uses <data-dir>/uc.key).
-	UCKeyFile string
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"flag"
 	"log/slog"
 
@@ -33,8 +32,9 @@ type deps struct {
 	Log      *slog.Logger
 	// Metrics is the process's own registry (never the global default).
 	Metrics prometheus.Registerer
-	// Key is uc's private signing key (only uc uses it).
-	Key ed25519.PrivateKey
+	// DataDir is --data-dir: where a part keeps local files by default
+	// (uc's signing key: <data-dir>/uc.key).
+	DataDir string
 	// Dev is true inside `hive dev` (one process, in-process registry and cache).
 	Dev bool
 }

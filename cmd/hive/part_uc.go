@@ -1,0 +1,26 @@
+package main
+
+import (
+	"flag"
+	"path/filepath"
+
+	"github.com/qeetap/hive/uc"
+)
+
+// uc, the account server (issue 3).
+func init() {
+	wire(part{name: "uc", issue: 3, bind: func(fs *flag.FlagSet) func(deps) (service, error) {
+		cfg := uc.DefaultConfig()
+		cfg.Flags(fs)
+		return func(d deps) (service, error) {
+			c := cfg
+			if c.KeyFile == "" { // the key lives with the rest of the data
+				c.KeyFile = filepath.Join(d.DataDir, "uc.key")
+			}
+			return uc.New(c, uc.Deps{
+				NC: d.NC, JS: d.JS, Registry: d.Registry, Cache: d.Cache,
+				Logger: d.Log, Metrics: d.Metrics,
+			})
+		}
+	}})
+}

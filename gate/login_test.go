@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -172,6 +173,24 @@ func TestIdleTimeout(t *testing.T) {
 	alive := e.dial(g)
 	alive.login(e.token(2), 2)
 
+	// Heartbeats keep the other session open past several idle timeouts.
+	beats := make(chan error, 1)
+	go func() {
+		for i := range 12 {
+			alive.send(&msg.Echo_Req{Val: proto.Int64(int64(i))})
+			m, err := alive.tryNext(waitFor)
+			if err == nil && apiOf(m) != "msg.Echo.Res" {
+				err = fmt.Errorf("heartbeat %d answered %s %v", i, apiOf(m), m)
+			}
+			if err != nil {
+				beats <- err
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		beats <- nil
+	}()
+
 	start := time.Now()
 	got := idle.expectClosed()
 	if len(got) != 1 {
@@ -181,10 +200,8 @@ func TestIdleTimeout(t *testing.T) {
 	if time.Since(start) < 500*time.Millisecond {
 		t.Fatalf("idle session closed after %v, before its timeout", time.Since(start))
 	}
-	// Heartbeats keep the other session open past several idle timeouts.
-	for i := range 12 {
-		alive.echo(int64(i))
-		time.Sleep(200 * time.Millisecond)
+	if err := <-beats; err != nil {
+		t.Fatal(err)
 	}
 	// The idle session's player is reported offline to the game.
 	select {

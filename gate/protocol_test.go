@@ -205,7 +205,7 @@ func TestPreLoginRequests(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	g := e.startGate(func(c *Config) { c.Rate = 0.5; c.Burst = 4 })
+	g := e.startGate(func(c *Config) { c.Rate = 0.01; c.Burst = 4 }) // no refill within the test
 	c := e.dial(g)
 	c.login(e.token(1), 1) // takes one token
 	const n = 6

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,7 +118,7 @@ func (s *session) run() {
 			if !s.onReadTimeout() {
 				return
 			}
-		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 			s.setReason(closeEOF)
 			return
 		case errors.Is(err, frame.ErrFrameTooShort), errors.Is(err, frame.ErrFrameTooLarge),

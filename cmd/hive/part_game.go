@@ -1,0 +1,21 @@
+package main
+
+import (
+	"flag"
+
+	"github.com/qeetap/hive/game"
+)
+
+// game, a game worker (issue 5).
+func init() {
+	wire(part{name: "game", issue: 5, bind: func(fs *flag.FlagSet) func(deps) (service, error) {
+		cfg := game.DefaultConfig()
+		cfg.Flags(fs)
+		return func(d deps) (service, error) {
+			return game.New(cfg, game.Deps{
+				NC: d.NC, JS: d.JS, Cache: d.Cache, Registry: d.Registry,
+				Logger: d.Log, Metrics: d.Metrics,
+			})
+		}
+	}})
+}

@@ -38,10 +38,16 @@ func TestShutdownDrains(t *testing.T) {
 	busy.send(&msg.GetItems_Req{})
 	<-started
 
+	if err := g.Ready(); err != nil {
+		t.Fatalf("serving gate not ready: %v", err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- g.Shutdown(context.Background()) }()
 
 	expectKicked(t, idle, def.ResCode_RC_GATE_DRAINING)
+	if g.Ready() == nil {
+		t.Fatal("draining gate reports ready")
+	}
 	if gs := e.reg.Gates(); len(gs) != 0 {
 		t.Fatalf("drained gate still registered: %v", gs)
 	}

@@ -121,6 +121,20 @@ func (s *Server) ID() string { return s.cfg.ID }
 // Addr is the actual listen address (useful with ":0"); empty before Start.
 func (s *Server) Addr() string { return s.addr }
 
+// Ready reports whether the gate serves: started, not draining, and
+// connected to NATS (for /readyz).
+func (s *Server) Ready() error {
+	switch {
+	case !s.started.Load():
+		return errors.New("gate: not started")
+	case s.draining.Load():
+		return errors.New("gate: draining")
+	case !s.nc.IsConnected():
+		return errors.New("gate: NATS disconnected")
+	}
+	return nil
+}
+
 // Conns is the number of open client connections.
 func (s *Server) Conns() int { return int(s.nconns.Load()) }
 

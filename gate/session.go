@@ -70,7 +70,7 @@ type session struct {
 	uid         int64
 	loginAt     int64 // unix nanos of the login, for kick ordering
 	userSub     *nats.Subscription
-	noLogout    bool // no disconnect logout to publish (kicked by a newer login, or logged out)
+	noLogout    bool // kicked by a newer login: publish no disconnect logout
 	drainKick   bool // kick for the drain once the in-flight requests are answered
 	inflight    *request
 	waiting     []*request

@@ -123,6 +123,9 @@ func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *ob
 	}
 	for _, name := range partOrder {
 		if a, ok := addr[name]; ok {
+			if a == "" {
+				a = "running (no listener: NATS only)"
+			}
 			fmt.Fprintf(w, "  %-8s %s\n", name, a)
 		} else {
 			fmt.Fprintf(w, "  %-8s not built yet (see issue %d)\n", name, map[string]int{"uc": 3, "gate": 4, "game": 5}[name])

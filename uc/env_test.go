@@ -55,6 +55,10 @@ func testConfig() Config {
 	c.Listen = "127.0.0.1:0"
 	c.Argon2Time, c.Argon2MemoryKiB = 1, 256
 	c.IPRate = 0
+	// Generous waits: the machine is shared and -race is slow; a test must
+	// not fail because a hash worker was busy for a few seconds.
+	c.HashWait = 30 * time.Second
+	c.RequestTimeout = 30 * time.Second
 	return c
 }
 

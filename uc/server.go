@@ -79,7 +79,7 @@ type Server struct {
 	bg     context.Context // lives until Shutdown's end: background sends
 	stopBg context.CancelFunc
 	wg     sync.WaitGroup
-	ln     net.Listener
+	ln     *connTracker
 	served chan error
 }
 
@@ -165,8 +165,8 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("uc: listen %s: %w", s.cfg.Listen, err)
 	}
-	s.ln = ln
-	go func() { s.served <- s.app.Listener(ln) }()
+	s.ln = newConnTracker(ln)
+	go func() { s.served <- s.app.Listener(s.ln) }()
 	s.log.Info("uc: serving", "addr", ln.Addr().String(), "kid", s.signer.KeyID(),
 		"argon2", fmt.Sprintf("m=%dKiB,t=%d,p=%d", s.cfg.Argon2MemoryKiB, s.cfg.Argon2Time, s.cfg.Argon2Threads))
 	return nil
@@ -181,11 +181,29 @@ func (s *Server) Addr() string {
 }
 
 // Shutdown stops accepting, lets requests in flight finish and waits for
-// verification codes still being sent, all within ctx.
+// verification codes still being sent, all within ctx. Connections without
+// a request in flight are closed at once; whatever is still open when ctx
+// ends is closed then.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.ln != nil {
-		err = s.app.ShutdownWithContext(ctx)
+		// fasthttp closes idle connections itself, but not ones still
+		// waiting for their first request (HTTP clients open spares): it
+		// would wait ReadTimeout for those, so close them here.
+		done := make(chan error, 1)
+		go func() { done <- s.app.ShutdownWithContext(ctx) }()
+		tick := time.NewTicker(50 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case err = <-done:
+				break wait
+			case <-tick.C:
+				s.ln.closeUnused(100 * time.Millisecond)
+			}
+		}
+		tick.Stop()
+		s.ln.closeAll()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -94,3 +94,29 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("lockFor does not double up to the max")
 	}
 }
+
+// BenchmarkHash is one argon2id hash with the default parameters
+// (the cost of a password login, registration or change).
+func BenchmarkHash(b *testing.B) {
+	h := newHasher(DefaultConfig())
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := h.hash(ctx, "benchmark password"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHashParallel is hash throughput with every core hashing, as
+// under a login storm (ns/op is per hash, across all workers).
+func BenchmarkHashParallel(b *testing.B) {
+	h := newHasher(DefaultConfig())
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.hash(ctx, "benchmark password"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -48,6 +48,9 @@ type Deps struct {
 	// cluster so every uc replica shares them; memory in dev).
 	Cache cache.Cache
 	// Signer signs tokens; nil: Config.NewSigner() (from Config.KeyFile).
+	// If given, make it with Config.TokenIssuer and Config.TokenTTL (as
+	// Config.NewSigner does): uc verifies bind/account bearer tokens
+	// against Config.TokenIssuer.
 	Signer *token.Signer
 	// SMS delivers verification codes; nil: a WebhookSender when
 	// Config.SMSWebhook is set, else a LogSender.

@@ -84,6 +84,8 @@ func TestVerificationAndBindPhone(t *testing.T) {
 		t.Fatalf("code %q is not 6 digits", code)
 	}
 	want(t, "again within interval", e.post(PathVerification, form("phone", phone)), 200, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
+	// curl -d "phone=+86..." sends a raw '+', which form decoding makes a space.
+	want(t, "unescaped plus", e.postRaw(PathVerification, "application/x-www-form-urlencoded", "phone=+8613800138000"), 200, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
 
 	wrong := "000000"
 	if code == wrong {

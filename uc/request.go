@@ -74,6 +74,12 @@ func (p *params) set(name string, val []byte, maxField int) error {
 		return nil
 	}
 	*dst = string(val) // a copy: fasthttp reuses its buffers after the request
+	if name == "phone" && len(val) > 1 && val[0] == ' ' {
+		// `curl -d phone=+86...` sends the '+' unescaped, and form decoding
+		// turns it into a space. No E.164 number starts with a space, so
+		// take it back as the '+' it was.
+		*dst = "+" + string(val[1:])
+	}
 	return nil
 }
 

@@ -69,8 +69,11 @@ func newEnv(t *testing.T, opt events.Options) *env {
 	return newEnvOn(t, n, cache.NewMemory(), opt)
 }
 
-func newEnvOn(t *testing.T, n *testenv.NATS, c *cache.Memory, opt events.Options) *env {
+func newEnvOn(t testing.TB, n *testenv.NATS, c *cache.Memory, opt events.Options) *env {
 	t.Helper()
+	if n == nil {
+		n = testenv.StartNATS(t)
+	}
 	var cc cache.Cache
 	if c != nil {
 		cc = c

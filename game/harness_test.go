@@ -150,3 +150,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// natsMsg is an event message as the store writes it (without Msg-Id).
+func natsMsg(subject string, data []byte, typ string) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(bus.HdrEvent, typ)
+	m.Header.Set(bus.HdrCmd, "seed")
+	return m
+}

@@ -22,18 +22,22 @@ func deltas(as []Amount) []*evt.ItemDelta {
 	return out
 }
 
-// decideLogin: the first login creates the player with the starting items;
-// every login records the session. It always succeeds.
-func decideLogin(d *Data, s *Player, uid int64, gate, session string, now int64) []events.Emit {
-	var out []events.Emit
-	if !s.GetCreated() {
-		start := mergeAmounts(d.Start)
-		out = append(out, events.Emit{ID: uid, Event: &evt.PlayerCreated{
-			Account: proto.Int64(uid), Items: deltas(start), Totals: deltas(start), At: proto.Int64(now),
-		}})
+// decideCreate creates the player with the starting items on its first
+// login; for an existing player it changes nothing.
+func decideCreate(d *Data, s *Player, uid int64, now int64) []events.Emit {
+	if s.GetCreated() {
+		return nil
 	}
-	out = append(out, events.Emit{ID: uid, Event: &evt.LoggedIn{Gate: proto.String(gate), Session: proto.String(session), At: proto.Int64(now)}})
-	return out
+	start := mergeAmounts(d.Start)
+	return []events.Emit{{ID: uid, Event: &evt.PlayerCreated{
+		Account: proto.Int64(uid), Items: deltas(start), Totals: deltas(start), At: proto.Int64(now),
+	}}}
+}
+
+// decideLogin records the session of a login (after decideCreate). It
+// always succeeds.
+func decideLogin(s *Player, uid int64, gate, session string, now int64) []events.Emit {
+	return []events.Emit{{ID: uid, Event: &evt.LoggedIn{Gate: proto.String(gate), Session: proto.String(session), At: proto.Int64(now)}}}
 }
 
 // kickTarget returns the session a new login replaces, if the player is

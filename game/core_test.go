@@ -37,7 +37,8 @@ func fold(t *testing.T, s *Player, id int64, emits []events.Emit) *Player {
 func created(t *testing.T, id int64, extra ...Amount) *Player {
 	t.Helper()
 	d := DefaultData()
-	s := fold(t, newPlayer(id), id, decideLogin(d, newPlayer(id), id, "g1", "1", now))
+	s := fold(t, newPlayer(id), id, decideCreate(d, newPlayer(id), id, now))
+	s = fold(t, s, id, decideLogin(s, id, "g1", "1", now))
 	for _, a := range extra {
 		if err := addItem(s, a.Idx, a.Num, now); err != nil {
 			t.Fatal(err)
@@ -56,15 +57,19 @@ func wantCode(t *testing.T, what string, got, want def.ResCode) {
 func TestLoginCreatesOnceWithStartingItems(t *testing.T) {
 	d := DefaultData()
 	s := newPlayer(7)
-	evs := decideLogin(d, s, 7, "g1", "11", now)
-	if len(evs) != 2 {
-		t.Fatalf("first login emitted %d events", len(evs))
+	evs := decideCreate(d, s, 7, now)
+	if len(evs) != 1 {
+		t.Fatalf("creation emitted %d events", len(evs))
 	}
 	pc := evs[0].Event.(*evt.PlayerCreated)
 	if pc.GetAccount() != 7 || len(pc.GetTotals()) != 1 || pc.GetTotals()[0].GetNum() != 1000 {
 		t.Fatalf("PlayerCreated = %v", pc)
 	}
 	s = fold(t, s, 7, evs)
+	if evs := decideCreate(d, s, 7, now); len(evs) != 0 {
+		t.Fatal("an existing player was created again")
+	}
+	s = fold(t, s, 7, decideLogin(s, 7, "g1", "11", now))
 	if !s.GetCreated() || held(s, gold) != 1000 || !s.GetOnline() || s.GetGate() != "g1" || s.GetSession() != "11" ||
 		s.GetUser().GetStatus() != int32(def.AccountStatus_ACCOUNT_OPEN) || s.GetUser().GetCreateTime() != now {
 		t.Fatalf("after first login: %v", s)
@@ -79,13 +84,15 @@ func TestLoginCreatesOnceWithStartingItems(t *testing.T) {
 	if _, _, ok := kickTarget(s, "g1", "11"); ok {
 		t.Fatal("a session kicks itself")
 	}
-	evs = decideLogin(d, s, 7, "g2", "5", now+1)
-	if len(evs) != 1 {
-		t.Fatalf("second login emitted %d events", len(evs))
-	}
-	s = fold(t, s, 7, evs)
+	s = fold(t, s, 7, decideLogin(s, 7, "g2", "5", now+1))
 	if held(s, gold) != 1000 || s.GetGate() != "g2" {
 		t.Fatalf("after second login: %v", s)
+	}
+	// Starting items of the game data, same idx merged.
+	d.Start = []Amount{{card, 2}, {gold, 5}, {card, 1}}
+	s = fold(t, newPlayer(8), 8, decideCreate(d, newPlayer(8), 8, now))
+	if held(s, card) != 3 || held(s, gold) != 5 {
+		t.Fatalf("custom start: %v", s.GetUser().GetItems())
 	}
 }
 

@@ -68,11 +68,20 @@ func (w *Worker) login(ctx context.Context, r *request) (proto.Message, error) {
 		// gate did not verify one.
 		return &msg.Login_Res{Code: codeOf(def.ResCode_RC_LOGIN_TOKEN_INVALID)}, nil
 	}
+	// Creation is its own command, not one batch with the login: a single
+	// event appends ~80x faster than an atomic batch on an R1 file stream,
+	// and a player created but not yet logged in is a consistent state.
+	create := events.Cmd{ID: r.cmd.ID + "/create", Corr: r.cmd.Corr}
+	if _, err := w.exec(ctx, create, ids(r.uid), func(s []*Snap) []events.Emit {
+		return decideCreate(w.data, s[0].State, r.uid, r.now)
+	}); err != nil {
+		return nil, err
+	}
 	var oldGate, oldSession string
 	var kick bool
 	out, err := w.exec(ctx, r.cmd, ids(r.uid), func(s []*Snap) []events.Emit {
 		oldGate, oldSession, kick = kickTarget(s[0].State, r.gate, r.session)
-		return decideLogin(w.data, s[0].State, r.uid, r.gate, r.session, r.now)
+		return decideLogin(s[0].State, r.uid, r.gate, r.session, r.now)
 	})
 	if err != nil {
 		return nil, err

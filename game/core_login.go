@@ -40,15 +40,6 @@ func decideLogin(s *Player, uid int64, gate, session string, now int64) []events
 	return []events.Emit{{ID: uid, Event: &evt.LoggedIn{Gate: proto.String(gate), Session: proto.String(session), At: proto.Int64(now)}}}
 }
 
-// kickTarget returns the session a new login replaces, if the player is
-// online somewhere else.
-func kickTarget(s *Player, gate, session string) (oldGate, oldSession string, ok bool) {
-	if !s.GetOnline() || (s.GetGate() == gate && s.GetSession() == session) {
-		return "", "", false
-	}
-	return s.GetGate(), s.GetSession(), true
-}
-
 // decideLogout ends the session's login. A logout from a session that is no
 // longer the player's live one (a later login replaced it) changes nothing.
 func decideLogout(s *Player, uid int64, gate, session string, now int64) []events.Emit {

@@ -2,11 +2,9 @@ package game
 
 import (
 	"context"
-	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
@@ -77,29 +75,16 @@ func (w *Worker) login(ctx context.Context, r *request) (proto.Message, error) {
 	}); err != nil {
 		return nil, err
 	}
-	var oldGate, oldSession string
-	var kick bool
+	// A login elsewhere is kicked by the gates themselves (the login
+	// announcement on user.<uid>), so the game only records the session.
 	out, err := w.exec(ctx, r.cmd, ids(r.uid), func(s []*Snap) []events.Emit {
-		oldGate, oldSession, kick = kickTarget(s[0].State, r.gate, r.session)
 		return decideLogin(s[0].State, r.uid, r.gate, r.session, r.now)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if kick && !out.Duplicate {
-		w.kick(oldGate, oldSession, def.ResCode_RC_LOGIN_KICKED, "logged in elsewhere")
-	}
 	u, _ := viewUser(out.States[0].State, true)
 	return &msg.Login_Res{Code: okCode(), User: u}, nil
-}
-
-// kick pushes msg.Kick.Res to one session (the gate then closes it).
-func (w *Worker) kick(gate, session string, code def.ResCode, reason string) {
-	sid, err := strconv.ParseUint(session, 10, 64)
-	if gate == "" || err != nil {
-		return
-	}
-	w.reply(bus.SessionSubject(gate, sid), &msg.Kick_Res{Code: codeOf(code), Reason: proto.String(reason)})
 }
 
 func (w *Worker) logout(ctx context.Context, r *request) (proto.Message, error) {

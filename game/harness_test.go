@@ -123,6 +123,9 @@ func (p *player) sendID(req proto.Message, reqID string) (proto.Message, error) 
 	if resAPI == "" {
 		return nil, fmt.Errorf("%s: answer without %s", api, bus.HdrAPI)
 	}
+	if got := resp.Header.Get(bus.HdrReq); got != reqID {
+		return nil, fmt.Errorf("%s: answer carries %s %q, want %q", api, bus.HdrReq, got, reqID)
+	}
 	return frame.Decode([]byte(resAPI), resp.Data)
 }
 

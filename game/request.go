@@ -62,7 +62,7 @@ func (w *Worker) handle(m *nats.Msg) {
 	start := time.Now()
 	api := m.Subject
 	res := w.answer(m)
-	w.reply(m.Reply, res)
+	w.send(m.Reply, res, m.Header.Get(bus.HdrReq))
 	if _, known := w.handlers[api]; !known {
 		api = "unknown" // anyone on the bus can publish msg.X.Req: bound the label values
 	}
@@ -138,9 +138,13 @@ func codeRes(resAPI string, code def.ResCode) proto.Message {
 	return &msg.Error_Res{Code: proto.Int32(int32(code)), Api: proto.String(resAPI)}
 }
 
-// reply publishes a Res to subject with the Hive-Api header naming it, the
-// way the gate expects responses and pushes.
-func (w *Worker) reply(subject string, res proto.Message) {
+// reply publishes a push (a Res no request waits for) to subject.
+func (w *Worker) reply(subject string, res proto.Message) { w.send(subject, res, "") }
+
+// send publishes a Res to subject with the Hive-Api header naming it, the
+// way the gate expects answers and pushes. An answer carries the request's
+// Hive-Req, so the gate can drop one that arrives after its timeout.
+func (w *Worker) send(subject string, res proto.Message, reqID string) {
 	if subject == "" || res == nil {
 		return
 	}
@@ -151,6 +155,9 @@ func (w *Worker) reply(subject string, res proto.Message) {
 	}
 	out := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	out.Header.Set(bus.HdrAPI, string(res.ProtoReflect().Descriptor().FullName()))
+	if reqID != "" {
+		out.Header.Set(bus.HdrReq, reqID)
+	}
 	if err := w.deps.NC.PublishMsg(out); err != nil {
 		w.log.Warn("game: publish answer", "subject", subject, "err", err)
 	}

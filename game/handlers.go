@@ -87,6 +87,9 @@ func (w *Worker) login(ctx context.Context, r *request) (proto.Message, error) {
 	return &msg.Login_Res{Code: okCode(), User: u}, nil
 }
 
+// logout ends the login of the requesting session (Logout.Req's account
+// field is not trusted: the user is Hive-User). The gate also sends it, with
+// no reply subject, when a logged-in session ends without one.
 func (w *Worker) logout(ctx context.Context, r *request) (proto.Message, error) {
 	out, err := w.exec(ctx, r.cmd, ids(r.uid), func(s []*Snap) []events.Emit {
 		return decideLogout(s[0].State, r.uid, r.gate, r.session, r.now)

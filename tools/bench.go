@@ -68,6 +68,11 @@ type BenchResult struct {
 	P50ms    float64 `json:"p50_ms"`
 	P99ms    float64 `json:"p99_ms"`
 	P999ms   float64 `json:"p999_ms"`
+	// ConservationErrors (gift only, 0 otherwise) is how many gold units
+	// the bench players' total gained or lost over the run: gifts only move
+	// gold between them, so anything but 0 is a broken invariant. It is
+	// read after the run settles; -1 means it could not be read.
+	ConservationErrors int64 `json:"conservation_errors"`
 }
 
 // benchOp is one request of a scenario; worker i calls it in a loop.
@@ -108,6 +113,7 @@ func Bench(ctx context.Context, opt BenchOptions) (*BenchResult, error) {
 	}
 
 	var ops []benchOp
+	var players []*benchPlayer
 	var cleanup func()
 	var err error
 	switch opt.Scenario {
@@ -115,7 +121,7 @@ func Bench(ctx context.Context, opt BenchOptions) (*BenchResult, error) {
 		if opt.UC == "" {
 			return nil, errors.New("bench: --uc is required")
 		}
-		ops, cleanup, err = gameOps(ctx, opt)
+		players, ops, cleanup, err = gameOps(ctx, opt)
 	case ScenarioNATSRR:
 		if opt.NATS == "" {
 			return nil, errors.New("bench: nats-rr needs --nats")
@@ -128,7 +134,85 @@ func Bench(ctx context.Context, opt BenchOptions) (*BenchResult, error) {
 		return nil, err
 	}
 	defer cleanup()
-	return drive(ctx, opt, ops), nil
+	var goldBefore int64
+	if opt.Scenario == ScenarioGift {
+		if goldBefore, err = totalGold(ctx, opt, players); err != nil {
+			return nil, err
+		}
+	}
+	out := opt.Out
+	opt.Out = nil // printed below, once the conservation check is in
+	res := drive(ctx, opt, ops)
+	if opt.Scenario == ScenarioGift {
+		res.ConservationErrors = conservation(ctx, opt, players, goldBefore)
+	}
+	if out != nil {
+		b, _ := json.Marshal(res)
+		_, _ = out.Write(append(b, '\n'))
+	}
+	return res, nil
+}
+
+// conservation returns how far the players' total gold is from before,
+// polling a few times first: a gift cut off by the end of the run may still
+// be committed by the game after drive returns, and the players are read
+// one by one, so a read can fall between the two sides of a gift being
+// applied. It settles within a request timeout; -1 if it cannot be read.
+func conservation(ctx context.Context, opt BenchOptions, players []*benchPlayer, before int64) int64 {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.Timeout)
+	defer cancel()
+	diff := int64(-1)
+	for ctx.Err() == nil {
+		after, err := totalGold(ctx, opt, players)
+		if err == nil {
+			diff = max(after-before, before-after)
+			if diff == 0 {
+				return 0
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return diff
+}
+
+// totalGold sums the gold of the players, reading each through its own
+// session (16 at a time).
+func totalGold(ctx context.Context, opt BenchOptions, players []*benchPlayer) (int64, error) {
+	var total atomic.Int64
+	sem := make(chan struct{}, 16)
+	errc := make(chan error, len(players))
+	var wg sync.WaitGroup
+	for _, p := range players {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			rctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+			defer cancel()
+			s, err := p.session(rctx)
+			var items []*def.Item
+			if err == nil {
+				items, err = s.GetItems(rctx, int32(def.ItemType_ITEM_GOLD))
+			}
+			if err != nil {
+				errc <- fmt.Errorf("bench: gold of player %d: %w", p.id, err)
+				return
+			}
+			for _, it := range items {
+				if it.GetIdx() == int32(def.ItemType_ITEM_GOLD) {
+					total.Add(it.GetNum())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return 0, err
+	}
+	return total.Load(), nil
 }
 
 // drive runs every op in its own goroutine for the duration and measures.
@@ -253,7 +337,7 @@ func (p *benchPlayer) close() {
 }
 
 // gameOps signs up and logs in the players and returns their ops.
-func gameOps(ctx context.Context, opt BenchOptions) ([]benchOp, func(), error) {
+func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, func(), error) {
 	uc := &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}
 	players := make([]*benchPlayer, opt.Conns)
 	cleanup := func() {
@@ -284,7 +368,7 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]benchOp, func(), error) {
 	close(errc)
 	if err := <-errc; err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ops := make([]benchOp, len(players))
 	for i, p := range players {
@@ -318,7 +402,7 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]benchOp, func(), error) {
 			}
 		}
 	}
-	return ops, cleanup, nil
+	return players, ops, cleanup, nil
 }
 
 // signUp creates one guest player and logs it in.

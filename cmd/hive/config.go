@@ -27,6 +27,9 @@ func flagSets() map[string]func() *flag.FlagSet {
 		"game":   func() *flag.FlagSet { fs, _ := clusterFlags("game"); return fs },
 		"tap":    func() *flag.FlagSet { fs, _ := tapFlags(); return fs },
 		"client": func() *flag.FlagSet { fs, _ := clientFlags(); return fs },
+		"replay": func() *flag.FlagSet { fs, _ := replayFlags(); return fs },
+		"admin":  func() *flag.FlagSet { fs, _ := adminFlags(""); return fs },
+		"bench":  func() *flag.FlagSet { fs, _ := benchFlags(); return fs },
 	}
 }
 

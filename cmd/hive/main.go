@@ -51,10 +51,10 @@ func commands() []command {
 		{name: "gate", summary: "a TCP gateway", issue: 4, run: clusterRunner("gate")},
 		{name: "game", summary: "a game worker (queue group game on msg.*.Req)", issue: 5, run: clusterRunner("game")},
 		{name: "tap", summary: "follow the event stream and print events as JSON lines", issue: 6, run: runTap},
-		{name: "replay", summary: "rebuild one player's state from its events", issue: 6},
+		{name: "replay", summary: "rebuild one player's state from its events", issue: 6, run: runReplay},
 		{name: "client", summary: "a terminal game client (JSON lines out; `help` at its prompt)", issue: 6, run: runClient},
-		{name: "bench", summary: "load generator with latency percentiles", issue: 7},
-		{name: "admin", summary: "operator commands: mail, gates, kick, player", issue: 6},
+		{name: "bench", summary: "load generator with latency percentiles", issue: 7, run: runBench},
+		{name: "admin", summary: "operator commands: mail, gates, kick, player", issue: 6, run: runAdmin},
 		{name: "version", summary: "print the version, Go version and VCS revision", run: runVersion},
 		{name: "help", summary: "list the commands, or `hive help <cmd>` for a command's flags", run: runHelp},
 	}

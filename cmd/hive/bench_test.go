@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qeetap/hive/internal/testenv"
+	"github.com/qeetap/hive/tools"
+)
+
+// devAddrs are the listen addresses of a `hive dev` started by a test.
+type devAddrs struct{ uc, gate, nats string }
+
+// devArgs returns `hive dev` arguments on free ports with the limits a
+// benchmark needs off (per-session rate, per-IP sign-up rate).
+func devArgs(t testing.TB, dataDir string) ([]string, devAddrs) {
+	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
+	a := devAddrs{uc: free(), gate: free(), nats: free()}
+	return []string{"dev", "--data-dir", dataDir, "--uc-listen", a.uc, "--gate-listen", a.gate,
+		"--nats-listen", a.nats, "--gate-rate", "0", "--uc-ip-rate", "0", "--log-level", "warn"}, a
+}
+
+// waitUC polls uc until it answers HTTP at all (any status).
+func waitUC(t testing.TB, addr string, exited <-chan error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			res.Body.Close()
+			return
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("hive dev exited before serving: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("uc on %s never answered: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// hive bench against a hive dev binary: the final stdout line is the
+// DESIGN §8 JSON, stderr has progress, echo and gift run without errors and
+// the gift ring conserves gold; nats-rr measures the same NATS.
+func TestBinaryBench(t *testing.T) {
+	args, a := devArgs(t, t.TempDir())
+	dev := exec.Command(hiveBin(t), args...)
+	dev.Env = cleanEnv()
+	var devOut syncBuffer
+	dev.Stdout, dev.Stderr = &devOut, &devOut
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- dev.Wait() }()
+	defer func() {
+		_ = dev.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			dev.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("hive dev output:\n%s", devOut.String())
+		}
+	}()
+	waitUC(t, a.uc, exited)
+
+	for _, sc := range []string{"echo", "gift", "nats-rr"} {
+		out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--nats", "nats://"+a.nats,
+			"--conns", "4", "--duration", "2s", "--scenario", sc)
+		if code != 0 {
+			t.Fatalf("hive bench %s: exit %d, stderr %q", sc, code, errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		var res tools.BenchResult
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+			t.Fatalf("hive bench %s: final line %q: %v", sc, lines[len(lines)-1], err)
+		}
+		if res.Scenario != sc || res.Conns != 4 || res.Requests <= 0 || res.Errors != 0 || res.RPS <= 0 || res.P50ms <= 0 {
+			t.Errorf("hive bench %s: %+v", sc, res)
+		}
+		if res.ConservationErrors != 0 {
+			t.Errorf("hive bench %s: %d conservation errors", sc, res.ConservationErrors)
+		}
+		if !strings.Contains(errOut, `"t_s":1`) {
+			t.Errorf("hive bench %s: no progress line on stderr: %q", sc, errOut)
+		}
+	}
+}
+
+func TestBinaryBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--scenario", "nosuch"},
+		{"bench", "--conns", "0"},
+		{"bench", "--duration", "-1s"},
+	} {
+		if _, errOut, code := runHive(t, nil, args...); code != 2 || !strings.Contains(errOut, args[1]) {
+			t.Errorf("hive %v: exit %d, stderr %q; want 2 naming %s", args, code, errOut, args[1])
+		}
+	}
+}
+
+// BenchmarkFullPath runs `hive dev` and `hive bench` in this one process so
+// that -cpuprofile / -memprofile cover the whole path (load generator
+// included): client -> gate -> NATS -> game -> NATS -> gate -> client.
+//
+//	HIVE_BENCH_SCENARIO=echo HIVE_BENCH_CONNS=100 go test ./cmd/hive -run '^$' \
+//	    -bench FullPath -benchtime 1x -cpuprofile /tmp/cpu.out
+//
+// Each iteration is a 10 s bench (HIVE_BENCH_DURATION); the result line is logged.
+func BenchmarkFullPath(b *testing.B) {
+	sc := envOr("HIVE_BENCH_SCENARIO", "echo")
+	conns := envOr("HIVE_BENCH_CONNS", "100")
+	dur, err := time.ParseDuration(envOr("HIVE_BENCH_DURATION", "10s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	args, a := devArgs(b, b.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, args[1:], io.Discard, io.Discard) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUC(b, a.uc, done)
+	for b.Loop() {
+		var out strings.Builder
+		if err := runBench(ctx, []string{"--uc", "http://" + a.uc, "--nats", "nats://" + a.nats,
+			"--conns", conns, "--duration", dur.String(), "--scenario", sc}, &out, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		b.Log(strings.TrimSpace(out.String()))
+	}
+}
+
+// envOr returns the environment variable, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

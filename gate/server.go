@@ -103,7 +103,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	srv := &Server{
 		cfg: cfg, nc: deps.NC, reg: deps.Registry, log: log, m: m, keys: keys,
 		epoch:        time.Now(),
 		slack:        min(maxDeadlineSlack, cfg.IdleTimeout/4),
@@ -112,7 +112,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		stop:         make(chan struct{}),
 		stopReport:   make(chan struct{}),
 		acceptDone:   make(chan struct{}),
-	}, nil
+	}
+	// Session ids start from the clock, not 1: with a fixed --gate-id a
+	// restarted gate must not reuse an old session's id, since the game
+	// dedups commands by gate/session/request.
+	srv.nextID.Store(uint64(time.Now().UnixNano()))
+	return srv, nil
 }
 
 // ID is the gate's id.

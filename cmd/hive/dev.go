@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
+	"github.com/qeetap/hive/tools"
 )
 
 // runDev is `hive dev`: everything in one process (DESIGN §7).
@@ -27,6 +29,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
+	}
+	adminToken, err := devAdminToken(fs, c.DataDir)
+	if err != nil {
+		return err
 	}
 
 	// NATS: the embedded server unless --nats points elsewhere.
@@ -97,8 +103,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// `hive admin gates` asks the in-process registry over NATS (a cluster's
+	// gates are in etcd instead).
+	gatesSub, err := tools.ServeGates(nc, adminToken, reg)
+	if err != nil {
+		return fmt.Errorf("admin.gates: %w", err)
+	}
+	defer gatesSub.Unsubscribe()
 	ready.started.Store(true)
 	printDevBanner(stdout, c, natsURL, up, ms)
+	if adminToken != "" {
+		fmt.Fprintf(stdout, "Operator commands: go run ./cmd/hive admin --help (token in %s, or --game-admin-token)\n", filepath.Join(c.DataDir, adminTokenFile))
+	}
 	log.Info("hive dev ready", "data_dir", c.DataDir, "nats", natsURL)
 
 	<-ctx.Done()
@@ -107,6 +123,25 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return nil
+}
+
+// devAdminToken is the game's --game-admin-token inside `hive dev`: the one
+// given, or else the token in <data-dir>/admin.token (generated on first
+// use), so `hive admin --data-dir` works against dev out of the box. It is
+// set on fs so the game part reads it. "" when the game is not wired.
+func devAdminToken(fs *flag.FlagSet, dataDir string) (string, error) {
+	f := fs.Lookup("game-admin-token")
+	if f == nil {
+		return "", nil
+	}
+	if tok := f.Value.String(); tok != "" {
+		return tok, nil
+	}
+	tok, err := loadOrCreateAdminToken(filepath.Join(dataDir, adminTokenFile))
+	if err != nil {
+		return "", err
+	}
+	return tok, fs.Set("game-admin-token", tok)
 }
 
 // printDevBanner tells a newcomer where everything is and what to try first.

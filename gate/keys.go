@@ -2,12 +2,9 @@ package gate
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +55,7 @@ func newKeyring(issuer string, files []string, reg registry.Registry, log *slog.
 // verify checks tok, first fetching its kid's key from the registry if it
 // is not known yet. Errors wrap token.ErrExpired or token.ErrInvalid.
 func (k *keyring) verify(ctx context.Context, tok string) (token.Claims, error) {
-	if kid := peekKID(tok); kid != "" {
+	if kid := token.PeekKeyID(tok); kid != "" {
 		k.ensure(ctx, kid)
 	}
 	return k.v.Verify(tok)
@@ -104,27 +101,4 @@ func (k *keyring) ensure(ctx context.Context, kid string) {
 	}
 	k.missed[kid] = time.Now()
 	k.mu.Unlock()
-}
-
-// peekKID returns the kid of a JWT's header without verifying anything, or
-// "" if it has none or does not parse (Verify reports that).
-func peekKID(tok string) string {
-	if len(tok) > 4096 {
-		return ""
-	}
-	head, _, ok := strings.Cut(tok, ".")
-	if !ok || len(head) > 512 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		return ""
-	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(b, &h) != nil || len(h.Kid) > 128 {
-		return ""
-	}
-	return h.Kid
 }

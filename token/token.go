@@ -9,9 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,4 +176,28 @@ func (v *Verifier) Verify(tok string) (Claims, error) {
 	}
 	c.ExpiresAt = rc.ExpiresAt.Time
 	return c, nil
+}
+
+// PeekKeyID returns the kid in a token's header without verifying anything,
+// or "" if it has none or the header does not parse (Verify reports that).
+// Verifiers use it to fetch an unknown key before verifying.
+func PeekKeyID(tok string) string {
+	if len(tok) > 4096 {
+		return ""
+	}
+	head, _, ok := strings.Cut(tok, ".")
+	if !ok || len(head) > 512 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(b, &h) != nil || len(h.Kid) > 128 {
+		return ""
+	}
+	return h.Kid
 }

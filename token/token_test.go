@@ -177,3 +177,20 @@ func TestKeyFiles(t *testing.T) {
 		t.Fatal("junk key file accepted")
 	}
 }
+
+func TestPeekKeyID(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	s := NewSigner(key, "", time.Hour)
+	tok, _, err := s.Sign(10001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := PeekKeyID(tok); got != s.KeyID() {
+		t.Fatalf("PeekKeyID = %q, want %q", got, s.KeyID())
+	}
+	for _, bad := range []string{"", "no-dots", "!!!.x.y", strings.Repeat("a", 5000)} {
+		if got := PeekKeyID(bad); got != "" {
+			t.Errorf("PeekKeyID(%.20q) = %q, want empty", bad, got)
+		}
+	}
+}

@@ -2,11 +2,8 @@ package uc
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -319,7 +316,7 @@ func (s *Server) verifyToken(ctx context.Context, tok string) (token.Claims, err
 	if err == nil || !errors.Is(err, token.ErrInvalid) {
 		return c, err
 	}
-	kid := peekKID(tok)
+	kid := token.PeekKeyID(tok)
 	if kid == "" || kid == s.signer.KeyID() {
 		return c, err
 	}
@@ -333,25 +330,6 @@ func (s *Server) verifyToken(ctx context.Context, tok string) (token.Claims, err
 	}
 	s.verifier.AddKey(pub)
 	return s.verifier.Verify(tok)
-}
-
-// peekKID reads the kid of a JWT header without trusting anything else.
-func peekKID(tok string) string {
-	head, _, found := strings.Cut(tok, ".")
-	if !found || len(head) > 512 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		return ""
-	}
-	var h struct {
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(b, &h) != nil || len(h.Kid) > 64 {
-		return ""
-	}
-	return h.Kid
 }
 
 // verification: POST /v1/verification, send a code to phone.

@@ -339,7 +339,11 @@ func (p *benchPlayer) close() {
 // gameOps signs up and logs in the players and returns their ops.
 func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, func(), error) {
 	uc := &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}
-	players := make([]*benchPlayer, opt.Conns)
+	n := opt.Conns
+	if opt.Scenario == ScenarioGift && n == 1 {
+		n = 2 // a gift needs someone else: see the gift op below
+	}
+	players := make([]*benchPlayer, n)
 	cleanup := func() {
 		for _, p := range players {
 			if p != nil {
@@ -350,7 +354,7 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, 
 	// Sign up with bounded concurrency; uc rate-limits per IP, so wait and
 	// retry when it says so.
 	sem := make(chan struct{}, 16)
-	errc := make(chan error, opt.Conns)
+	errc := make(chan error, len(players))
 	var wg sync.WaitGroup
 	for i := range players {
 		wg.Go(func() {
@@ -370,7 +374,22 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, 
 		cleanup()
 		return nil, nil, nil, err
 	}
-	ops := make([]benchOp, len(players))
+	ops := make([]benchOp, opt.Conns)
+	if opt.Scenario == ScenarioGift && opt.Conns == 1 {
+		// One request in flight between two players, alternating the
+		// giver, so neither runs dry.
+		var turn int
+		ops[0] = func(ctx context.Context) error {
+			from, to := players[turn], players[1-turn]
+			turn = 1 - turn
+			s, err := from.session(ctx)
+			if err == nil {
+				err = s.GiftItems(ctx, to.id, int32(def.ItemType_ITEM_GOLD), 1)
+			}
+			return err
+		}
+		return players, ops, cleanup, nil
+	}
 	for i, p := range players {
 		next := players[(i+1)%len(players)]
 		switch opt.Scenario {

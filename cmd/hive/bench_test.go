@@ -77,9 +77,15 @@ func TestBinaryBench(t *testing.T) {
 	}()
 	waitUC(t, a.uc, exited)
 
-	for _, sc := range []string{"echo", "gift", "nats-rr"} {
+	// One gift connection alternates between two players (a ring of one
+	// would be gifts to oneself, all refused).
+	for _, c := range []struct {
+		sc    string
+		conns int
+	}{{"echo", 4}, {"gift", 4}, {"gift", 1}, {"nats-rr", 4}} {
+		sc := c.sc
 		out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--nats", "nats://"+a.nats,
-			"--conns", "4", "--duration", "2s", "--scenario", sc)
+			"--conns", fmt.Sprint(c.conns), "--duration", "2s", "--scenario", sc)
 		if code != 0 {
 			t.Fatalf("hive bench %s: exit %d, stderr %q", sc, code, errOut)
 		}
@@ -88,7 +94,7 @@ func TestBinaryBench(t *testing.T) {
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 			t.Fatalf("hive bench %s: final line %q: %v", sc, lines[len(lines)-1], err)
 		}
-		if res.Scenario != sc || res.Conns != 4 || res.Requests <= 0 || res.Errors != 0 || res.RPS <= 0 || res.P50ms <= 0 {
+		if res.Scenario != sc || res.Conns != c.conns || res.Requests <= 0 || res.Errors != 0 || res.RPS <= 0 || res.P50ms <= 0 {
 			t.Errorf("hive bench %s: %+v", sc, res)
 		}
 		if res.ConservationErrors != 0 {

@@ -145,6 +145,13 @@ func TestBinaryUsageErrors(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "HIVE_LOG_FORMAT") {
 		t.Errorf("HIVE_LOG_FORMAT=bad hive dev: exit %d, stderr %q; want 2 naming HIVE_LOG_FORMAT", code, errOut)
 	}
+	// The stream's replicas: 1..5, and 1 for the embedded server.
+	if _, errOut, code := runHive(t, nil, "game", "--nats", "nats://127.0.0.1:1", "--etcd", "http://127.0.0.1:1", "--replicas", "9"); code != 2 || !strings.Contains(errOut, "--replicas 9") {
+		t.Errorf("hive game --replicas 9: exit %d, stderr %q; want 2 naming --replicas", code, errOut)
+	}
+	if _, errOut, code := runHive(t, nil, "dev", "--data-dir", t.TempDir(), "--replicas", "3"); code != 2 || !strings.Contains(errOut, "embedded NATS is one server") {
+		t.Errorf("hive dev --replicas 3: exit %d, stderr %q; want 2", code, errOut)
+	}
 	if _, errOut, code := runHive(t, nil, "dev", "--log-level=loud"); code != 2 || !strings.Contains(errOut, "log-level") {
 		t.Errorf("hive dev --log-level=loud: exit %d, stderr %q; want 2", code, errOut)
 	}

@@ -42,6 +42,11 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 		return usagef("--etcd (or HIVE_ETCD) is required: a cluster process finds gates, keys and leaders in etcd, e.g. --etcd http://127.0.0.1:2379; for a single process use `hive dev`")
 	}
 
+	sc, err := c.storeConfig()
+	if err != nil {
+		return err
+	}
+
 	nc, err := bus.Connect(c.NATS, "hive-"+name)
 	if err != nil {
 		return err
@@ -53,7 +58,7 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 	}
 	if name != "gate" { // the writers make sure the stream and buckets exist
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = bus.EnsureStore(sctx, js, bus.StoreConfig{})
+		err = bus.EnsureStore(sctx, js, sc)
 		cancel()
 		if err != nil {
 			return err

@@ -27,6 +27,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usagef("%v", err)
 	}
+	sc, err := c.storeConfig()
+	if err != nil {
+		return err
+	}
+	if c.NATS == "" && sc.Replicas != 1 {
+		return usagef("--replicas %d: the embedded NATS is one server, so 1 (use --nats for a cluster)", sc.Replicas)
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -70,7 +77,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = bus.EnsureStore(sctx, js, bus.StoreConfig{Replicas: 1})
+	err = bus.EnsureStore(sctx, js, sc)
 	cancel()
 	if err != nil {
 		return err

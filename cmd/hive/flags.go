@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/qeetap/hive/bus"
 	"io"
 	"os"
 	"slices"
@@ -27,10 +28,15 @@ type common struct {
 	MetricsListen string
 	LogFormat     string
 	LogLevel      string
+	// Replicas of the EVENTS stream and KV buckets (1 in dev, 3 on a
+	// 3-node NATS cluster). Every writer passes it to bus.EnsureStore, so a
+	// process started with the wrong value would change the stream: set it
+	// the same everywhere.
+	Replicas int
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.
-var sharedNames = []string{"nats", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level"}
+var sharedNames = []string{"nats", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas"}
 
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
@@ -50,6 +56,7 @@ func (c *common) register(fs *flag.FlagSet, dev bool) {
 		fs.StringVar(&c.Redis, "redis", "", "redis address host:port; empty = an in-process cache (one process only: not for a cluster)")
 		fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory (uc's signing key by default)")
 	}
+	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the EVENTS stream and KV buckets: 1, or 3 on a 3-node NATS cluster (an ack then means a majority has the event); the same on every process")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz; empty = off")
 	c.LogFormat, c.LogLevel = "text", "info"
 	fs.Var(&choice{p: &c.LogFormat, allowed: obs.LogFormats}, "log-format", "log format: `text|json`")
@@ -173,4 +180,12 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		}
 	})
 	return err
+}
+
+// storeConfig is the durability setting every writer passes to bus.EnsureStore.
+func (c *common) storeConfig() (bus.StoreConfig, error) {
+	if c.Replicas < 1 || c.Replicas > 5 {
+		return bus.StoreConfig{}, usagef("--replicas %d: want 1 to 5 (NATS JetStream allows at most 5)", c.Replicas)
+	}
+	return bus.StoreConfig{Replicas: c.Replicas}, nil
 }

@@ -128,7 +128,7 @@
 // its buffer back between frames; pending writes use pooled buffers), one
 // goroutine (its reader), and one NATS subscription delivering into a
 // channel shared by the whole gate (no goroutine per subscription). See
-// BENCH_RESULTS.txt for the measured cost.
+// BENCHMARKS.md (gate section) for the measured cost.
 package gate
 
 // Headers of the login announcement on user.<uid> (see Kicks).

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -41,7 +42,6 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		JetStream:  true,
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
-		NoLog:      cfg.Logger == nil,
 		SyncAlways: cfg.SyncAlways,
 		MaxPayload: 8 << 20,
 	}
@@ -68,13 +68,22 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: embedded nats: %w", err)
 	}
-	if cfg.Logger != nil {
-		srv.SetLoggerV2(&serverLog{cfg.Logger}, false, false, false)
-	}
+	// The server reports a failed listen (port taken) only through its
+	// logger's Fatalf, so always install one and stop waiting when it fires.
+	sl := &serverLog{l: cfg.Logger, fatal: make(chan string, 1)}
+	srv.SetLoggerV2(sl, false, false, false)
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, fmt.Errorf("bus: embedded nats did not start (listen %q, store %s)", cfg.Listen, cfg.StoreDir)
+	for deadline := time.Now().Add(30 * time.Second); !srv.ReadyForConnections(50 * time.Millisecond); {
+		select {
+		case msg := <-sl.fatal:
+			srv.Shutdown()
+			return nil, fmt.Errorf("bus: embedded nats: %s", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			return nil, fmt.Errorf("bus: embedded nats did not start in 30s (listen %q, store %s)", cfg.Listen, cfg.StoreDir)
+		}
 	}
 	return &Embedded{srv: srv}, nil
 }
@@ -98,12 +107,28 @@ func (e *Embedded) Shutdown() {
 	e.srv.WaitForShutdown()
 }
 
-// serverLog adapts slog to nats-server's logger interface.
-type serverLog struct{ l *slog.Logger }
+// serverLog adapts slog (nil = quiet) to nats-server's logger interface and
+// passes the first fatal error to StartEmbedded.
+type serverLog struct {
+	l     *slog.Logger
+	fatal chan string
+}
 
-func (s *serverLog) Noticef(f string, a ...any) { s.l.Info("nats: " + fmt.Sprintf(f, a...)) }
-func (s *serverLog) Warnf(f string, a ...any)   { s.l.Warn("nats: " + fmt.Sprintf(f, a...)) }
-func (s *serverLog) Fatalf(f string, a ...any)  { s.l.Error("nats fatal: " + fmt.Sprintf(f, a...)) }
-func (s *serverLog) Errorf(f string, a ...any)  { s.l.Error("nats: " + fmt.Sprintf(f, a...)) }
+func (s *serverLog) log(level slog.Level, f string, a []any) {
+	if s.l != nil {
+		s.l.Log(context.Background(), level, "nats: "+fmt.Sprintf(f, a...))
+	}
+}
+
+func (s *serverLog) Noticef(f string, a ...any) { s.log(slog.LevelInfo, f, a) }
+func (s *serverLog) Warnf(f string, a ...any)   { s.log(slog.LevelWarn, f, a) }
+func (s *serverLog) Errorf(f string, a ...any)  { s.log(slog.LevelError, f, a) }
 func (s *serverLog) Debugf(string, ...any)      {}
 func (s *serverLog) Tracef(string, ...any)      {}
+func (s *serverLog) Fatalf(f string, a ...any) {
+	s.log(slog.LevelError, "fatal: "+f, a)
+	select {
+	case s.fatal <- fmt.Sprintf(f, a...):
+	default:
+	}
+}

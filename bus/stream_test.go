@@ -2,8 +2,11 @@ package bus_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/testenv"
@@ -70,5 +73,26 @@ func TestNextIDIsUniqueUnderContention(t *testing.T) {
 		if !seen[id] {
 			t.Fatalf("id %d skipped; got %d ids", id, len(seen))
 		}
+	}
+}
+
+func TestEmbeddedFailsFastWhenPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	start := time.Now()
+	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: l.Addr().String()})
+	if err == nil {
+		srv.Shutdown()
+		t.Fatal("started on a taken port")
+	}
+	if !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("err = %v, want it to say the address is in use", err)
+	}
+	// Not the 30s readiness timeout: the listen error itself ends the wait.
+	if time.Since(start) > 20*time.Second {
+		t.Fatalf("took %v to report a taken port", time.Since(start))
 	}
 }

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
 )
@@ -42,8 +39,7 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 		return usagef("--etcd (or HIVE_ETCD) is required: a cluster process finds gates, keys and leaders in etcd, e.g. --etcd http://127.0.0.1:2379; for a single process use `hive dev`")
 	}
 
-	sc, err := c.storeConfig()
-	if err != nil {
+	if _, err := c.storeConfig(); err != nil {
 		return err
 	}
 
@@ -52,49 +48,10 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if name != "gate" { // the writers make sure the stream and buckets exist
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = bus.EnsureStore(sctx, js, sc)
-		cancel()
-		if err != nil {
-			return err
+	return serve(ctx, c, nc, log, false, name != "gate", func(_ deps, up []running, _ *obs.Server) (func(), error) {
+		for _, r := range up {
+			fmt.Fprintf(stdout, "hive %s: serving on %s\n", r.name, r.svc.Addr())
 		}
-	}
-	reg, err := openRegistry(c.Etcd, log)
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-	ch, err := openCache(c.Redis, false, log)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	d := deps{NC: nc, JS: js, Registry: reg, Cache: ch, Log: log, DataDir: c.DataDir}
-
-	metrics := prometheus.NewRegistry()
-	d.Metrics = metrics
-	ready := &readiness{}
-	ready.nc.Store(nc)
-	ms, err := startMetrics(c.MetricsListen, metrics, ready)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	defer stopMetrics(ms)
-
-	up, err := startParts(c.builders, d)
-	if err != nil {
-		return err
-	}
-	ready.started.Store(true)
-	for _, r := range up {
-		fmt.Fprintf(stdout, "hive %s: serving on %s\n", r.name, r.svc.Addr())
-	}
-	<-ctx.Done()
-	log.Info("draining")
-	return stopParts(up, log)
+		return nil, nil
+	})
 }

@@ -7,11 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
 	"github.com/qeetap/hive/tools"
@@ -72,64 +69,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = bus.EnsureStore(sctx, js, sc)
-	cancel()
-	if err != nil {
-		return err
-	}
-
-	reg, err := openRegistry(c.Etcd, log)
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
-	ch, err := openCache(c.Redis, true, log)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-
-	metrics := prometheus.NewRegistry()
-	ready := &readiness{}
-	ready.nc.Store(nc)
-	ms, err := startMetrics(c.MetricsListen, metrics, ready)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	defer stopMetrics(ms)
-
-	up, err := startParts(c.builders, deps{
-		NC: nc, JS: js, Registry: reg, Cache: ch, Log: log,
-		Metrics: metrics, DataDir: c.DataDir, Dev: true,
+	return serve(ctx, c, nc, log, true, true, func(d deps, up []running, ms *obs.Server) (func(), error) {
+		// `hive admin gates` asks the in-process registry over NATS (a
+		// cluster's gates are in etcd instead).
+		gatesSub, err := tools.ServeGates(nc, adminToken, d.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("admin.gates: %w", err)
+		}
+		printDevBanner(stdout, c, natsURL, up, ms)
+		if adminToken != "" {
+			fmt.Fprintf(stdout, "Operator commands: go run ./cmd/hive admin --help (token in %s, or --game-admin-token)\n", filepath.Join(c.DataDir, adminTokenFile))
+		}
+		log.Info("hive dev ready", "data_dir", c.DataDir, "nats", natsURL)
+		return func() { gatesSub.Unsubscribe() }, nil
 	})
-	if err != nil {
-		return err
-	}
-	// `hive admin gates` asks the in-process registry over NATS (a cluster's
-	// gates are in etcd instead).
-	gatesSub, err := tools.ServeGates(nc, adminToken, reg)
-	if err != nil {
-		return fmt.Errorf("admin.gates: %w", err)
-	}
-	defer gatesSub.Unsubscribe()
-	ready.started.Store(true)
-	printDevBanner(stdout, c, natsURL, up, ms)
-	if adminToken != "" {
-		fmt.Fprintf(stdout, "Operator commands: go run ./cmd/hive admin --help (token in %s, or --game-admin-token)\n", filepath.Join(c.DataDir, adminTokenFile))
-	}
-	log.Info("hive dev ready", "data_dir", c.DataDir, "nats", natsURL)
-
-	<-ctx.Done()
-	log.Info("draining: gate first, then game, uc, NATS")
-	if err := stopParts(up, log); err != nil {
-		return err
-	}
-	return nil
 }
 
 // devAdminToken is the game's --game-admin-token inside `hive dev`: the one

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
 )
 
@@ -117,4 +119,65 @@ func dialable(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// serve runs the configured parts on nc until ctx ends, then drains them: the
+// one sequence `hive dev` and `hive uc|gate|game` share. ensureStore is false
+// for a process that only reads the stream (a gate). announce runs once every
+// part is up, before waiting (banners, extra subscriptions).
+func serve(ctx context.Context, c *config, nc *nats.Conn, log *slog.Logger, dev, ensureStore bool,
+	announce func(d deps, up []running, ms *obs.Server) (stop func(), err error)) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if ensureStore { // the writers make sure the stream and buckets exist
+		sc, err := c.storeConfig()
+		if err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err = bus.EnsureStore(sctx, js, sc)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	reg, err := openRegistry(c.Etcd, log)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	ch, err := openCache(c.Redis, dev, log)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+
+	metrics := prometheus.NewRegistry()
+	ready := &readiness{}
+	ready.nc.Store(nc)
+	ms, err := startMetrics(c.MetricsListen, metrics, ready)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer stopMetrics(ms)
+
+	d := deps{NC: nc, JS: js, Registry: reg, Cache: ch, Log: log, Metrics: metrics, DataDir: c.DataDir, Dev: dev}
+	up, err := startParts(c.builders, d)
+	if err != nil {
+		return err
+	}
+	stop, err := announce(d, up, ms)
+	if err != nil {
+		stopParts(up, log)
+		return err
+	}
+	if stop != nil {
+		defer stop()
+	}
+	ready.started.Store(true)
+	<-ctx.Done()
+	log.Info("draining", "order", "gate, game, uc")
+	return stopParts(up, log)
 }

@@ -60,6 +60,16 @@ func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 	if err != nil {
 		return nil, err
 	}
+	if cached != nil {
+		// A cache entry past the direct get's answer is either a lagging
+		// replica's answer (R3) or a store reset under a surviving cache:
+		// the leader tells which.
+		if raw, err := decodeSnapshot(cached); err == nil && raw.version > last {
+			if last, err = r.s.LeaderLastSeq(ctx, subj); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if last == 0 {
 		return r.fresh(id), nil
 	}

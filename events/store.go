@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,10 +81,11 @@ type Stats struct {
 	CacheRepairs uint64 // loads that found the cache missing or stale and replayed a tail
 	TailEvents   uint64 // events read from the stream by loads
 	Durable      uint64 // durable snapshots written
+	LeaderReads  uint64 // last sequences re-read from the stream leader (a cache entry was ahead of a direct get)
 }
 
 type stats struct {
-	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable atomic.Uint64
+	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable, leader atomic.Uint64
 }
 
 // Store is the shared plumbing over the EVENTS stream, the snapshot bucket and
@@ -124,6 +126,7 @@ func (s *Store) Stats() Stats {
 		Appends: s.st.appends.Load(), Events: s.st.events.Load(), Conflicts: s.st.conflicts.Load(),
 		Unseen: s.st.unseen.Load(), Duplicates: s.st.dups.Load(), CacheHits: s.st.hits.Load(),
 		CacheRepairs: s.st.repairs.Load(), TailEvents: s.st.tail.Load(), Durable: s.st.durable.Load(),
+		LeaderReads: s.st.leader.Load(),
 	}
 }
 
@@ -141,6 +144,39 @@ func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
 		return 0, fmt.Errorf("events: last of %s: %w", subject, err)
 	}
 	return m.Sequence, nil
+}
+
+// LeaderLastSeq is LastSeq answered by the stream leader. A direct get
+// (LastSeq) may be served by a replica that has not applied the newest
+// append yet; Load asks the leader when the cache claims more than that.
+func (s *Store) LeaderLastSeq(ctx context.Context, subject string) (uint64, error) {
+	s.st.leader.Add(1)
+	req, err := json.Marshal(map[string]string{"last_by_subj": subject})
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.opt.Stream, req)
+	if err != nil {
+		return 0, fmt.Errorf("events: last of %s from leader: %w", subject, err)
+	}
+	var r struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return 0, fmt.Errorf("events: last of %s from leader: %w", subject, err)
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return 0, nil
+	case r.Error != nil:
+		return 0, fmt.Errorf("events: last of %s from leader: %w", subject, r.Error)
+	case r.Message == nil:
+		return 0, fmt.Errorf("events: last of %s from leader: empty answer", subject)
+	}
+	return r.Message.Seq, nil
 }
 
 // Read calls fn for each event on subject from sequence from (inclusive), in

@@ -355,3 +355,42 @@ func TestDecodeRejectsUnknownTypes(t *testing.T) {
 		t.Fatalf("load = %v", err)
 	}
 }
+
+func TestLeaderLastSeq(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	subj := e.repo.Subject(5)
+	if seq, err := e.store.LeaderLastSeq(ctx(t), subj); err != nil || seq != 0 {
+		t.Fatalf("no events: %d, %v", seq, err)
+	}
+	e.add(t, 5, "a", 1)
+	e.add(t, 6, "b", 1)
+	e.add(t, 5, "c", 1)
+	direct, err := e.store.LastSeq(ctx(t), subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := e.store.LeaderLastSeq(ctx(t), subj); err != nil || seq != direct || seq != 3 {
+		t.Fatalf("leader = %d, %v; direct get = %d; want 3", seq, err, direct)
+	}
+}
+
+// A cache entry ahead of the stream is checked with the leader, then
+// dropped: here the store was reset under a surviving cache.
+func TestCacheAheadOfStreamAsksTheLeader(t *testing.T) {
+	c := cache.NewMemory()
+	old := newEnvOn(t, nil, c, events.Options{})
+	old.add(t, 1, "a", 10)
+	old.add(t, 1, "b", 20) // cached at version 2
+	fresh := newEnvOn(t, nil, c, events.Options{})
+	fresh.add(t, 1, "c", 5) // loads first: the cache says 2, the new stream 0
+	if got := fresh.store.Stats().LeaderReads; got != 1 {
+		t.Fatalf("leader reads = %d, want 1", got)
+	}
+	snap, err := fresh.repo.Load(ctx(t), 1)
+	if err != nil || snap.State.N != 5 || snap.Version != 1 {
+		t.Fatalf("load = %+v, %v; want N=5 at version 1", snap, err)
+	}
+	if got := fresh.store.Stats().LeaderReads; got != 1 {
+		t.Fatalf("a current cache entry went to the leader: %d reads", got)
+	}
+}

@@ -119,40 +119,32 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return adminMail(ctx, c, pos, stdout)
 	case "gates":
 		return adminGates(ctx, c, pos, stdout)
-	case "kick":
-		uid, err := onePlayerArg("kick", pos)
-		if err != nil {
-			return err
-		}
-		nc, err := connectTool(c.nats, "hive-admin")
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
+	}
+	// kick and player: one player id, straight on NATS.
+	uid, err := onePlayerArg(sub, pos)
+	if err != nil {
+		return err
+	}
+	nc, err := connectTool(c.nats, "hive-admin")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if sub == "kick" {
 		if err := tools.Kick(nc, uid, c.reason); err != nil {
 			return err
 		}
 		return printJSON(stdout, map[string]any{"kicked": uid, "reason": c.reason})
-	default: // player
-		uid, err := onePlayerArg("player", pos)
-		if err != nil {
-			return err
-		}
-		nc, err := connectTool(c.nats, "hive-admin")
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		st, err := tools.Player(ctx, js, uid)
-		if err != nil {
-			return err
-		}
-		return printJSON(stdout, st)
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	st, err := tools.Player(ctx, js, uid)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, st)
 }
 
 // parseInterleaved parses flags and positional arguments in any order

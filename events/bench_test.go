@@ -36,3 +36,37 @@ func BenchmarkAppendBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoadCached: a load answered by a current cache entry (one cache
+// get plus the direct get of the subject's last sequence).
+func BenchmarkLoadCached(b *testing.B) {
+	e := newEnvOn(b, nil, cache.NewMemory(), events.Options{})
+	for i := range 50 {
+		e.repo.Exec(b.Context(), events.Cmd{ID: fmt.Sprint("c", i)}, []int64{1},
+			func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: 1, Event: grant(1)}} })
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		snap, err := e.repo.Load(b.Context(), 1)
+		if err != nil || snap.State.N != 50 {
+			b.Fatalf("load = %+v, %v", snap, err)
+		}
+	}
+}
+
+// BenchmarkLoadTail: a load with no cache and no durable snapshot, folding
+// the aggregate's 50 events from the stream (batched direct gets).
+func BenchmarkLoadTail(b *testing.B) {
+	e := newEnvOn(b, nil, nil, events.Options{SnapshotEvery: -1})
+	for i := range 50 {
+		e.repo.Exec(b.Context(), events.Cmd{ID: fmt.Sprint("c", i)}, []int64{1},
+			func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: 1, Event: grant(1)}} })
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		snap, err := e.repo.Load(b.Context(), 1)
+		if err != nil || snap.State.N != 50 {
+			b.Fatalf("load = %+v, %v", snap, err)
+		}
+	}
+}

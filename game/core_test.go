@@ -20,7 +20,7 @@ const (
 
 // fold applies the emitted events of one player to its state, failing the
 // test if apply refuses one (a decide/apply mismatch).
-func fold(t *testing.T, s *Player, id int64, emits []events.Emit) *Player {
+func fold(t testing.TB, s *Player, id int64, emits []events.Emit) *Player {
 	t.Helper()
 	for _, e := range emits {
 		if e.ID != id {
@@ -34,7 +34,7 @@ func fold(t *testing.T, s *Player, id int64, emits []events.Emit) *Player {
 }
 
 // created is a player after its first login, holding extra items.
-func created(t *testing.T, id int64, extra ...Amount) *Player {
+func created(t testing.TB, id int64, extra ...Amount) *Player {
 	t.Helper()
 	d := DefaultData()
 	s := fold(t, newPlayer(id), id, decideCreate(d, newPlayer(id), id, now))

@@ -71,6 +71,10 @@ func TestKick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server must know the subscription before the other connection publishes.
+	if err := n.Conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	other := n.Connect(t, "admin")
 	if err := Kick(other, 10001, ""); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,9 @@ func devArgs(t testing.TB, dataDir string) ([]string, devAddrs) {
 }
 
 // waitUC polls uc until it answers HTTP at all (any status).
-func waitUC(t testing.TB, addr string, exited <-chan error) {
+// A process that exited is reported and its error put back on exited, so
+// the caller's cleanup that waits for the exit does not block forever.
+func waitUC(t testing.TB, addr string, exited chan error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := http.Get("http://" + addr + "/")
@@ -39,6 +41,7 @@ func waitUC(t testing.TB, addr string, exited <-chan error) {
 		}
 		select {
 		case err := <-exited:
+			exited <- err
 			t.Fatalf("hive dev exited before serving: %v", err)
 		default:
 		}

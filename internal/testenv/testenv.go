@@ -9,6 +9,8 @@ package testenv
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"testing"
 
@@ -62,9 +64,20 @@ func (n *NATS) Connect(t testing.TB, name string) *nats.Conn {
 	return nc
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago. It picks
+// below Linux's ephemeral range (32768-60999): a port the kernel hands out
+// for bind(:0) can be taken by any outgoing connection of a test running in
+// parallel before the server binds it, which made hive dev fail to start.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	for range 50 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("testenv: free port: %v", err)

@@ -55,14 +55,16 @@ func Pick(gates []Gate) (Gate, bool) {
 		if g.Capacity > 0 && g.Conns >= g.Capacity {
 			continue
 		}
-		if !found || load(g) < load(best) || (load(g) == load(best) && g.ID < best.ID) {
+		if !found || g.Load() < best.Load() || (g.Load() == best.Load() && g.ID < best.ID) {
 			best, found = g, true
 		}
 	}
 	return best, found
 }
 
-func load(g Gate) float64 {
+// Load is the gate's share of its capacity in use: conns/capacity, or conns
+// when the capacity is unlimited (0).
+func (g Gate) Load() float64 {
 	if g.Capacity <= 0 {
 		return float64(g.Conns)
 	}

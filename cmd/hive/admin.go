@@ -287,11 +287,7 @@ func adminGates(ctx context.Context, c *adminConfig, pos []string, stdout io.Wri
 		Gates []gateLoad `json:"gates"`
 	}{Gates: []gateLoad{}}
 	for _, g := range gates {
-		l := float64(g.Conns)
-		if g.Capacity > 0 {
-			l /= float64(g.Capacity)
-		}
-		out.Gates = append(out.Gates, gateLoad{Gate: g, Load: l})
+		out.Gates = append(out.Gates, gateLoad{Gate: g, Load: g.Load()})
 	}
 	return printJSON(stdout, out)
 }

@@ -60,14 +60,13 @@ func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 	if err != nil {
 		return nil, err
 	}
-	if cached != nil {
+	raw, rawErr := decodeSnapshot(cached)
+	if cached != nil && rawErr == nil && raw.version > last {
 		// A cache entry past the direct get's answer is either a lagging
 		// replica's answer (R3) or a store reset under a surviving cache:
 		// the leader tells which.
-		if raw, err := decodeSnapshot(cached); err == nil && raw.version > last {
-			if last, err = r.s.LeaderLastSeq(ctx, subj); err != nil {
-				return nil, err
-			}
+		if last, err = r.s.LeaderLastSeq(ctx, subj); err != nil {
+			return nil, err
 		}
 	}
 	if last == 0 {
@@ -75,7 +74,7 @@ func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 	}
 	var snap *Snapshot[S]
 	if cached != nil {
-		snap = r.check(cached, "cached", subj, id, last)
+		snap = r.check(raw, rawErr, "cached", subj, id, last)
 	}
 	if snap != nil && snap.Version == last {
 		r.s.st.hits.Add(1)
@@ -134,11 +133,7 @@ func (r *Repo[S]) apply(snap *Snapshot[S], e *Event) error {
 	return nil
 }
 
-func (r *Repo[S]) decode(b []byte, id int64, last uint64) (*Snapshot[S], error) {
-	raw, err := decodeSnapshot(b)
-	if err != nil {
-		return nil, err
-	}
+func (r *Repo[S]) decode(raw rawSnapshot, id int64, last uint64) (*Snapshot[S], error) {
 	if raw.id != id || raw.version > last {
 		// Written for another aggregate, or ahead of the stream (a store
 		// that was reset under a surviving cache): never trust it.
@@ -174,9 +169,13 @@ func (r *Repo[S]) cacheGet(ctx context.Context, subj string) []byte {
 	return b
 }
 
-// check decodes a snapshot and returns it if it fits aggregate id at last.
-func (r *Repo[S]) check(b []byte, what, subj string, id int64, last uint64) *Snapshot[S] {
-	snap, err := r.decode(b, id, last)
+// check returns a decoded snapshot (decodeSnapshot's result) if it parsed
+// and fits aggregate id at last.
+func (r *Repo[S]) check(raw rawSnapshot, err error, what, subj string, id int64, last uint64) *Snapshot[S] {
+	var snap *Snapshot[S]
+	if err == nil {
+		snap, err = r.decode(raw, id, last)
+	}
 	if err != nil {
 		r.s.opt.Logger.Warn("events: ignoring "+what+" snapshot", "subject", subj, "err", err)
 		return nil
@@ -197,13 +196,14 @@ func (r *Repo[S]) fromKV(ctx context.Context, id int64, last uint64) *Snapshot[S
 		}
 		return nil
 	}
-	if raw, err := decodeSnapshot(e.Value()); err == nil && raw.version > last {
+	raw, rawErr := decodeSnapshot(e.Value())
+	if rawErr == nil && raw.version > last {
 		// Written after our read of the last sequence: read it again.
 		if last, err = r.s.LastSeq(ctx, r.Subject(id)); err != nil {
 			return nil
 		}
 	}
-	return r.check(e.Value(), "durable", r.kvKey(id), id, last)
+	return r.check(raw, rawErr, "durable", r.kvKey(id), id, last)
 }
 
 // writeCache stores the snapshot in the cache; failures only cost a longer

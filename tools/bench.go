@@ -229,24 +229,10 @@ func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, op := range ops {
-		h := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
-		hists[i] = h
+		w := &benchWorker{op: op, timeout: opt.Timeout, h: newBenchHist(), requests: &requests, errs: &errs}
+		hists[i] = w.h
 		wg.Go(func() {
-			for ctx.Err() == nil {
-				rctx, rcancel := context.WithTimeout(ctx, opt.Timeout)
-				t0 := time.Now()
-				err := op(rctx)
-				d := time.Since(t0)
-				rcancel()
-				if ctx.Err() != nil && err != nil {
-					return // cut off by the end of the run: not a failure
-				}
-				requests.Add(1)
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				_ = h.RecordValue(max(1, d.Microseconds()))
+			for w.step(ctx) {
 			}
 		})
 	}
@@ -276,7 +262,7 @@ func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
 	cancel()
 	<-progressDone
 
-	all := hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+	all := newBenchHist()
 	for _, h := range hists {
 		all.Merge(h)
 	}
@@ -290,6 +276,41 @@ func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
 		_, _ = opt.Out.Write(append(b, '\n'))
 	}
 	return res
+}
+
+// newBenchHist is a latency histogram: microseconds, up to a minute.
+func newBenchHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+}
+
+// benchWorker is the state of one op's loop in drive.
+type benchWorker struct {
+	op             benchOp
+	timeout        time.Duration
+	h              *hdrhistogram.Histogram // latencies of successes, µs
+	requests, errs *atomic.Int64           // shared by all workers
+}
+
+// step runs one request and records it. It reports false once ctx has ended.
+func (w *benchWorker) step(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	rctx, rcancel := context.WithTimeout(ctx, w.timeout)
+	t0 := time.Now()
+	err := w.op(rctx)
+	d := time.Since(t0)
+	rcancel()
+	if ctx.Err() != nil && err != nil {
+		return false // cut off by the end of the run: not a failure
+	}
+	w.requests.Add(1)
+	if err != nil {
+		w.errs.Add(1)
+		return true
+	}
+	_ = w.h.RecordValue(max(1, d.Microseconds()))
+	return true
 }
 
 // benchPlayer is one signed-up player of a game scenario.
@@ -374,6 +395,12 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, 
 		cleanup()
 		return nil, nil, nil, err
 	}
+	return players, playerOps(opt, players), cleanup, nil
+}
+
+// playerOps returns the opt.Conns ops of a game scenario over the players
+// (two players for one gift connection, else one per op).
+func playerOps(opt BenchOptions, players []*benchPlayer) []benchOp {
 	ops := make([]benchOp, opt.Conns)
 	if opt.Scenario == ScenarioGift && opt.Conns == 1 {
 		// One request in flight between two players, alternating the
@@ -388,7 +415,7 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, 
 			}
 			return err
 		}
-		return players, ops, cleanup, nil
+		return ops
 	}
 	for i, p := range players {
 		next := players[(i+1)%len(players)]
@@ -421,7 +448,7 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, 
 			}
 		}
 	}
-	return players, ops, cleanup, nil
+	return ops
 }
 
 // signUp creates one guest player and logs it in.

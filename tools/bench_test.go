@@ -2,8 +2,13 @@ package tools
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +16,7 @@ import (
 
 	"github.com/qeetap/hive/client/clienttest"
 	"github.com/qeetap/hive/internal/testenv"
+	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
 )
 
@@ -98,4 +104,134 @@ type protoMessage = proto.Message
 // errorRes is a refusal with RC_SERVER_INTERNAL_ERROR for api.
 func errorRes(api string) proto.Message {
 	return &msg.Error_Res{Code: proto.Int32(1), Api: proto.String(api)}
+}
+
+// startResponder starts a trivial TCP peer that answers every bench request
+// (Login, Echo, GetItems, GiftItems) with a pre-encoded OK answer, so that a
+// benchmark of the driver measures the driver and the loopback, not a gate.
+// It allocates nothing per request.
+func startResponder(tb testing.TB) string {
+	ok := proto.Int32(0)
+	answers := map[string][]byte{}
+	for req, res := range map[string]proto.Message{
+		"msg.Login.Req":     &msg.Login_Res{Code: ok, User: clienttest.TestUser()},
+		"msg.Echo.Req":      &msg.Echo_Res{Val: proto.Int64(1), Ct: proto.Int64(1)},
+		"msg.GetItems.Req":  &msg.GetItems_Res{Code: ok, Items: clienttest.Gold(100)},
+		"msg.GiftItems.Req": &msg.GiftItems_Res{Code: ok},
+	} {
+		b, err := frame.AppendMessage(nil, res)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		answers[req] = b
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	tb.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	var conns sync.Map
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+				return
+			}
+			conns.Store(c, nil)
+			wg.Go(func() {
+				defer c.Close()
+				r := frame.NewReader(c, 0)
+				for {
+					api, _, err := r.Next()
+					if err != nil {
+						return
+					}
+					a, ok := answers[string(api)]
+					if !ok {
+						tb.Errorf("responder: unexpected %s", api)
+						return
+					}
+					if _, err := c.Write(a); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// BenchmarkDriver measures the load generator's own work per request of
+// each game scenario: one request (write, read, check, record) against
+// startResponder, on one connection (conns=1: the round trip's latency) and
+// on 16 per core in parallel (par: ns/op is the CPU per request of driver
+// and responder together, as the cores are saturated).
+//
+//	go test ./tools -run '^$' -bench Driver -benchmem -count 5
+func BenchmarkDriver(b *testing.B) {
+	addr := startResponder(b)
+	for _, sc := range []string{ScenarioEcho, ScenarioItems, ScenarioGift} {
+		for _, par := range []bool{false, true} {
+			name := sc + "/conns=1"
+			conns := 1
+			if par {
+				conns = 16 * runtime.GOMAXPROCS(0)
+				name = sc + "/par"
+			}
+			b.Run(name, func(b *testing.B) {
+				benchDriver(b, addr, sc, conns, par)
+			})
+		}
+	}
+}
+
+func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
+	opt := BenchOptions{Scenario: sc, Conns: conns, Timeout: 10 * time.Second}
+	n := conns
+	if sc == ScenarioGift && n == 1 {
+		n = 2 // as gameOps
+	}
+	players := make([]*benchPlayer, n)
+	for i := range players {
+		players[i] = &benchPlayer{opt: opt, token: "tok", addr: addr, id: int64(i + 1)}
+	}
+	defer func() {
+		for _, p := range players {
+			p.close()
+		}
+	}()
+	ops := playerOps(opt, players)
+	var requests, errs atomic.Int64
+	workers := make([]*benchWorker, len(ops))
+	ctx := context.Background()
+	for i, op := range ops {
+		workers[i] = &benchWorker{op: op, timeout: opt.Timeout, h: newBenchHist(), requests: &requests, errs: &errs}
+		workers[i].step(ctx) // connect and log in
+		workers[i].step(ctx) // the other player of a one-connection gift
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if !par {
+		for range b.N {
+			workers[0].step(ctx)
+		}
+	} else {
+		var next atomic.Int64
+		b.SetParallelism(conns / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			w := workers[int(next.Add(1)-1)%len(workers)]
+			for pb.Next() {
+				w.step(ctx)
+			}
+		})
+	}
+	b.StopTimer()
+	if errs.Load() != 0 {
+		b.Fatalf("%d errors in %d requests", errs.Load(), requests.Load())
+	}
 }

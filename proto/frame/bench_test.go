@@ -115,3 +115,58 @@ func BenchmarkWriterBatch(b *testing.B) {
 		}
 	}
 }
+
+// benchPayload is one api and payload of the Validate/Decode benchmarks.
+type benchPayload struct {
+	api     string
+	payload []byte
+}
+
+// benchPayloads are a GiftItems.Req (three required fields) and a
+// GetItems.Req (one optional field), as the gate forwards them.
+func benchPayloads(tb testing.TB) []benchPayload {
+	var out []benchPayload
+	for _, m := range []proto.Message{
+		&msg.GiftItems_Req{DstId: proto.Int64(10002), ItemIdx: proto.Int32(100), ItemNum: proto.Int32(10)},
+		&msg.GetItems_Req{Idx: proto.Int32(100)},
+	} {
+		api, payload, err := Encode(m)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, benchPayload{api, payload})
+	}
+	return out
+}
+
+// BenchmarkValidate checks request payloads the way the gate does before
+// forwarding them; compare with BenchmarkDecodePayload.
+func BenchmarkValidate(b *testing.B) {
+	for _, c := range benchPayloads(b) {
+		b.Run(c.api, func(b *testing.B) {
+			api := []byte(c.api)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Validate(api, c.payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodePayload decodes the payloads of BenchmarkValidate into
+// new messages (what the gate did to validate before Validate existed).
+func BenchmarkDecodePayload(b *testing.B) {
+	for _, c := range benchPayloads(b) {
+		b.Run(c.api, func(b *testing.B) {
+			api := []byte(c.api)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(api, c.payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

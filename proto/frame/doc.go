@@ -13,7 +13,8 @@
 // [Reader] splits a byte stream into frames without copying and without
 // holding a buffer while the connection is idle; [Writer] batches frames and
 // sends them with one Write. [Decode] and [Encode] map frames to the generated
-// messages of package msg, and [Lookup], [IsRequest] and [ResponseAPI] answer
+// messages of package msg; [Validate] gives Decode's verdict on a payload
+// without allocating; [Lookup], [IsRequest] and [ResponseAPI] answer
 // questions about api names.
 //
 // Errors that mean the peer broke the framing ([ErrFrameTooShort],

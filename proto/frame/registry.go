@@ -15,8 +15,9 @@ const apiPackage = "msg"
 // apiEntry is what the registry knows about one api name.
 type apiEntry struct {
 	mt  protoreflect.MessageType
-	req bool   // name ends with ".Req"
-	res string // for a Req: the matching Res name
+	req bool       // name ends with ".Req"
+	res string     // for a Req: the matching Res name
+	v   *validator // for Validate; nil: Validate uses Decode
 }
 
 // apis maps every api name (msg.X.Req and msg.X.Res) to its entry. It is
@@ -36,7 +37,7 @@ func buildAPIs() map[string]apiEntry {
 		if p, ok := d.Parent().(protoreflect.MessageDescriptor); !ok || p.Parent() != d.ParentFile() {
 			return true
 		}
-		m[string(d.FullName())] = apiEntry{mt: mt, req: d.Name() == "Req"}
+		m[string(d.FullName())] = apiEntry{mt: mt, req: d.Name() == "Req", v: newValidator(d)}
 		return true
 	})
 	for name, e := range m {

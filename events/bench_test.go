@@ -1,8 +1,13 @@
 package events_test
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/events"
@@ -68,5 +73,50 @@ func BenchmarkLoadTail(b *testing.B) {
 		if err != nil || snap.State.N != 50 {
 			b.Fatalf("load = %+v, %v", snap, err)
 		}
+	}
+}
+
+// BenchmarkGiftPairs: two-aggregate commands (a gift's shape) between random
+// pairs of 200 aggregates from 64 goroutines, so commands conflict now and
+// then, as in `hive bench --scenario gift`. "alone" sends one atomic batch
+// per command (at most 64 in flight); "grouped" is the default group commit
+// (group.go), where commands waiting at the same moment share a batch.
+//
+//	go test ./events -run '^$' -bench GiftPairs -count 5
+func BenchmarkGiftPairs(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		opt  events.Options
+	}{
+		{"alone", events.Options{BatchMaxMsgs: 2, BatchFlights: 64}},
+		{"grouped", events.Options{}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			mode.opt.SnapshotEvery = -1
+			e := newEnvOn(b, nil, cache.NewMemory(), mode.opt)
+			var seq atomic.Int64
+			before := e.store.Stats()
+			parallel(b, 64, func(next func() bool) {
+				for next() {
+					n := seq.Add(1)
+					from := rand.Int64N(200) + 1
+					to := (from+rand.Int64N(199))%200 + 1
+					ids := []int64{from, to}
+					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+					_, err := e.repo.Exec(ctx, events.Cmd{ID: "g" + strconv.FormatInt(n, 10)}, ids,
+						func([]*events.Snapshot[*counter]) []events.Emit {
+							return []events.Emit{{ID: from, Event: grant(1)}, {ID: to, Event: grant(1)}}
+						})
+					cancel()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			after := e.store.Stats()
+			b.ReportMetric(float64(after.Conflicts-before.Conflicts)/float64(b.N), "conflicts/op")
+			b.ReportMetric(float64(after.Grouped-before.Grouped)/float64(b.N), "shared/op")
+		})
 	}
 }

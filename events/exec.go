@@ -74,6 +74,15 @@ func (r *Repo[S]) Exec(ctx context.Context, cmd Cmd, ids []int64, decide func(st
 	if cmd.ID == "" {
 		return nil, fmt.Errorf("events: Exec needs a command id")
 	}
+	subjects := make([]string, len(ids))
+	for i, id := range ids {
+		subjects[i] = r.Subject(id)
+	}
+	done, err := r.s.turns.take(ctx, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("events: %s: %w", cmd.ID, err)
+	}
+	defer done()
 	out := &Outcome[S]{}
 	var lastErr error
 	for attempt := 0; attempt < r.s.opt.MaxAttempts; attempt++ {
@@ -127,10 +136,13 @@ func (r *Repo[S]) Exec(ctx context.Context, cmd Cmd, ids []int64, decide func(st
 
 // append publishes the emitted events: the first event on each subject
 // carries the aggregate's version as its expected last subject sequence
-// (the rest follow it inside the same atomic batch).
+// (the rest follow it inside the same atomic batch, which it may share with
+// other commands: group.go).
 func (r *Repo[S]) append(ctx context.Context, cmd Cmd, ids []int64, states []*Snapshot[S], emits []Emit) ([]*Event, error) {
 	msgs := make([]*nats.Msg, len(emits))
 	pos := make(map[int64]int, len(ids))
+	var subjects []string
+	var expect []uint64
 	for i, em := range emits {
 		k := slices.Index(ids, em.ID)
 		if k < 0 {
@@ -143,6 +155,8 @@ func (r *Repo[S]) append(ctx context.Context, cmd Cmd, ids []int64, states []*Sn
 		}
 		if pos[em.ID] == 0 {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(states[k].Version, 10))
+			subjects = append(subjects, subj)
+			expect = append(expect, states[k].Version)
 		}
 		pos[em.ID]++
 		msgs[i] = m
@@ -158,13 +172,11 @@ func (r *Repo[S]) append(ctx context.Context, cmd Cmd, ids []int64, states []*Sn
 		}
 		last = ack.Sequence
 	} else {
-		// Two round trips are not needed for a handful of messages: the
-		// commit's answer says whether the whole batch was stored.
-		ack, err := jetstreamext.PublishMsgBatch(ctx, r.s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
+		var err error
+		last, err = r.s.group.publish(ctx, &batchCmd{msgs: msgs, subjects: subjects, expect: expect})
 		if err != nil {
 			return nil, err
 		}
-		last = ack.Sequence
 	}
 	r.s.st.appends.Add(1)
 	r.s.st.events.Add(uint64(len(msgs)))
@@ -235,7 +247,7 @@ func (r *Repo[S]) duplicate(ctx context.Context, ids []int64, out *Outcome[S]) (
 // isConflict reports an expected-sequence failure, or a Msg-Id whose first
 // publish is still in process: either way, reload and decide again.
 func isConflict(err error) bool {
-	if bus.IsConflict(err) {
+	if bus.IsConflict(err) || errors.Is(err, errStale) {
 		return true
 	}
 	var apiErr *jetstream.APIError

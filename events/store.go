@@ -35,6 +35,15 @@ type Options struct {
 	MaxAttempts int
 	// TailBatch is the batch size of the direct gets that read a tail; default 256.
 	TailBatch int
+	// BatchFlights bounds the atomic batches this store has in flight at
+	// once; commands waiting meanwhile share the next batch (group.go).
+	// Default 2.
+	BatchFlights int
+	// BatchMaxMsgs bounds the messages of one shared batch; default 256 (the
+	// server's limit is 1,000 by default).
+	BatchMaxMsgs int
+	// BatchTimeout bounds the wait for a batch's commit; default 5s.
+	BatchTimeout time.Duration
 	// Logger gets warnings about cache and snapshot failures; default slog.Default().
 	Logger *slog.Logger
 	// AfterAppend, if set, runs after a successful append and before the
@@ -65,6 +74,15 @@ func (o *Options) defaults() {
 	if o.TailBatch <= 0 {
 		o.TailBatch = 256
 	}
+	if o.BatchFlights <= 0 {
+		o.BatchFlights = 2
+	}
+	if o.BatchMaxMsgs <= 0 {
+		o.BatchMaxMsgs = 256
+	}
+	if o.BatchTimeout <= 0 {
+		o.BatchTimeout = 5 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -81,11 +99,12 @@ type Stats struct {
 	CacheRepairs uint64 // loads that found the cache missing or stale and replayed a tail
 	TailEvents   uint64 // events read from the stream by loads
 	Durable      uint64 // durable snapshots written
-	LeaderReads  uint64 // last sequences re-read from the stream leader (a cache entry was ahead of a direct get)
+	LeaderReads  uint64 // last sequences read from the stream leader (a cache entry ahead of a direct get, or a refused shared batch)
+	Grouped      uint64 // commands that went out in an atomic batch shared with others
 }
 
 type stats struct {
-	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable, leader atomic.Uint64
+	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable, leader, grouped atomic.Uint64
 }
 
 // Store is the shared plumbing over the EVENTS stream, the snapshot bucket and
@@ -98,6 +117,8 @@ type Store struct {
 	cache  cache.Cache        // nil = no cache
 	opt    Options
 	st     stats
+	group  *group
+	turns  *turns
 }
 
 // NewStore opens the stream and snapshot bucket (which bus.EnsureStore
@@ -112,6 +133,8 @@ func NewStore(ctx context.Context, js jetstream.JetStream, c cache.Cache, opt Op
 		return nil, fmt.Errorf("events: stream %s must allow direct gets", opt.Stream)
 	}
 	s := &Store{js: js, stream: stream, cache: c, opt: opt}
+	s.group = newGroup(s)
+	s.turns = newTurns(4096)
 	if opt.SnapshotEvery > 0 {
 		if s.kv, err = js.KeyValue(ctx, opt.SnapshotBucket); err != nil {
 			return nil, fmt.Errorf("events: snapshot bucket %s: %w", opt.SnapshotBucket, err)
@@ -126,7 +149,7 @@ func (s *Store) Stats() Stats {
 		Appends: s.st.appends.Load(), Events: s.st.events.Load(), Conflicts: s.st.conflicts.Load(),
 		Unseen: s.st.unseen.Load(), Duplicates: s.st.dups.Load(), CacheHits: s.st.hits.Load(),
 		CacheRepairs: s.st.repairs.Load(), TailEvents: s.st.tail.Load(), Durable: s.st.durable.Load(),
-		LeaderReads: s.st.leader.Load(),
+		LeaderReads: s.st.leader.Load(), Grouped: s.st.grouped.Load(),
 	}
 }
 

@@ -394,3 +394,42 @@ func TestCacheAheadOfStreamAsksTheLeader(t *testing.T) {
 		t.Fatalf("a current cache entry went to the leader: %d reads", got)
 	}
 }
+
+// Commands of one process on the same aggregate take turns: none of them
+// decides on a version another is about to replace, so none is refused.
+func TestExecTakesTurnsOnAnAggregate(t *testing.T) {
+	e := newEnvOn(t, nil, cache.NewMemory(), events.Options{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				id := fmt.Sprintf("t%d-%d", g, i)
+				// Every other command also touches aggregate 2: a batch.
+				ids := []int64{1}
+				if i%2 == 1 {
+					ids = []int64{1, 2}
+				}
+				if _, err := e.repo.Exec(ctx(t), events.Cmd{ID: id}, ids, func(states []*events.Snapshot[*counter]) []events.Emit {
+					var out []events.Emit
+					for _, s := range states {
+						out = append(out, events.Emit{ID: s.ID, Event: grant(1)})
+					}
+					return out
+				}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := e.store.Stats()
+	if st.Conflicts != 0 {
+		t.Errorf("%d conflicts between commands of one process", st.Conflicts)
+	}
+	snap, err := e.repo.Load(ctx(t), 1)
+	if err != nil || snap.State.N != 80 {
+		t.Errorf("aggregate 1 = %+v, %v; want 80", snap, err)
+	}
+}

@@ -350,14 +350,9 @@ func (s *Server) publishLoginKick(sess *session, uid, loginAt int64) error {
 // publishLogout tells the game that a logged-in session ended without a
 // Logout (disconnect, idle, drain): msg.Logout.Req with the usual headers
 // and no reply subject.
-func (s *Server) publishLogout(sess *session, uid int64, reqID uint64) {
+func (s *Server) publishLogout(sess *session, uid int64, user string, reqID uint64) {
 	data, _ := proto.Marshal(&msg.Logout_Req{Account: proto.Int64(uid)})
-	err := s.nc.PublishMsg(&nats.Msg{
-		Subject: bus.RequestSubject(apiLogout),
-		Header:  sess.headers(reqID, uid),
-		Data:    data,
-	})
-	if err != nil {
+	if err := sess.publishRequest(apiLogout, "", reqID, user, data); err != nil {
 		s.log.Warn("publish disconnect logout failed", "user", uid, "err", err)
 	}
 }

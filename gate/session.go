@@ -68,7 +68,8 @@ type session struct {
 	closeReason string
 	state       uint8
 	uid         int64
-	loginAt     int64 // unix nanos of the login, for kick ordering
+	user        string // uid in decimal: the Hive-User header while logged in
+	loginAt     int64  // unix nanos of the login, for kick ordering
 	userSub     *nats.Subscription
 	noLogout    bool // kicked by a newer login: publish no disconnect logout
 	drainKick   bool // kick for the drain once the in-flight requests are answered
@@ -83,6 +84,7 @@ type request struct {
 	api      *apiInfo
 	id       uint64
 	uid      int64  // Hive-User; for a login the verified account id
+	user     string // uid in decimal ("" when 0): the Hive-User value
 	payload  []byte // a copy, while it waits behind the in-flight one
 	sent     time.Time
 	deadline time.Time
@@ -165,7 +167,7 @@ func (s *session) handle(api, payload []byte) {
 	am.bytesIn.Add(float64(frame.HeaderSize + len(api) + len(payload)))
 
 	s.mu.Lock()
-	closing, state, uid := s.closing, s.state, s.uid
+	closing, state, uid, user := s.closing, s.state, s.uid, s.user
 	s.mu.Unlock()
 	if closing {
 		return // a kick is on its way: the client's input no longer matters
@@ -221,7 +223,7 @@ func (s *session) handle(api, payload []byte) {
 	case state != stateLoggedIn:
 		s.sendInline(a.res, a.answer(def.ResCode_RC_LOGIN_REQUIRED))
 	default:
-		s.forward(a, payload, uid, false)
+		s.forward(a, payload, uid, user, false)
 	}
 }
 
@@ -258,19 +260,19 @@ func (s *session) login(a *apiInfo, tok string, payload []byte) {
 	s.mu.Lock()
 	s.state = stateLoggingIn
 	s.mu.Unlock()
-	s.forward(a, payload, claims.AccountID, true)
+	s.forward(a, payload, claims.AccountID, userHeader(claims.AccountID), true)
 }
 
 // forward sends a request to the game, or queues it behind the one in
 // flight; a full queue is answered RC_RATE_LIMITED.
-func (s *session) forward(a *apiInfo, payload []byte, uid int64, login bool) {
+func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, login bool) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		return
 	}
 	s.seq++
-	r := &request{api: a, id: s.seq, uid: uid, login: login}
+	r := &request{api: a, id: s.seq, uid: uid, user: user, login: login}
 	if s.inflight != nil {
 		if len(s.waiting) >= s.srv.cfg.MaxPending {
 			s.seq--
@@ -304,32 +306,45 @@ func (s *session) startLocked(r *request) {
 	}
 }
 
-// headers are the request headers of DESIGN §3.
-func (s *session) headers(reqID uint64, uid int64) nats.Header {
-	h := nats.Header{
-		bus.HdrGate:    {s.srv.cfg.ID},
-		bus.HdrSession: {s.subj[strings.LastIndexByte(s.subj, '.')+1:]},
-		bus.HdrReq:     {strconv.FormatUint(reqID, 10)},
+// userHeader is the Hive-User value of uid: "" (no header) for 0.
+func userHeader(uid int64) string {
+	if uid == 0 {
+		return ""
 	}
-	if uid != 0 {
-		h[bus.HdrUser] = []string{strconv.FormatInt(uid, 10)}
-	}
-	return h
+	return strconv.FormatInt(uid, 10)
 }
 
 // publish sends r to the game with the session subject as reply. The
 // payload may be the reader's buffer: PublishMsg copies it before returning.
 func (s *session) publish(r *request, payload []byte) {
-	err := s.srv.nc.PublishMsg(&nats.Msg{
-		Subject: bus.RequestSubject(r.api.name),
-		Reply:   s.subj,
-		Header:  s.headers(r.id, r.uid),
-		Data:    payload,
-	})
-	if err != nil {
+	if err := s.publishRequest(r.api.name, s.subj, r.id, r.user, payload); err != nil {
 		s.srv.log.Warn("publish request failed", "api", r.api.name, "err", err)
 		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, "publish_error")
 	}
+}
+
+// publishRequest publishes a request of api to the game with the request
+// headers of DESIGN §3 (Hive-User only when user is not empty).
+func (s *session) publishRequest(api, reply string, reqID uint64, user string, payload []byte) error {
+	h := reqHeaderPool.Get().(*reqHeader)
+	h.gate[0] = s.srv.cfg.ID
+	h.session[0] = s.subj[strings.LastIndexByte(s.subj, '.')+1:]
+	h.req[0] = strconv.FormatUint(reqID, 10)
+	if user != "" {
+		h.user[0] = user
+		h.h[bus.HdrUser] = h.user[:]
+	} else {
+		delete(h.h, bus.HdrUser)
+	}
+	err := s.srv.nc.PublishMsg(&nats.Msg{
+		Subject: bus.RequestSubject(api),
+		Reply:   reply,
+		Header:  h.h,
+		Data:    payload,
+	})
+	h.clear()
+	reqHeaderPool.Put(h)
+	return err
 }
 
 // onTimer fires at the in-flight request's deadline (or late, for one
@@ -484,7 +499,7 @@ func (s *session) confirmLogin(r *request, api string, data []byte) {
 	}
 	s.srv.userSubs.Store(sub, s)
 	s.userSub = sub
-	s.uid = r.uid
+	s.uid, s.user = r.uid, r.user
 	s.loginAt = time.Now().UnixNano()
 	s.state = stateLoggedIn
 	if err := s.srv.publishLoginKick(s, s.uid, s.loginAt); err != nil {
@@ -502,7 +517,7 @@ func (s *session) logoutDoneLocked() {
 		return
 	}
 	s.dropUserLocked()
-	s.state, s.uid, s.loginAt = stateNew, 0, 0
+	s.state, s.uid, s.user, s.loginAt = stateNew, 0, "", 0
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.LoginTimeout))
 }
 
@@ -639,7 +654,7 @@ func (s *session) teardown() {
 	if reason == "" {
 		reason = closeEOF
 	}
-	uid, state, noLogout := s.uid, s.state, s.noLogout
+	uid, user, state, noLogout := s.uid, s.user, s.state, s.noLogout
 	s.dropUserLocked()
 	if s.timer != nil {
 		s.timer.Stop()
@@ -656,7 +671,7 @@ func (s *session) teardown() {
 	s.rd.Release()
 	s.srv.sessions.Delete(s.id)
 	if state == stateLoggedIn && !noLogout {
-		s.srv.publishLogout(s, uid, reqID)
+		s.srv.publishLogout(s, uid, user, reqID)
 	}
 	s.srv.nconns.Add(-1)
 	s.srv.m.conns.Dec()

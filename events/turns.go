@@ -26,9 +26,12 @@ func newTurns(n int) *turns {
 	return t
 }
 
-// take waits for the slots of subjects, in a fixed order (no deadlock
-// between commands taking several), and returns the function that gives
-// them back. It gives up when ctx ends.
+// take waits for the slots of subjects and returns the function that gives
+// them back. It never holds a slot while it waits for another (a command
+// waiting for a busy player would otherwise stall every command on the
+// player it already has): it takes what is free, and when a slot is busy
+// it gives back the rest and waits for that one alone. It gives up when ctx
+// ends.
 func (t *turns) take(ctx context.Context, subjects []string) (func(), error) {
 	idx := make([]int, 0, len(subjects))
 	for _, s := range subjects {
@@ -36,18 +39,40 @@ func (t *turns) take(ctx context.Context, subjects []string) (func(), error) {
 	}
 	slices.Sort(idx)
 	idx = slices.Compact(idx)
-	release := func(held []int) {
-		for _, i := range held {
-			<-t.slots[i]
+	held := make([]bool, len(idx))
+	release := func() {
+		for k, i := range idx {
+			if held[k] {
+				<-t.slots[i]
+				held[k] = false
+			}
 		}
 	}
-	for k, i := range idx {
+	for {
+		busy := -1
+		for k, i := range idx {
+			if held[k] {
+				continue
+			}
+			select {
+			case t.slots[i] <- struct{}{}:
+				held[k] = true
+			default:
+				busy = k
+			}
+			if busy >= 0 {
+				break
+			}
+		}
+		if busy < 0 {
+			return release, nil
+		}
+		release()
 		select {
-		case t.slots[i] <- struct{}{}:
+		case t.slots[idx[busy]] <- struct{}{}:
+			held[busy] = true
 		case <-ctx.Done():
-			release(idx[:k])
 			return nil, ctx.Err()
 		}
 	}
-	return func() { release(idx) }, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,13 +37,20 @@ type handler struct {
 	fn func(ctx context.Context, r *request) (proto.Message, error)
 	// public handlers run before login (no Hive-User).
 	public bool
+	// local handlers answer without I/O, so they need no deadline: a
+	// context.WithTimeout is a timer and three allocations per request.
+	local bool
+
+	// Set by withNames, so a request costs no conversion or lookup for them.
+	api    []byte // the request's name, for frame.Decode
+	resAPI string // its Res's name
 }
 
 // routes maps every api a worker serves to its handler.
-func (w *Worker) routes() map[string]handler {
-	return map[string]handler{
+func (w *Worker) routes() map[string]*handler {
+	return withNames(map[string]*handler{
 		"msg.Login.Req":      {fn: w.login, public: true},
-		"msg.Echo.Req":       {fn: w.echo, public: true},
+		"msg.Echo.Req":       {fn: w.echo, public: true, local: true},
 		"msg.Logout.Req":     {fn: w.logout},
 		"msg.GetUser.Req":    {fn: w.getUser},
 		"msg.GetItems.Req":   {fn: w.getItems},
@@ -53,30 +61,39 @@ func (w *Worker) routes() map[string]handler {
 		"msg.ClaimMail.Req":  {fn: w.claimMail},
 		"msg.DeleteMail.Req": {fn: w.deleteMail},
 		"msg.GetRank.Req":    {fn: w.getRank},
+	})
+}
+
+// withNames fills in each handler's request and response names.
+func withNames(hs map[string]*handler) map[string]*handler {
+	for api, h := range hs {
+		h.api, h.resAPI = []byte(api), frame.ResponseAPI(api)
 	}
+	return hs
 }
 
 // handle answers one request message, always: a Res on msg.Reply with the
 // Hive-Api header naming it.
 func (w *Worker) handle(m *nats.Msg) {
 	start := time.Now()
+	h := w.handlers[m.Subject]
+	res := w.answer(m, h)
+	w.send(m.Reply, res, m.Header[bus.HdrReq])
 	api := m.Subject
-	res := w.answer(m)
-	w.send(m.Reply, res, m.Header.Get(bus.HdrReq))
-	if _, known := w.handlers[api]; !known {
+	if h == nil {
 		api = "unknown" // anyone on the bus can publish msg.X.Req: bound the label values
 	}
 	w.m.observe(api, res, time.Since(start))
 }
 
-func (w *Worker) answer(m *nats.Msg) proto.Message {
+// answer runs m's handler h (nil: an api this worker does not serve).
+func (w *Worker) answer(m *nats.Msg, h *handler) proto.Message {
 	api := m.Subject
-	resAPI := frame.ResponseAPI(api)
-	h, known := w.handlers[api]
-	if !known {
+	if h == nil {
 		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_API_UNKNOWN)), Api: proto.String(api)}
 	}
-	dec, err := frame.Decode([]byte(api), m.Data)
+	resAPI := h.resAPI
+	dec, err := frame.Decode(h.api, m.Data)
 	switch {
 	case errors.Is(err, frame.ErrMissingRequired):
 		return codeRes(resAPI, def.ResCode_RC_BAD_REQUEST)
@@ -94,8 +111,12 @@ func (w *Worker) answer(m *nats.Msg) proto.Message {
 		return codeRes(resAPI, def.ResCode_RC_LOGIN_REQUIRED)
 	}
 	r.cmd = commandID(r.uid, r.gate, r.session, m.Header.Get(bus.HdrReq))
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.RequestTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if !h.local {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.cfg.RequestTimeout)
+		defer cancel()
+	}
 	res, err := h.fn(ctx, r)
 	if err != nil {
 		code := def.ResCode_RC_SERVER_INTERNAL_ERROR
@@ -115,9 +136,12 @@ func commandID(uid int64, gate, session, req string) events.Cmd {
 	if req == "" {
 		return events.Cmd{ID: "n/" + nuid.Next()}
 	}
+	var num [20]byte
+	u := strconv.AppendInt(num[:0], uid, 10)
 	var b strings.Builder
-	b.WriteString(strconv.FormatInt(uid, 10))
-	for _, s := range []string{gate, session, req} {
+	b.Grow(len(u) + 3 + len(gate) + len(session) + len(req)) // one allocation
+	b.Write(u)
+	for _, s := range [...]string{gate, session, req} {
 		b.WriteByte('/')
 		b.WriteString(s)
 	}
@@ -139,28 +163,56 @@ func codeRes(resAPI string, code def.ResCode) proto.Message {
 }
 
 // reply publishes a push (a Res no request waits for) to subject.
-func (w *Worker) reply(subject string, res proto.Message) { w.send(subject, res, "") }
+func (w *Worker) reply(subject string, res proto.Message) { w.send(subject, res, nil) }
 
 // send publishes a Res to subject with the Hive-Api header naming it, the
 // way the gate expects answers and pushes. An answer carries the request's
-// Hive-Req, so the gate can drop one that arrives after its timeout.
-func (w *Worker) send(subject string, res proto.Message, reqID string) {
+// Hive-Req (its first value, req being the request's header values), so the
+// gate can drop one that arrives after its timeout.
+func (w *Worker) send(subject string, res proto.Message, req []string) {
 	if subject == "" || res == nil {
 		return
 	}
-	data, err := proto.Marshal(res)
+	buf := marshalBufs.Get().(*[]byte)
+	defer putMarshalBuf(buf)
+	data, err := proto.MarshalOptions{}.MarshalAppend((*buf)[:0], res)
 	if err != nil {
 		w.log.Error("game: marshal answer", "type", res.ProtoReflect().Descriptor().FullName(), "err", err)
 		return
 	}
-	out := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	out.Header.Set(bus.HdrAPI, string(res.ProtoReflect().Descriptor().FullName()))
-	if reqID != "" {
-		out.Header.Set(bus.HdrReq, reqID)
+	*buf = data
+	// The header values are shared, never copied: nats.go only reads them
+	// (it encodes the header block per publish).
+	hdr := nats.Header{bus.HdrAPI: apiHeader(res.ProtoReflect().Descriptor().FullName())}
+	if len(req) > 0 && req[0] != "" {
+		hdr[bus.HdrReq] = req[:1:1]
 	}
-	if err := w.deps.NC.PublishMsg(out); err != nil {
+	if err := w.deps.NC.PublishMsg(&nats.Msg{Subject: subject, Data: data, Header: hdr}); err != nil {
 		w.log.Warn("game: publish answer", "subject", subject, "err", err)
 	}
+}
+
+// marshalBufs holds buffers to marshal a Res into: nats.go copies the data
+// into its write buffer before PublishMsg returns.
+var marshalBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func putMarshalBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 { // a rare huge answer is not kept
+		marshalBufs.Put(b)
+	}
+}
+
+// apiHeaders caches the Hive-Api header value of each Res type.
+var apiHeaders sync.Map // protoreflect.FullName -> []string
+
+// apiHeader returns the Hive-Api header value naming a Res type (shared:
+// do not modify).
+func apiHeader(name protoreflect.FullName) []string {
+	if v, ok := apiHeaders.Load(name); ok {
+		return v.([]string)
+	}
+	v, _ := apiHeaders.LoadOrStore(name, []string{string(name)})
+	return v.([]string)
 }
 
 // code returns the Res's result code, for metrics.

@@ -42,7 +42,7 @@ type Worker struct {
 	subs     []*nats.Subscription
 	lead     context.CancelFunc
 	leadDone chan struct{}
-	handlers map[string]handler
+	handlers map[string]*handler
 
 	// storeOpts lets tests reach the event store's hooks.
 	storeOpts events.Options

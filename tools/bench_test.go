@@ -205,7 +205,10 @@ func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
 			p.close()
 		}
 	}()
-	ops := playerOps(opt, players)
+	ops, err := playerOps(opt, players)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var requests, errs atomic.Int64
 	workers := make([]*benchWorker, len(ops))
 	ctx := context.Background()

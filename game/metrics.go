@@ -2,6 +2,7 @@ package game
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,19 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// series caches the children of both per api and code: WithLabelValues
+	// hashes the labels and takes a lock, twice per request otherwise.
+	series sync.Map // seriesKey -> *series
+}
+
+type seriesKey struct {
+	api  string
+	code int32
+}
+
+type series struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
@@ -56,10 +70,21 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 }
 
 func (m *metrics) observe(api string, res proto.Message, d time.Duration) {
-	code := "0"
+	var code int32
 	if res != nil {
-		code = strconv.Itoa(int(resCode(res)))
+		code = resCode(res)
 	}
-	m.requests.WithLabelValues(api, code).Inc()
-	m.latency.WithLabelValues(api).Observe(d.Seconds())
+	k := seriesKey{api, code}
+	v, ok := m.series.Load(k)
+	if !ok {
+		// Created on first use, as WithLabelValues would: no series for an
+		// api or code never answered.
+		v, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(api, strconv.Itoa(int(code))),
+			latency:  m.latency.WithLabelValues(api),
+		})
+	}
+	s := v.(*series)
+	s.requests.Inc()
+	s.latency.Observe(d.Seconds())
 }

@@ -77,7 +77,7 @@ func withNames(hs map[string]*handler) map[string]*handler {
 func (w *Worker) handle(m *nats.Msg) {
 	start := time.Now()
 	h := w.handlers[m.Subject]
-	res := w.answer(m, h)
+	res := w.answer(m, h, start)
 	w.send(m.Reply, res, m.Header[bus.HdrReq])
 	api := m.Subject
 	if h == nil {
@@ -86,8 +86,9 @@ func (w *Worker) handle(m *nats.Msg) {
 	w.m.observe(api, res, time.Since(start))
 }
 
-// answer runs m's handler h (nil: an api this worker does not serve).
-func (w *Worker) answer(m *nats.Msg, h *handler) proto.Message {
+// answer runs m's handler h (nil: an api this worker does not serve),
+// started at start.
+func (w *Worker) answer(m *nats.Msg, h *handler, start time.Time) proto.Message {
 	api := m.Subject
 	if h == nil {
 		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_API_UNKNOWN)), Api: proto.String(api)}
@@ -100,7 +101,7 @@ func (w *Worker) answer(m *nats.Msg, h *handler) proto.Message {
 	case err != nil:
 		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_BAD_REQUEST)), Api: proto.String(api), Detail: proto.String("payload does not parse")}
 	}
-	r := &request{api: api, resAPI: resAPI, msg: dec, now: time.Now().Unix(),
+	r := &request{api: api, resAPI: resAPI, msg: dec, now: start.Unix(),
 		gate: m.Header.Get(bus.HdrGate), session: m.Header.Get(bus.HdrSession)}
 	if u := m.Header.Get(bus.HdrUser); u != "" {
 		if r.uid, err = strconv.ParseInt(u, 10, 64); err != nil || r.uid <= 0 {

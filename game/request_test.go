@@ -1,14 +1,22 @@
 package game
 
 import (
+	"context"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
 )
@@ -64,6 +72,80 @@ func TestSendHeaders(t *testing.T) {
 		}
 		if e, ok := res.(*msg.Echo_Res); ok && e.GetVal() != want.val {
 			t.Errorf("message %d: val %d, want %d", i, e.GetVal(), want.val)
+		}
+	}
+}
+
+// TestRequestMetrics: each answer counts once under its api and code, and
+// its latency once under its api; unknown apis share one label.
+func TestRequestMetrics(t *testing.T) {
+	h := newHarness(t)
+	reg := prometheus.NewRegistry()
+	nc := h.n.Connect(t, "game")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(testConfig(), Deps{NC: nc, JS: js, Cache: h.cache, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Shutdown(context.Background()) })
+	anon := h.player(0, "g1")
+	for range 3 {
+		anon.call(&msg.Echo_Req{Val: proto.Int64(1)})
+	}
+	if res := anon.call(&msg.GetItems_Req{}); code(res) != def.ResCode_RC_LOGIN_REQUIRED {
+		t.Fatalf("GetItems without login = %v", res)
+	}
+	m := nats.NewMsg("msg.Nothing.Req")
+	m.Header.Set(bus.HdrReq, "1")
+	if _, err := h.n.Conn.RequestMsg(m, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The answer is published before the metrics are recorded.
+	gather := func() (counts map[string]float64, samples map[string]uint64) {
+		counts, samples = map[string]float64{}, map[string]uint64{}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		label := func(m *dto.Metric, name string) string {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == name {
+					return l.GetValue()
+				}
+			}
+			return ""
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				switch mf.GetName() {
+				case "hive_game_requests_total":
+					counts[label(m, "api")+" "+label(m, "code")] = m.GetCounter().GetValue()
+				case "hive_game_request_seconds":
+					samples[label(m, "api")] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+		return counts, samples
+	}
+	wantCounts := map[string]float64{
+		"msg.Echo.Req 0": 3,
+		"msg.GetItems.Req " + strconv.Itoa(int(def.ResCode_RC_LOGIN_REQUIRED)): 1,
+		"unknown " + strconv.Itoa(int(def.ResCode_RC_API_UNKNOWN)):             1,
+	}
+	wantSamples := map[string]uint64{"msg.Echo.Req": 3, "msg.GetItems.Req": 1, "unknown": 1}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		counts, samples := gather()
+		if maps.Equal(counts, wantCounts) && maps.Equal(samples, wantSamples) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("requests_total %v, want %v; request_seconds samples %v, want %v", counts, wantCounts, samples, wantSamples)
 		}
 	}
 }

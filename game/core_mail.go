@@ -106,11 +106,10 @@ func decideClaimMail(d *Data, s *Player, uid, id int64, now int64) ([]events.Emi
 
 // claimedItems is what claiming m grants, as the client sees it.
 func claimedItems(m *def.Mail) []*def.Item {
-	out := make([]*def.Item, len(m.GetItems()))
-	for i, it := range m.GetItems() {
-		out[i] = proto.Clone(it).(*def.Item)
+	if len(m.GetItems()) == 0 {
+		return []*def.Item{}
 	}
-	return out
+	return cloneItems(m.GetItems())
 }
 
 // decideDeleteMail deletes a mail (unclaimed attachments go with it).

@@ -1,6 +1,8 @@
 package game
 
 import (
+	"slices"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/proto/def"
@@ -26,13 +28,59 @@ func viewItems(d *Data, s *Player, idx int32) ([]*def.Item, def.ResCode) {
 			return nil, def.ResCode_RC_ITEM_INVALID
 		}
 	}
-	var out []*def.Item
-	for _, it := range s.GetUser().GetItems() {
-		if idx == 0 || it.GetIdx() == idx {
-			out = append(out, proto.Clone(it).(*def.Item))
+	items := s.GetUser().GetItems()
+	if idx == 0 {
+		return cloneItems(items), def.ResCode_RC_OK
+	}
+	var sel []*def.Item
+	for _, it := range items {
+		if it.GetIdx() == idx {
+			sel = append(sel, it)
 		}
 	}
-	return out, def.ResCode_RC_OK
+	return cloneItems(sel), def.ResCode_RC_OK
+}
+
+// itemCopy is a def.Item with room for its fields' values, so a copy is one
+// allocation instead of proto.Clone's one per set field.
+type itemCopy struct {
+	item                    def.Item
+	id, num, create, update int64
+	idx                     int32
+}
+
+// cloneItems returns deep copies of items (nil for none) in two
+// allocations, the same as proto.Clone of each: answers never share memory
+// with a state the event store may fold further.
+func cloneItems(items []*def.Item) []*def.Item {
+	if len(items) == 0 {
+		return nil
+	}
+	slab := make([]itemCopy, len(items))
+	out := make([]*def.Item, len(items))
+	for i, it := range items {
+		c := &slab[i]
+		if it.Id != nil {
+			c.id, c.item.Id = *it.Id, &c.id
+		}
+		if it.Idx != nil {
+			c.idx, c.item.Idx = *it.Idx, &c.idx
+		}
+		if it.Num != nil {
+			c.num, c.item.Num = *it.Num, &c.num
+		}
+		if it.CreateTime != nil {
+			c.create, c.item.CreateTime = *it.CreateTime, &c.create
+		}
+		if it.UpdateTime != nil {
+			c.update, c.item.UpdateTime = *it.UpdateTime, &c.update
+		}
+		if u := it.ProtoReflect().GetUnknown(); len(u) > 0 {
+			c.item.ProtoReflect().SetUnknown(slices.Clone(u))
+		}
+		out[i] = &c.item
+	}
+	return out
 }
 
 // brief is the public profile shown in ranks.

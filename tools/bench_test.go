@@ -169,8 +169,9 @@ func startResponder(tb testing.TB) string {
 // BenchmarkDriver measures the load generator's own work per request of
 // each game scenario: one request (write, read, check, record) against
 // startResponder, on one connection (conns=1: the round trip's latency) and
-// on 16 per core in parallel (par: ns/op is the CPU per request of driver
-// and responder together, as the cores are saturated).
+// on 16 per core in parallel (par). cpu-ns/op is the CPU time of the
+// process (driver and responder together) per request: what a request
+// costs the machine, less disturbed by other load than ns/op.
 //
 //	go test ./tools -run '^$' -bench Driver -benchmem -count 5
 func BenchmarkDriver(b *testing.B) {
@@ -211,7 +212,8 @@ func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
 	}
 	var requests, errs atomic.Int64
 	workers := make([]*benchWorker, len(ops))
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background()) // as drive's
+	defer cancel()
 	for i, op := range ops {
 		workers[i] = &benchWorker{op: op, timeout: opt.Timeout, h: newBenchHist(), requests: &requests, errs: &errs}
 		workers[i].step(ctx) // connect and log in
@@ -219,6 +221,7 @@ func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0, cpuOK := cpuTime()
 	if !par {
 		for range b.N {
 			workers[0].step(ctx)
@@ -234,6 +237,9 @@ func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
 		})
 	}
 	b.StopTimer()
+	if cpu1, ok := cpuTime(); ok && cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}
 	if errs.Load() != 0 {
 		b.Fatalf("%d errors in %d requests", errs.Load(), requests.Load())
 	}

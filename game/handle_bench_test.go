@@ -125,6 +125,28 @@ func BenchmarkHandleGetItems(b *testing.B) {
 	}
 }
 
+// BenchmarkHandleGetItemsActive: GetItems of a player with a full window
+// of recent command ids in its snapshot (after 80 motto changes), as an
+// active player's is.
+func BenchmarkHandleGetItemsActive(b *testing.B) {
+	w, client := handleBench(b, 1)
+	p := &player{t: b, nc: client, gate: "bench", session: 1, uid: 1}
+	for i := range 80 {
+		ev := &def.Event{Oper: proto.Int32(int32(def.EventType_EVENT_MOD_MOTTO)), ArgStr: proto.String(strconv.Itoa(i))}
+		if res := p.call(&msg.SetEvent_Req{Event: ev}); code(res) != def.ResCode_RC_OK {
+			b.Fatal(res)
+		}
+	}
+	m := gateMsg(b, &msg.GetItems_Req{}, 1, "gate.bench.1")
+	checkAnswer(b, w, client, m, func(res proto.Message) bool {
+		return code(res) == def.ResCode_RC_OK && len(res.(*msg.GetItems_Res).GetItems()) > 0
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		w.handle(m)
+	}
+}
+
 // BenchmarkHandleGiftItems: a gift of 1 gold, alternating between two
 // players (an atomic two-subject append, two ItemsChanged pushes). Each
 // iteration sets a fresh Hive-Req (counted: one small allocation).

@@ -25,6 +25,9 @@ import (
 // w.handle on a request message as the gate sends it (decode, handler, the
 // event store's load or append, the answer publish and any pushes). Their
 // allocs/op are the worker's own per request (plus the event store's).
+// cpu-ns/op is the CPU time of the whole process (the embedded NATS server
+// included) per request, which other load on the machine disturbs much less
+// than ns/op.
 
 // handleBench starts a worker and logs in players uid 1..n through it.
 func handleBench(b *testing.B, n int) (*Worker, *nats.Conn) {
@@ -100,15 +103,24 @@ func checkAnswer(b *testing.B, w *Worker, client *nats.Conn, m *nats.Msg, ok fun
 	}
 }
 
+// loop runs op b.N times, reporting allocations and cpu-ns/op.
+func loop(b *testing.B, op func()) {
+	b.ReportAllocs()
+	cpu0, ok := cpuTime()
+	for b.Loop() {
+		op()
+	}
+	if cpu1, _ := cpuTime(); ok {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 // BenchmarkHandleEcho: an Echo request (no event store).
 func BenchmarkHandleEcho(b *testing.B) {
 	w, client := handleBench(b, 0)
 	m := gateMsg(b, &msg.Echo_Req{Val: proto.Int64(42), Ct: proto.Int64(1)}, 0, "gate.bench.1")
 	checkAnswer(b, w, client, m, func(res proto.Message) bool { return res.(*msg.Echo_Res).GetVal() == 42 })
-	b.ReportAllocs()
-	for b.Loop() {
-		w.handle(m)
-	}
+	loop(b, func() { w.handle(m) })
 }
 
 // BenchmarkHandleGetItems: a GetItems request (a cached load checked
@@ -119,10 +131,7 @@ func BenchmarkHandleGetItems(b *testing.B) {
 	checkAnswer(b, w, client, m, func(res proto.Message) bool {
 		return code(res) == def.ResCode_RC_OK && len(res.(*msg.GetItems_Res).GetItems()) > 0
 	})
-	b.ReportAllocs()
-	for b.Loop() {
-		w.handle(m)
-	}
+	loop(b, func() { w.handle(m) })
 }
 
 // BenchmarkHandleGetItemsActive: GetItems of a player with a full window
@@ -141,10 +150,7 @@ func BenchmarkHandleGetItemsActive(b *testing.B) {
 	checkAnswer(b, w, client, m, func(res proto.Message) bool {
 		return code(res) == def.ResCode_RC_OK && len(res.(*msg.GetItems_Res).GetItems()) > 0
 	})
-	b.ReportAllocs()
-	for b.Loop() {
-		w.handle(m)
-	}
+	loop(b, func() { w.handle(m) })
 }
 
 // BenchmarkHandleGiftItems: a gift of 1 gold, alternating between two
@@ -157,10 +163,11 @@ func BenchmarkHandleGiftItems(b *testing.B) {
 		gateMsg(b, &msg.GiftItems_Req{DstId: proto.Int64(1), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(1)}, 2, "gate.bench.2"),
 	}
 	checkAnswer(b, w, client, ms[0], func(res proto.Message) bool { return code(res) == def.ResCode_RC_OK })
-	b.ReportAllocs()
-	for i := 2; b.Loop(); i++ {
+	i := 2
+	loop(b, func() {
 		m := ms[i%2]
 		m.Header[bus.HdrReq] = []string{strconv.Itoa(i)}
 		w.handle(m)
-	}
+		i++
+	})
 }

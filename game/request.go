@@ -41,35 +41,64 @@ type handler struct {
 	// context.WithTimeout is a timer and three allocations per request.
 	local bool
 
-	// Set by withNames, so a request costs no conversion or lookup for them.
-	api    []byte // the request's name, for frame.Decode
-	resAPI string // its Res's name
+	// new returns an empty request message (reqOf: no reflection).
+	new func() proto.Message
+	// resAPI is its Res's name (set by withNames).
+	resAPI string
+}
+
+// reqOf returns the constructor of request type T.
+func reqOf[T any, P interface {
+	*T
+	proto.Message
+}]() func() proto.Message {
+	return func() proto.Message { return P(new(T)) }
 }
 
 // routes maps every api a worker serves to its handler.
 func (w *Worker) routes() map[string]*handler {
 	return withNames(map[string]*handler{
-		"msg.Login.Req":      {fn: w.login, public: true},
-		"msg.Echo.Req":       {fn: w.echo, public: true, local: true},
-		"msg.Logout.Req":     {fn: w.logout},
-		"msg.GetUser.Req":    {fn: w.getUser},
-		"msg.GetItems.Req":   {fn: w.getItems},
-		"msg.GiftItems.Req":  {fn: w.giftItems},
-		"msg.SetEvent.Req":   {fn: w.setEvent},
-		"msg.GetMails.Req":   {fn: w.getMails},
-		"msg.ReadMail.Req":   {fn: w.readMail},
-		"msg.ClaimMail.Req":  {fn: w.claimMail},
-		"msg.DeleteMail.Req": {fn: w.deleteMail},
-		"msg.GetRank.Req":    {fn: w.getRank},
+		"msg.Login.Req":      {fn: w.login, public: true, new: reqOf[msg.Login_Req]()},
+		"msg.Echo.Req":       {fn: w.echo, public: true, local: true, new: reqOf[msg.Echo_Req]()},
+		"msg.Logout.Req":     {fn: w.logout, new: reqOf[msg.Logout_Req]()},
+		"msg.GetUser.Req":    {fn: w.getUser, new: reqOf[msg.GetUser_Req]()},
+		"msg.GetItems.Req":   {fn: w.getItems, new: reqOf[msg.GetItems_Req]()},
+		"msg.GiftItems.Req":  {fn: w.giftItems, new: reqOf[msg.GiftItems_Req]()},
+		"msg.SetEvent.Req":   {fn: w.setEvent, new: reqOf[msg.SetEvent_Req]()},
+		"msg.GetMails.Req":   {fn: w.getMails, new: reqOf[msg.GetMails_Req]()},
+		"msg.ReadMail.Req":   {fn: w.readMail, new: reqOf[msg.ReadMail_Req]()},
+		"msg.ClaimMail.Req":  {fn: w.claimMail, new: reqOf[msg.ClaimMail_Req]()},
+		"msg.DeleteMail.Req": {fn: w.deleteMail, new: reqOf[msg.DeleteMail_Req]()},
+		"msg.GetRank.Req":    {fn: w.getRank, new: reqOf[msg.GetRank_Req]()},
 	})
 }
 
-// withNames fills in each handler's request and response names.
+// withNames fills in each handler's response name, and checks that it
+// decodes the type its api names.
 func withNames(hs map[string]*handler) map[string]*handler {
 	for api, h := range hs {
-		h.api, h.resAPI = []byte(api), frame.ResponseAPI(api)
+		if got := string(h.new().ProtoReflect().Descriptor().FullName()); got != api {
+			panic("game: route " + api + " decodes " + got)
+		}
+		h.resAPI = frame.ResponseAPI(api)
 	}
 	return hs
+}
+
+// decode parses a request payload with frame.Decode's rules and errors
+// (frame.ErrBadPayload: it does not parse; frame.ErrMissingRequired: a
+// required field is absent, the message is returned), without its registry
+// lookup and reflection.
+func (h *handler) decode(payload []byte) (proto.Message, error) {
+	m := h.new()
+	// Merge into the new, empty message: the same result without a Reset.
+	if err := (proto.UnmarshalOptions{AllowPartial: true, Merge: true}).Unmarshal(payload, m); err != nil {
+		return nil, frame.ErrBadPayload
+	}
+	if err := proto.CheckInitialized(m); err != nil {
+		return m, frame.ErrMissingRequired
+	}
+	return m, nil
 }
 
 // handle answers one request message, always: a Res on msg.Reply with the
@@ -94,7 +123,7 @@ func (w *Worker) answer(m *nats.Msg, h *handler, start time.Time) proto.Message 
 		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_API_UNKNOWN)), Api: proto.String(api)}
 	}
 	resAPI := h.resAPI
-	dec, err := frame.Decode(h.api, m.Data)
+	dec, err := h.decode(m.Data)
 	switch {
 	case errors.Is(err, frame.ErrMissingRequired):
 		return codeRes(resAPI, def.ResCode_RC_BAD_REQUEST)

@@ -2,6 +2,7 @@ package game
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -148,4 +149,55 @@ func TestRequestMetrics(t *testing.T) {
 			t.Fatalf("requests_total %v, want %v; request_seconds samples %v, want %v", counts, wantCounts, samples, wantSamples)
 		}
 	}
+}
+
+// TestHandlerDecode: every route decodes as frame.Decode does: the same
+// message, and the same kind of error for payloads that do not parse or
+// lack a required field.
+func TestHandlerDecode(t *testing.T) {
+	w := &Worker{}
+	payloads := [][]byte{
+		nil,
+		{0xff},                   // a truncated tag
+		{0x08, 0x01},             // field 1 varint
+		{0x0a, 0x05, 'a'},        // field 1 bytes, truncated
+		{0x0a, 0x02, 0x08, 0x07}, // field 1 bytes holding field 1 = 7
+		{0x10, 0x02, 0x18, 0x03}, // fields 2 and 3 varints
+	}
+	payloads = append(payloads, mustMarshal(t, &msg.GiftItems_Req{DstId: proto.Int64(2), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(1)}))
+	payloads = append(payloads, mustMarshal(t, &msg.SetEvent_Req{Event: &def.Event{Oper: proto.Int32(1), ArgStr: proto.String("x")}}))
+	kind := func(err error) string {
+		switch {
+		case err == nil:
+			return "ok"
+		case errors.Is(err, frame.ErrMissingRequired):
+			return "missing required"
+		case errors.Is(err, frame.ErrBadPayload):
+			return "bad payload"
+		}
+		return err.Error()
+	}
+	seen := map[string]bool{}
+	for api, h := range w.routes() {
+		for _, p := range payloads {
+			want, wantErr := frame.Decode([]byte(api), p)
+			got, err := h.decode(p)
+			seen[kind(err)] = true
+			if kind(err) != kind(wantErr) || (want == nil) != (got == nil) || (want != nil && !proto.Equal(got, want)) {
+				t.Errorf("%s % x: decode = %v, %v; frame.Decode = %v, %v", api, p, got, err, want, wantErr)
+			}
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("payloads gave only %v: cover ok, bad payload and missing required", seen)
+	}
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

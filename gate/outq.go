@@ -3,6 +3,7 @@ package gate
 import (
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/qeetap/hive/proto/frame"
@@ -78,17 +79,22 @@ func (s *session) queueLocked(api string, data []byte, encoded bool) outAction {
 	return actFlush
 }
 
-// act carries out a queueing outcome without s.mu held. A flush runs
-// inline on the calling goroutine (the session's reader) or on a new
+// act carries out a queueing outcome without s.mu held. A flush runs on
+// the calling goroutine as long as the socket takes the frames without
+// blocking (see flushLoop); a write that would block continues on the
+// calling goroutine if it is the session's reader (inline), else on a new
 // short-lived goroutine, so a slow client never blocks a NATS callback.
+// When more messages from NATS wait behind the one being handled, the
+// whole flush goes to a new goroutine at once, so the writes of many
+// sessions run in parallel instead of one after another in the callback.
 func (s *session) act(a outAction, inline bool) {
 	switch a {
 	case actFlush:
-		if inline {
-			s.flushLoop()
-		} else {
-			go s.flushLoop()
+		if !inline && s.srv.backlogged() {
+			go s.flushLoop(true)
+			return
 		}
+		s.flushLoop(inline)
 	case actSlow:
 		s.srv.m.queueDrops.Inc()
 		s.srv.log.Info("disconnecting slow reader", "session", s.id, "queue_bytes", s.srv.cfg.QueueBytes)
@@ -96,10 +102,16 @@ func (s *session) act(a outAction, inline bool) {
 	}
 }
 
-// flushLoop writes the pending frames, one Write per batch, until none are
+// flushLoop writes the pending frames, one write per batch, until none are
 // left; frames queued meanwhile go out in the next batch. When a kick is
 // under way and everything is written it shuts the write side.
-func (s *session) flushLoop() {
+//
+// Each batch is first offered to the socket without blocking (one write
+// syscall, no deadline to arm, no goroutine to start: the common case of a
+// client that reads its answers). What the socket does not take at once is
+// written by an ordinary Write with the write deadline: here if mayBlock,
+// else on a new goroutine, which then carries on with the loop.
+func (s *session) flushLoop(mayBlock bool) {
 	for {
 		s.mu.Lock()
 		bp := s.outp
@@ -120,21 +132,100 @@ func (s *session) flushLoop() {
 			return
 		}
 		s.mu.Unlock()
-		_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-		_, err := s.conn.Write(*bp)
-		n := len(*bp)
-		putBuf(bp)
-		s.mu.Lock()
-		s.queued -= n
-		if err != nil {
-			s.flushing = false
+		n := s.writeNow(*bp)
+		if n < len(*bp) {
+			if !mayBlock {
+				go s.writeRest(bp, n)
+				return
+			}
+			if !s.writeBlocking(bp, n) {
+				return
+			}
+			continue
 		}
-		s.mu.Unlock()
-		if err != nil {
-			s.close(closeWriteError)
-			return
-		}
+		s.wrote(bp, nil)
 	}
+}
+
+// writeRest finishes a batch that writeNow could not write at once, then
+// goes on flushing (on its own goroutine, so it may block).
+func (s *session) writeRest(bp *[]byte, off int) {
+	if s.writeBlocking(bp, off) {
+		s.flushLoop(true)
+	}
+}
+
+// writeBlocking writes (*bp)[off:] with the write deadline and ends the
+// batch; false if the write failed (the session is then closed).
+func (s *session) writeBlocking(bp *[]byte, off int) bool {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+	_, err := s.conn.Write((*bp)[off:])
+	return s.wrote(bp, err)
+}
+
+// wrote ends a batch: the bytes no longer count as queued and the buffer
+// goes back to the pool. On a write error the flush stops and the session
+// is closed; wrote then returns false.
+func (s *session) wrote(bp *[]byte, err error) bool {
+	n := len(*bp)
+	putBuf(bp)
+	s.mu.Lock()
+	s.queued -= n
+	if err != nil {
+		s.flushing = false
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.close(closeWriteError)
+		return false
+	}
+	return true
+}
+
+// writeNow writes as much of b as the socket takes without waiting and
+// returns how much that was. Any error (would block, deadline passed,
+// closed, reset) gives a short count: the ordinary Write that follows
+// meets the error again, or waits, as it always did.
+func (s *session) writeNow(b []byte) int {
+	if s.raw == nil {
+		return 0
+	}
+	w := nowWriterPool.Get().(*nowWriter)
+	w.b, w.n = b, 0
+	_ = s.raw.Write(w.fn)
+	n := w.n
+	w.b = nil
+	nowWriterPool.Put(w)
+	return n
+}
+
+// nowWriter is the callback of a non-blocking write: RawConn.Write takes a
+// func, and a closure made per write would be two allocations.
+type nowWriter struct {
+	b  []byte
+	n  int
+	fn func(fd uintptr) bool
+}
+
+var nowWriterPool = sync.Pool{New: func() any {
+	w := &nowWriter{}
+	w.fn = w.write
+	return w
+}}
+
+// write is called by RawConn.Write with the socket; it never asks to wait.
+func (w *nowWriter) write(fd uintptr) bool {
+	for w.n < len(w.b) {
+		m, err := syscall.Write(int(fd), w.b[w.n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			break
+		}
+		w.n += m
+	}
+	return true
 }
 
 // finishKick shuts the write side after the kick frame went out: the

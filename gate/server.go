@@ -289,6 +289,17 @@ func (s *Server) onGateMsg(m *nats.Msg) {
 	sess.onAnswer(api, m.Header.Get(bus.HdrReq), m.Data)
 }
 
+// backlogged reports whether messages from NATS wait for the gate's
+// callbacks: answers behind the one being handled (nats.go counts the one
+// in its callback as pending too), or user messages.
+func (s *Server) backlogged() bool {
+	if len(s.userCh) > 0 {
+		return true
+	}
+	n, _, err := s.gateSub.Pending()
+	return err == nil && n > 1
+}
+
 // statusHdr and noRespondersStatus: the header NATS puts on the message it
 // sends to the reply subject when a request had no subscriber (for clients
 // with headers, as every Hive connection has).

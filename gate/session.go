@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -50,6 +51,7 @@ type session struct {
 	id   uint64
 	subj string // gate.<gateID>.<id>: reply subject of its requests
 	conn net.Conn
+	raw  syscall.RawConn // conn's socket for non-blocking writes; nil if it has none
 	rd   *frame.Reader
 
 	// Reader goroutine only.
@@ -96,11 +98,15 @@ type request struct {
 
 func newSession(s *Server, c net.Conn) *session {
 	id := s.nextID.Add(1)
-	return &session{
+	sess := &session{
 		srv: s, id: id, subj: bus.SessionSubject(s.cfg.ID, id), conn: c,
 		rd:     frame.NewReader(c, s.cfg.MaxFrame),
 		tokens: float64(s.cfg.Burst), refilledAt: s.mono(),
 	}
+	if sc, ok := c.(syscall.Conn); ok {
+		sess.raw, _ = sc.SyscallConn()
+	}
+	return sess
 }
 
 // run reads frames until the connection ends, then tears the session down.

@@ -43,9 +43,10 @@ const (
 // session is one client connection. Its reader goroutine (run) reads and
 // handles frames and owns the teardown. Writes are done by whoever produces
 // a frame: it appends to the pending buffer under mu and, if no flush is
-// running, starts one (inline on the reader goroutine, else on a short-lived
-// goroutine), so an idle session holds no write buffer and no writer
-// goroutine.
+// running, flushes on its own goroutine as long as the socket takes the
+// bytes without blocking; a write that must wait runs on the reader
+// goroutine or a short-lived one (see act), so an idle session holds no
+// write buffer and no writer goroutine.
 type session struct {
 	srv  *Server
 	id   uint64

@@ -79,8 +79,14 @@ type rawSnapshot struct {
 	recent                  []string
 }
 
+// decodeSnapshot reads a snapshot. Its recent command ids are substrings of
+// one copy of b: two allocations, not one per id (an active player's
+// snapshot holds 64 of them, and every load decodes one).
 func decodeSnapshot(b []byte) (rawSnapshot, error) {
 	var r rawSnapshot
+	all := b
+	var buf [64][2]int
+	spans := buf[:0] // offset and length in all of each recent id
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -96,7 +102,8 @@ func decodeSnapshot(b []byte) (rawSnapshot, error) {
 			if num == snapState {
 				r.state = v
 			} else {
-				r.recent = append(r.recent, string(v))
+				off := len(all) - len(b) + n - len(v)
+				spans = append(spans, [2]int{off, len(v)})
 			}
 			b = b[n:]
 		case typ == protowire.VarintType:
@@ -121,6 +128,13 @@ func decodeSnapshot(b []byte) (rawSnapshot, error) {
 				return r, fmt.Errorf("%w: field %d", errBadSnapshot, num)
 			}
 			b = b[n:]
+		}
+	}
+	if len(spans) > 0 {
+		str := string(all)
+		r.recent = make([]string, len(spans))
+		for i, sp := range spans {
+			r.recent[i] = str[sp[0] : sp[0]+sp[1]]
 		}
 	}
 	return r, nil

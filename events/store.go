@@ -157,16 +157,26 @@ func (s *Store) Stats() Stats {
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // LastSeq returns the sequence of the last event on subject (0 if none): one
-// direct get.
+// direct get. It asks the server itself rather than through
+// jetstream.Stream.GetLastMsgForSubject, which marshals a JSON request it
+// does not send and parses a timestamp nobody reads (13 allocations on
+// every load).
 func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
-	m, err := s.stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
+	m, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.opt.Stream+"."+subject, nil)
 	if err != nil {
 		return 0, fmt.Errorf("events: last of %s: %w", subject, err)
 	}
-	return m.Sequence, nil
+	if st := m.Header.Get("Status"); st != "" && len(m.Data) == 0 {
+		if st == "404" {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("events: last of %s: status %s %s", subject, st, m.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("events: last of %s: bad %s header: %w", subject, jetstream.SequenceHeader, err)
+	}
+	return seq, nil
 }
 
 // LeaderLastSeq is LastSeq answered by the stream leader. A direct get

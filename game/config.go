@@ -38,6 +38,13 @@ type Config struct {
 	// registry (never registered while this leader ran) before it counts as
 	// lost (--game-gate-grace). A gate seen live and then gone is lost at once.
 	GateGrace time.Duration
+	// BatchFlights bounds the atomic batches (gifts and other commands on
+	// several players) this worker has in flight; commands waiting meanwhile
+	// share the next batch (--game-batch-flights).
+	BatchFlights int
+	// BatchMaxMsgs bounds the events of one shared atomic batch, at most the
+	// server's max_batch_size (1,000 by default) (--game-batch-max-msgs).
+	BatchMaxMsgs int
 	// Projections runs the leader jobs (leaderboards, presence, gate loss)
 	// in this worker when it wins the election (--game-projections).
 	Projections bool
@@ -52,6 +59,8 @@ func DefaultConfig() Config {
 		RequestTimeout:   5 * time.Second,
 		PresenceInterval: 2 * time.Second,
 		GateGrace:        30 * time.Second,
+		BatchFlights:     2,
+		BatchMaxMsgs:     256,
 		Projections:      true,
 	}
 }
@@ -66,6 +75,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RequestTimeout, "game-request-timeout", c.RequestTimeout, "game: time limit for handling one request")
 	fs.DurationVar(&c.PresenceInterval, "game-presence-interval", c.PresenceInterval, "game: how often the leader looks for lost gates")
 	fs.DurationVar(&c.GateGrace, "game-gate-grace", c.GateGrace, "game: how long a gate never seen live may hold online players before they are logged out")
+	fs.IntVar(&c.BatchFlights, "game-batch-flights", c.BatchFlights, "game: atomic batches (multi-player commands) in flight at once; commands waiting meanwhile share the next one")
+	fs.IntVar(&c.BatchMaxMsgs, "game-batch-max-msgs", c.BatchMaxMsgs, "game: events in one shared atomic batch, at most (the NATS server's max_batch_size, 1000 by default, is the ceiling)")
 	fs.BoolVar(&c.Projections, "game-projections", c.Projections, "game: run the leader jobs (leaderboards, presence, gate loss) when elected")
 }
 

@@ -57,6 +57,9 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if cfg.Workers <= 0 || cfg.Queue < 0 {
 		return nil, fmt.Errorf("game: --game-workers must be > 0 and --game-queue >= 0 (got %d, %d)", cfg.Workers, cfg.Queue)
 	}
+	if cfg.BatchFlights <= 0 || cfg.BatchMaxMsgs < 2 || cfg.BatchMaxMsgs > 1000 {
+		return nil, fmt.Errorf("game: --game-batch-flights must be > 0 and --game-batch-max-msgs in 2..1000 (got %d, %d)", cfg.BatchFlights, cfg.BatchMaxMsgs)
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultConfig().RequestTimeout
 	}
@@ -78,7 +81,8 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: deps.Logger.With("component", "game"), data: data,
 		jobs: make(chan *nats.Msg, cfg.Queue), quit: make(chan struct{})}
-	w.storeOpts = events.Options{SnapshotEvery: cfg.SnapshotEvery, Logger: w.log}
+	w.storeOpts = events.Options{SnapshotEvery: cfg.SnapshotEvery, Logger: w.log,
+		BatchFlights: cfg.BatchFlights, BatchMaxMsgs: cfg.BatchMaxMsgs}
 	if cfg.SnapshotEvery <= 0 {
 		w.storeOpts.SnapshotEvery = -1
 	}

@@ -3,6 +3,7 @@ package game
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -323,5 +324,28 @@ func TestShutdownAnswersWhatItTook(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatalf("only %d of %d requests answered", i, n)
 		}
+	}
+}
+
+func TestNewRefusesBadLimits(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"workers", func(c *Config) { c.Workers = 0 }, "--game-workers"},
+		{"flights", func(c *Config) { c.BatchFlights = 0 }, "--game-batch-flights"},
+		{"batch too small", func(c *Config) { c.BatchMaxMsgs = 1 }, "--game-batch-max-msgs"},
+		{"batch over the server's limit", func(c *Config) { c.BatchMaxMsgs = 1001 }, "--game-batch-max-msgs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tc.set(&cfg)
+			_, err := New(cfg, Deps{NC: h.n.Conn, JS: h.n.JS})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v, want an error naming %s", err, tc.want)
+			}
+		})
 	}
 }

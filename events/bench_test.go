@@ -80,7 +80,8 @@ func BenchmarkLoadTail(b *testing.B) {
 // pairs of 200 aggregates from 64 goroutines, so commands conflict now and
 // then, as in `hive bench --scenario gift`. "alone" sends one atomic batch
 // per command (at most 64 in flight); "grouped" is the default group commit
-// (group.go), where commands waiting at the same moment share a batch.
+// (group.go), where commands waiting at the same moment share a batch, one
+// batch in flight at a time; "grouped-2-flights" allows two.
 //
 //	go test ./events -run '^$' -bench GiftPairs -count 5
 func BenchmarkGiftPairs(b *testing.B) {
@@ -90,6 +91,7 @@ func BenchmarkGiftPairs(b *testing.B) {
 	}{
 		{"alone", events.Options{BatchMaxMsgs: 2, BatchFlights: 64}},
 		{"grouped", events.Options{}},
+		{"grouped-2-flights", events.Options{BatchFlights: 2}},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			mode.opt.SnapshotEvery = -1

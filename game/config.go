@@ -59,7 +59,7 @@ func DefaultConfig() Config {
 		RequestTimeout:   5 * time.Second,
 		PresenceInterval: 2 * time.Second,
 		GateGrace:        30 * time.Second,
-		BatchFlights:     2,
+		BatchFlights:     1,
 		BatchMaxMsgs:     256,
 		Projections:      true,
 	}

@@ -118,7 +118,7 @@ func BenchmarkGiftPairs(b *testing.B) {
 			})
 			after := e.store.Stats()
 			b.ReportMetric(float64(after.Conflicts-before.Conflicts)/float64(b.N), "conflicts/op")
-			b.ReportMetric(float64(after.Grouped-before.Grouped)/float64(b.N), "shared/op")
+			b.ReportMetric(float64(after.BatchedCmds-before.BatchedCmds)/float64(max(1, after.Batches-before.Batches)), "cmds/batch")
 		})
 	}
 }

@@ -138,8 +138,9 @@ func (g *group) send(batch []*batchCmd) (uint64, error) {
 		for _, c := range batch {
 			msgs = append(msgs, c.msgs...)
 		}
-		g.s.st.grouped.Add(uint64(len(batch)))
 	}
+	g.s.st.batches.Add(1)
+	g.s.st.batchedCmds.Add(uint64(len(batch)))
 	// The commands' own contexts may end while this is in flight; the batch
 	// is bounded by the store's timeout instead.
 	ctx, cancel := context.WithTimeout(context.Background(), g.s.opt.BatchTimeout)

@@ -88,8 +88,8 @@ func TestGroupSharesOneBatch(t *testing.T) {
 			t.Errorf("command %d last = %d, want %d", i, res[i].last, want)
 		}
 	}
-	if got := s.Stats().Grouped; got != 3 {
-		t.Errorf("grouped = %d, want 3", got)
+	if st := s.Stats(); st.Batches != 1 || st.BatchedCmds != 3 {
+		t.Errorf("%d batches of %d commands, want 1 of 3", st.Batches, st.BatchedCmds)
 	}
 	for agg, want := range map[int64]uint64{1: 1, 2: 2, 5: 5, 6: 6} {
 		if got := lastSeq(t, s, "evt.gt."+strconv.FormatInt(agg, 10)); got != want {

@@ -102,11 +102,12 @@ type Stats struct {
 	TailEvents   uint64 // events read from the stream by loads
 	Durable      uint64 // durable snapshots written
 	LeaderReads  uint64 // last sequences read from the stream leader (a cache entry ahead of a direct get, or a refused shared batch)
-	Grouped      uint64 // commands that went out in an atomic batch shared with others
+	Batches      uint64 // atomic batches sent (the commands of several aggregates, group.go)
+	BatchedCmds  uint64 // commands in those batches (BatchedCmds/Batches is the mean sharing)
 }
 
 type stats struct {
-	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable, leader, grouped atomic.Uint64
+	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable, leader, batches, batchedCmds atomic.Uint64
 }
 
 // Store is the shared plumbing over the EVENTS stream, the snapshot bucket and
@@ -151,7 +152,7 @@ func (s *Store) Stats() Stats {
 		Appends: s.st.appends.Load(), Events: s.st.events.Load(), Conflicts: s.st.conflicts.Load(),
 		Unseen: s.st.unseen.Load(), Duplicates: s.st.dups.Load(), CacheHits: s.st.hits.Load(),
 		CacheRepairs: s.st.repairs.Load(), TailEvents: s.st.tail.Load(), Durable: s.st.durable.Load(),
-		LeaderReads: s.st.leader.Load(), Grouped: s.st.grouped.Load(),
+		LeaderReads: s.st.leader.Load(), Batches: s.st.batches.Load(), BatchedCmds: s.st.batchedCmds.Load(),
 	}
 }
 

@@ -59,6 +59,8 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 		stat("hive_game_duplicate_commands_total", "Commands found already applied.", func() uint64 { return w.store.Stats().Duplicates }),
 		stat("hive_game_cache_hits_total", "Loads answered by a current cache entry.", func() uint64 { return w.store.Stats().CacheHits }),
 		stat("hive_game_cache_repairs_total", "Loads that found the cache missing or behind and folded a tail.", func() uint64 { return w.store.Stats().CacheRepairs }),
+		stat("hive_game_batches_total", "Atomic batches appended (commands on several players; commands waiting together share one).", func() uint64 { return w.store.Stats().Batches }),
+		stat("hive_game_batched_commands_total", "Commands appended in atomic batches (divided by hive_game_batches_total: the mean sharing).", func() uint64 { return w.store.Stats().BatchedCmds }),
 		stat("hive_game_snapshots_total", "Durable snapshots written.", func() uint64 { return w.store.Stats().Durable }),
 	}
 	for _, c := range cs {

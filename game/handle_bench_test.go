@@ -106,11 +106,11 @@ func checkAnswer(b *testing.B, w *Worker, client *nats.Conn, m *nats.Msg, ok fun
 // loop runs op b.N times, reporting allocations and cpu-ns/op.
 func loop(b *testing.B, op func()) {
 	b.ReportAllocs()
-	cpu0, ok := cpuTime()
+	cpu0, ok := testenv.CPUTime()
 	for b.Loop() {
 		op()
 	}
-	if cpu1, _ := cpuTime(); ok {
+	if cpu1, _ := testenv.CPUTime(); ok {
 		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -221,7 +221,7 @@ func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, cpuOK := cpuTime()
+	cpu0, cpuOK := testenv.CPUTime()
 	if !par {
 		for range b.N {
 			workers[0].step(ctx)
@@ -237,7 +237,7 @@ func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
 		})
 	}
 	b.StopTimer()
-	if cpu1, ok := cpuTime(); ok && cpuOK {
+	if cpu1, ok := testenv.CPUTime(); ok && cpuOK {
 		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 	}
 	if errs.Load() != 0 {

@@ -1,16 +1,16 @@
 //go:build unix
 
-package game
+package testenv
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time (user and system) this process has used, and
+// CPUTime is the CPU time (user and system) this process has used, and
 // true; benchmarks report it per op, which other load on the machine
 // disturbs much less than ns/op.
-func cpuTime() (time.Duration, bool) {
+func CPUTime() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"runtime"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -204,142 +202,9 @@ func benchRaw(b *testing.B, js jetstream.JetStream, aggs, conc int) {
 
 // startStandalone starts one JetStream server (no cluster) with an R1 EVENTS
 // stream and returns a client connection to it.
-func startStandalone(t testing.TB) *nats.Conn {
-	t.Helper()
-	s := startServer(t, &server.Options{ServerName: "r1"})
-	nc := connect(t, s)
-	createEvents(t, nc, 1)
-	return nc
-}
+func startStandalone(t testing.TB) *nats.Conn { return testenv.StartNATS(t).Conn }
 
-// startCluster3 starts a three-node JetStream cluster, creates the EVENTS
-// stream with three replicas and returns a connection to its leader.
-func startCluster3(t testing.TB) *nats.Conn {
-	t.Helper()
-	ports := []int{testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)}
-	routes := make([]*url.URL, len(ports))
-	for i, p := range ports {
-		routes[i] = &url.URL{Scheme: "nats-route", Host: "127.0.0.1:" + strconv.Itoa(p)}
-	}
-	srvs := make(map[string]*server.Server, len(ports))
-	for i, p := range ports {
-		name := "n" + strconv.Itoa(i)
-		srvs[name] = startServer(t, &server.Options{
-			ServerName: name,
-			Cluster:    server.ClusterOpts{Name: "hive", Host: "127.0.0.1", Port: p},
-			Routes:     routes,
-		})
-	}
-	// The meta group must have a leader (and every node know it) before a
-	// replicated stream can be placed.
-	waitFor(t, "jetstream meta leader", func() bool {
-		leader := false
-		for _, s := range srvs {
-			if s.JetStreamIsLeader() {
-				leader = true
-			}
-			if !s.JetStreamIsCurrent() {
-				return false
-			}
-		}
-		return leader
-	})
-	nc := connect(t, srvs["n0"])
-	createEvents(t, nc, 3)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var leader string
-	waitFor(t, "EVENTS stream leader", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		st, err := js.Stream(ctx, bus.EventsStream)
-		if err != nil {
-			return false
-		}
-		info, err := st.Info(ctx)
-		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
-			return false
-		}
-		for _, r := range info.Cluster.Replicas {
-			if !r.Current {
-				return false
-			}
-		}
-		leader = info.Cluster.Leader
-		return true
-	})
-	if leader == "n0" {
-		return nc
-	}
-	return connect(t, srvs[leader])
-}
-
-// startServer completes opts (JetStream on a temp store, random client
-// port on loopback, defaults otherwise), starts the server and waits until
-// it accepts connections.
-func startServer(t testing.TB, opts *server.Options) *server.Server {
-	t.Helper()
-	opts.JetStream = true
-	opts.StoreDir = t.TempDir()
-	opts.Host = "127.0.0.1"
-	opts.Port = server.RANDOM_PORT
-	opts.NoSigs = true
-	opts.NoLog = true
-	opts.MaxPayload = 8 << 20
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	t.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(30 * time.Second) {
-		t.Fatalf("server %s not ready", opts.ServerName)
-	}
-	return s
-}
-
-func connect(t testing.TB, s *server.Server) *nats.Conn {
-	t.Helper()
-	nc, err := bus.Connect(s.ClientURL(), "bench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-// createEvents creates the EVENTS stream as DESIGN §4 fixes it, retrying
-// while a fresh cluster still lacks the peers to place it.
-func createEvents(t testing.TB, nc *nats.Conn, replicas int) {
-	t.Helper()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, last = js.CreateStream(ctx, bus.EventsStreamConfig(bus.StoreConfig{Replicas: replicas}))
-		cancel()
-		if last == nil {
-			return
-		}
-	}
-	t.Fatalf("create EVENTS (R%d): %v", replicas, last)
-}
-
-// waitFor polls cond every 50 ms for up to 30 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
+func startCluster3(t testing.TB) *nats.Conn { return testenv.StartNATSCluster(t).Conn }
 
 // leaderLastSeq is the last sequence on subject as the stream leader knows
 // it: the STREAM.MSG.GET API, not a direct get (a follower may answer those).

@@ -32,14 +32,26 @@ var benchClients = func() int {
 }()
 
 // benchWorker starts one worker (its own TCP connection) and returns the
-// players, logged in, each with its own client connection's session.
+// players, logged in, each with its own client connection's session. With
+// HIVE_BENCH_CLUSTER=1 the store is a three-node cluster in this process,
+// everything at three replicas (production's store; dev mode's is R1):
+//
+//	HIVE_BENCH_CLUSTER=1 go test ./game -run '^$' -bench GiftItems -benchtime 20000x
 func benchWorker(b *testing.B) (*harness, []*player) {
 	b.Helper()
-	n := testenv.StartNATS(b)
+	var n *testenv.NATS
+	if os.Getenv("HIVE_BENCH_CLUSTER") == "1" {
+		n = testenv.StartNATSCluster(b)
+	} else {
+		n = testenv.StartNATS(b)
+	}
 	h := &harness{n: n, cache: cache.NewMemory(), reg: registry.NewMemory()}
 	nc := n.Connect(b, "game")
 	js, _ := jetstream.New(nc)
 	cfg := DefaultConfig()
+	if f, err := strconv.Atoi(os.Getenv("HIVE_BENCH_FLIGHTS")); err == nil {
+		cfg.BatchFlights = f
+	}
 	w, err := New(cfg, Deps{NC: nc, JS: js, Cache: h.cache, Registry: h.reg})
 	if err != nil {
 		b.Fatal(err)

@@ -3,15 +3,14 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
@@ -223,35 +222,100 @@ func (s *Store) Read(ctx context.Context, subject string, from uint64, fn func(*
 		from = 1
 	}
 	for {
-		msgs, err := jetstreamext.GetBatch(ctx, s.js, s.opt.Stream, s.opt.TailBatch,
-			jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(from))
-		if err != nil {
-			return fmt.Errorf("events: read %s from %d: %w", subject, from, err)
+		next, more, err := s.readBatch(ctx, subject, from, fn)
+		if err != nil || !more {
+			return err
 		}
-		more := false
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("events: read %s from %d: %w", subject, from, err)
-			}
-			s.st.tail.Add(1)
-			ev, err := DecodeRaw(m)
-			if err != nil {
-				return err
-			}
-			if ok, err := fn(ev); err != nil || !ok {
-				return err
-			}
-			from = m.Sequence + 1
-			pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-			more = pending > 0
-		}
-		if !more {
-			return nil
-		}
+		from = next
 	}
+}
+
+// readBatch is one batched direct get of up to TailBatch events on subject
+// from sequence from: fn gets each in order. It returns the sequence to go on
+// from and whether the subject has more. It subscribes with a channel sized
+// to the batch: jetstreamext.GetBatch's SubscribeSync allocates a channel of
+// 64k entries (512 KB) per call, more than the events it reads.
+func (s *Store) readBatch(ctx context.Context, subject string, from uint64, fn func(*Event) (bool, error)) (uint64, bool, error) {
+	fail := func(err error) (uint64, bool, error) {
+		return 0, false, fmt.Errorf("events: read %s from %d: %w", subject, from, err)
+	}
+	req, err := json.Marshal(struct {
+		Seq     uint64 `json:"seq"`
+		NextFor string `json:"next_by_subj"`
+		Batch   int    `json:"batch"`
+	}{from, subject, s.opt.TailBatch})
+	if err != nil {
+		return fail(err)
+	}
+	nc := s.js.Conn()
+	inbox := nc.NewInbox()
+	ch := make(chan *nats.Msg, s.opt.TailBatch+1) // the events and the end-of-batch mark
+	sub, err := nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		return fail(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+s.opt.Stream, inbox, req); err != nil {
+		return fail(err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opt.BatchTimeout)
+		defer cancel()
+	}
+	more := false
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-ch:
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		}
+		if len(m.Data) == 0 {
+			switch st := m.Header.Get("Status"); st {
+			case "204": // end of batch
+				return from, more, nil
+			case "404": // nothing (more) on the subject
+				return from, false, nil
+			case "":
+			default:
+				return fail(fmt.Errorf("status %s %s", st, m.Header.Get("Description")))
+			}
+		}
+		raw, err := rawFromDirect(m)
+		if err != nil {
+			return fail(err)
+		}
+		s.st.tail.Add(1)
+		ev, err := DecodeRaw(raw)
+		if err != nil {
+			return 0, false, err
+		}
+		if ok, err := fn(ev); err != nil || !ok {
+			return 0, false, err
+		}
+		from = raw.Sequence + 1
+		pending, _ := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+		more = pending > 0
+	}
+}
+
+// rawFromDirect reads a direct get's answer: the stored message with its
+// sequence, subject and time in headers.
+func rawFromDirect(m *nats.Msg) (*jetstream.RawStreamMsg, error) {
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("bad %s header: %w", jetstream.SequenceHeader, err)
+	}
+	tm, err := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	if err != nil {
+		return nil, fmt.Errorf("bad %s header: %w", jetstream.TimeStampHeaer, err)
+	}
+	subj := m.Header.Get(jetstream.SubjectHeader)
+	if subj == "" {
+		return nil, fmt.Errorf("no %s header", jetstream.SubjectHeader)
+	}
+	return &jetstream.RawStreamMsg{Subject: subj, Sequence: seq, Header: m.Header, Data: m.Data, Time: tm}, nil
 }
 
 func (s *Store) cacheKey(subject string) string { return "snap:" + subject }

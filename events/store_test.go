@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
@@ -431,5 +432,87 @@ func TestExecTakesTurnsOnAnAggregate(t *testing.T) {
 	snap, err := e.repo.Load(ctx(t), 1)
 	if err != nil || snap.State.N != 80 {
 		t.Errorf("aggregate 1 = %+v, %v; want 80", snap, err)
+	}
+}
+
+// Two processes (two stores, two connections) move units between six
+// aggregates at once. Their commands share batches within each process and
+// collide across them, so refused shared batches are split and retried.
+// Afterwards the total is what was granted, and every aggregate's state as
+// its process's cache knows it equals the replay of its events: no command
+// was told a sequence that was not its own.
+func TestSharedBatchesAcrossProcesses(t *testing.T) {
+	n := testenv.StartNATS(t)
+	const aggs, units = 6, 20
+	var stores []*events.Store
+	var repos []*events.Repo[*counter]
+	for i := range 2 {
+		js, err := jetstream.New(n.Connect(t, fmt.Sprint("p", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := events.NewStore(context.Background(), js, cache.NewMemory(), events.Options{SnapshotEvery: -1, MaxAttempts: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, s)
+		repos = append(repos, events.NewRepo(s, counterAgg))
+	}
+	for id := int64(1); id <= aggs; id++ {
+		if _, err := repos[0].Exec(ctx(t), events.Cmd{ID: fmt.Sprint("seed", id)}, []int64{id},
+			func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: id, Event: grant(units)}} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for p, repo := range repos {
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 25 {
+					from := int64((g+i)%aggs + 1)
+					to := int64((g+2*i+1)%aggs + 1)
+					if from == to {
+						to = from%aggs + 1
+					}
+					_, err := repo.Exec(ctx(t), events.Cmd{ID: fmt.Sprintf("m%d-%d-%d", p, g, i)}, []int64{from, to},
+						func(st []*events.Snapshot[*counter]) []events.Emit {
+							if st[0].State.N < 1 {
+								return nil
+							}
+							return []events.Emit{{ID: from, Event: use(1)}, {ID: to, Event: grant(1)}}
+						})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	var total int64
+	for id := int64(1); id <= aggs; id++ {
+		replayed, err := repos[0].Replay(ctx(t), id, events.ReplayOptions[*counter]{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += replayed.State.N
+		for p, repo := range repos {
+			got, err := repo.Load(ctx(t), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State.N != replayed.State.N || got.Version != replayed.Version {
+				t.Errorf("process %d has aggregate %d at N=%d v%d, the stream says N=%d v%d",
+					p, id, got.State.N, got.Version, replayed.State.N, replayed.Version)
+			}
+		}
+	}
+	if total != aggs*units {
+		t.Errorf("total %d, want %d", total, aggs*units)
+	}
+	for p, s := range stores {
+		st := s.Stats()
+		t.Logf("process %d: %d batches of %d commands, %d conflicts", p, st.Batches, st.BatchedCmds, st.Conflicts)
 	}
 }

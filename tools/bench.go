@@ -199,37 +199,49 @@ func conservation(ctx context.Context, opt BenchOptions, players []*benchPlayer,
 // session (16 at a time).
 func totalGold(ctx context.Context, opt BenchOptions, players []*benchPlayer) (int64, error) {
 	var total atomic.Int64
+	err := sixteenAtATime(len(players), func(i int) error {
+		p := players[i]
+		rctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+		defer cancel()
+		s, err := p.session(rctx)
+		var items []*def.Item
+		if err == nil {
+			items, err = s.GetItems(rctx, int32(def.ItemType_ITEM_GOLD))
+		}
+		if err != nil {
+			return fmt.Errorf("bench: gold of player %d: %w", p.id, err)
+		}
+		for _, it := range items {
+			if it.GetIdx() == int32(def.ItemType_ITEM_GOLD) {
+				total.Add(it.GetNum())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return total.Load(), nil
+}
+
+// sixteenAtATime runs fn(0) .. fn(n-1), 16 at a time (uc and the gate are
+// not flooded), and returns the first error, if any, once all have run.
+func sixteenAtATime(n int, fn func(i int) error) error {
 	sem := make(chan struct{}, 16)
-	errc := make(chan error, len(players))
+	errc := make(chan error, n)
 	var wg sync.WaitGroup
-	for _, p := range players {
+	for i := range n {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			rctx, cancel := context.WithTimeout(ctx, opt.Timeout)
-			defer cancel()
-			s, err := p.session(rctx)
-			var items []*def.Item
-			if err == nil {
-				items, err = s.GetItems(rctx, int32(def.ItemType_ITEM_GOLD))
-			}
-			if err != nil {
-				errc <- fmt.Errorf("bench: gold of player %d: %w", p.id, err)
-				return
-			}
-			for _, it := range items {
-				if it.GetIdx() == int32(def.ItemType_ITEM_GOLD) {
-					total.Add(it.GetNum())
-				}
+			if err := fn(i); err != nil {
+				errc <- err
 			}
 		})
 	}
 	wg.Wait()
 	close(errc)
-	if err := <-errc; err != nil {
-		return 0, err
-	}
-	return total.Load(), nil
+	return <-errc
 }
 
 // drive runs every op in its own goroutine for the duration and measures.
@@ -384,27 +396,19 @@ func (p *benchPlayer) close() {
 // (16 at a time): the session is closed first, as a second login would end
 // it. The session is dialled again when needed after the run.
 func benchConnect(ctx context.Context, opt BenchOptions, players []*benchPlayer) error {
-	sem := make(chan struct{}, 16)
-	errc := make(chan error, len(players))
-	var wg sync.WaitGroup
-	for _, p := range players {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			p.mu.Lock()
-			if p.s != nil {
-				p.s.Close()
-				p.s = nil
-			}
-			p.mu.Unlock()
-			if err := p.bc.connect(ctx, p, opt.Timeout); err != nil {
-				errc <- fmt.Errorf("bench: player %d: %w", p.id, err)
-			}
-		})
-	}
-	wg.Wait()
-	close(errc)
-	return <-errc
+	return sixteenAtATime(len(players), func(i int) error {
+		p := players[i]
+		p.mu.Lock()
+		if p.s != nil {
+			p.s.Close()
+			p.s = nil
+		}
+		p.mu.Unlock()
+		if err := p.bc.connect(ctx, p, opt.Timeout); err != nil {
+			return fmt.Errorf("bench: player %d: %w", p.id, err)
+		}
+		return nil
+	})
 }
 
 // gameOps signs up and logs in the players and returns their ops.
@@ -424,24 +428,12 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, 
 	}
 	// Sign up with bounded concurrency; uc rate-limits per IP, so wait and
 	// retry when it says so.
-	sem := make(chan struct{}, 16)
-	errc := make(chan error, len(players))
-	var wg sync.WaitGroup
-	for i := range players {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			p, err := signUp(ctx, uc, opt, opt.Prefix+strconv.Itoa(i))
-			if err != nil {
-				errc <- err
-				return
-			}
-			players[i] = p
-		})
-	}
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
+	err := sixteenAtATime(len(players), func(i int) error {
+		p, err := signUp(ctx, uc, opt, opt.Prefix+strconv.Itoa(i))
+		players[i] = p
+		return err
+	})
+	if err != nil {
 		cleanup()
 		return nil, nil, nil, err
 	}

@@ -22,7 +22,7 @@ import (
 // hundred bytes, so more means something else is answering.
 const maxBody = 1 << 20
 
-// REST paths of uc (PROTOCOL.md §3).
+// REST paths of uc (PROTOCOL.md §3); uc routes these same constants.
 const (
 	PathAuth           = "/v1/account/auth"
 	PathRegister       = "/v1/account/registry"

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/token"
@@ -43,22 +44,22 @@ func TestRegisterAndAuth(t *testing.T) {
 	}
 
 	// Log in with the same credentials: same account, a fresh token.
-	b := e.post(PathAuth, form("username", "lisp", "password", "correct horse"))
+	b := e.post(client.PathAuth, form("username", "lisp", "password", "correct horse"))
 	want(t, "auth", b, 200, def.ResCode_RC_OK)
 	if b.int("account_id") != id || b.str("token") == "" || b.str("addr") != testGate.Addr {
 		t.Fatalf("auth answer %s", b.raw)
 	}
 	// Usernames are case-insensitive at login too.
-	want(t, "auth LISP", e.post(PathAuth, form("username", "LISP", "password", "correct horse")), 200, def.ResCode_RC_OK)
+	want(t, "auth LISP", e.post(client.PathAuth, form("username", "LISP", "password", "correct horse")), 200, def.ResCode_RC_OK)
 	// JSON bodies work the same.
-	j := e.postRaw(PathAuth, "application/json", `{"username":"lisp","password":"correct horse","version":"1.0"}`)
+	j := e.postRaw(client.PathAuth, "application/json", `{"username":"lisp","password":"correct horse","version":"1.0"}`)
 	want(t, "auth json", j, 200, def.ResCode_RC_OK)
 
-	want(t, "wrong password", e.post(PathAuth, form("username", "lisp", "password", "wrong horse")), 200, def.ResCode_RC_AUTH_INVALID_USER)
-	want(t, "unknown user", e.post(PathAuth, form("username", "nobody", "password", "whatever1")), 200, def.ResCode_RC_AUTH_INVALID_USER)
-	want(t, "invalid name at auth", e.post(PathAuth, form("username", "no way!", "password", "whatever1")), 200, def.ResCode_RC_AUTH_INVALID_USER)
-	want(t, "auth without password", e.post(PathAuth, form("username", "lisp")), 400, def.ResCode_RC_BAD_REQUEST)
-	want(t, "auth without anything", e.post(PathAuth, form()), 400, def.ResCode_RC_BAD_REQUEST)
+	want(t, "wrong password", e.post(client.PathAuth, form("username", "lisp", "password", "wrong horse")), 200, def.ResCode_RC_AUTH_INVALID_USER)
+	want(t, "unknown user", e.post(client.PathAuth, form("username", "nobody", "password", "whatever1")), 200, def.ResCode_RC_AUTH_INVALID_USER)
+	want(t, "invalid name at auth", e.post(client.PathAuth, form("username", "no way!", "password", "whatever1")), 200, def.ResCode_RC_AUTH_INVALID_USER)
+	want(t, "auth without password", e.post(client.PathAuth, form("username", "lisp")), 400, def.ResCode_RC_BAD_REQUEST)
+	want(t, "auth without anything", e.post(client.PathAuth, form()), 400, def.ResCode_RC_BAD_REQUEST)
 
 	// The event says what happened and nothing secret.
 	evs := e.events(id)
@@ -94,13 +95,13 @@ func TestRegisterRefusals(t *testing.T) {
 		{"no password", "someone", "", 400, def.ResCode_RC_BAD_REQUEST},
 		{"no username", "", "password1", 400, def.ResCode_RC_BAD_REQUEST},
 	} {
-		want(t, c.what, e.post(PathRegister, form("username", c.user, "password", c.pass)), c.status, c.code)
+		want(t, c.what, e.post(client.PathRegister, form("username", c.user, "password", c.pass)), c.status, c.code)
 	}
 	// Names with dots that would be bad KV subjects still work.
 	e.register("a..b", "password1")
 	e.register(".dot.", "password1")
 	e.register("x.y-z_9", strings.Repeat("p", 128))
-	want(t, "dotted login", e.post(PathAuth, form("username", "A..B", "password", "password1")), 200, def.ResCode_RC_OK)
+	want(t, "dotted login", e.post(client.PathAuth, form("username", "A..B", "password", "password1")), 200, def.ResCode_RC_OK)
 }
 
 func TestNoLiveGate(t *testing.T) {
@@ -113,15 +114,15 @@ func TestNoLiveGate(t *testing.T) {
 		path string
 		f    []string
 	}{
-		{"auth", PathAuth, []string{"username", "early", "password", "password1"}},
-		{"register", PathRegister, []string{"username", "late", "password", "password1"}},
-		{"guest", PathAuth, []string{"device_id", "dev-1"}},
+		{"auth", client.PathAuth, []string{"username", "early", "password", "password1"}},
+		{"register", client.PathRegister, []string{"username", "late", "password", "password1"}},
+		{"guest", client.PathAuth, []string{"device_id", "dev-1"}},
 	} {
 		want(t, c.what, e.post(c.path, form(c.f...)), 200, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	}
 	// Once a gate is live again, addr is it.
 	e.reg.Register(context.Background(), testGate)
-	want(t, "auth after", e.post(PathAuth, form("username", "early", "password", "password1")), 200, def.ResCode_RC_OK)
+	want(t, "auth after", e.post(client.PathAuth, form("username", "early", "password", "password1")), 200, def.ResCode_RC_OK)
 }
 
 func TestParallelRegistrationsOneWins(t *testing.T) {
@@ -135,7 +136,7 @@ func TestParallelRegistrationsOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			answers[i] = e.post(PathRegister, form("username", "highlander", "password", fmt.Sprintf("password-%d", i)))
+			answers[i] = e.post(client.PathRegister, form("username", "highlander", "password", fmt.Sprintf("password-%d", i)))
 		}()
 	}
 	close(start)
@@ -155,9 +156,9 @@ func TestParallelRegistrationsOneWins(t *testing.T) {
 		t.Fatalf("%d registrations of one name succeeded, want exactly 1", wins)
 	}
 	// The winner's password is the one that works.
-	want(t, "winner login", e.post(PathAuth, form("username", "highlander", "password", fmt.Sprintf("password-%d", winner))), 200, def.ResCode_RC_OK)
+	want(t, "winner login", e.post(client.PathAuth, form("username", "highlander", "password", fmt.Sprintf("password-%d", winner))), 200, def.ResCode_RC_OK)
 	if winner != 0 {
-		want(t, "loser login", e.post(PathAuth, form("username", "highlander", "password", "password-0")), 200, def.ResCode_RC_AUTH_INVALID_USER)
+		want(t, "loser login", e.post(client.PathAuth, form("username", "highlander", "password", "password-0")), 200, def.ResCode_RC_AUTH_INVALID_USER)
 	}
 }
 
@@ -180,7 +181,7 @@ func TestGuest(t *testing.T) {
 	if e.guest(odd).int("account_id") != d.int("account_id") {
 		t.Fatal("odd device id did not map to one account")
 	}
-	want(t, "device id too long", e.post(PathAuth, form("device_id", strings.Repeat("d", 129))), 400, def.ResCode_RC_BAD_REQUEST)
+	want(t, "device id too long", e.post(client.PathAuth, form("device_id", strings.Repeat("d", 129))), 400, def.ResCode_RC_BAD_REQUEST)
 	if got := e.eventTypes(id); len(got) != 1 || got[0] != "evt.GuestCreated" {
 		t.Fatalf("events %v, want [evt.GuestCreated]", got)
 	}

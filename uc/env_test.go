@@ -22,6 +22,7 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/registry"
@@ -199,14 +200,14 @@ func form(kv ...string) url.Values {
 
 func (e *env) register(user, pass string) answer {
 	e.t.Helper()
-	a := e.post(PathRegister, form("username", user, "password", pass))
+	a := e.post(client.PathRegister, form("username", user, "password", pass))
 	want(e.t, "register "+user, a, 200, def.ResCode_RC_OK)
 	return a
 }
 
 func (e *env) guest(device string) answer {
 	e.t.Helper()
-	a := e.post(PathAuth, form("device_id", device))
+	a := e.post(client.PathAuth, form("device_id", device))
 	want(e.t, "guest "+device, a, 200, def.ResCode_RC_OK)
 	return a
 }
@@ -217,7 +218,7 @@ func (e *env) requestCode(phone string) string {
 	e.mu.Lock()
 	n := len(e.codes[phone])
 	e.mu.Unlock()
-	want(e.t, "verification "+phone, e.post(PathVerification, form("phone", phone)), 200, def.ResCode_RC_OK)
+	want(e.t, "verification "+phone, e.post(client.PathVerification, form("phone", phone)), 200, def.ResCode_RC_OK)
 	deadline := time.After(10 * time.Second)
 	for {
 		e.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/token"
 	"github.com/qeetap/hive/uc"
@@ -66,7 +67,7 @@ func Example() {
 		srv.Shutdown(ctx)
 	}()
 
-	for _, path := range []string{uc.PathRegister, uc.PathAuth} {
+	for _, path := range []string{client.PathRegister, client.PathAuth} {
 		resp, err := http.PostForm("http://"+srv.Addr()+path, url.Values{"username": {"lisp"}, "password": {"correct-horse"}})
 		if err != nil {
 			fmt.Println(err)

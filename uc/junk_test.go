@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/proto/def"
 )
 
@@ -14,27 +15,27 @@ func TestJunkInput(t *testing.T) {
 	for _, c := range []struct {
 		what, path, ctype, body string
 	}{
-		{"bad json", PathAuth, "application/json", `{"username":`},
-		{"json array", PathAuth, "application/json", `["username","password"]`},
-		{"json trailing", PathAuth, "application/json", `{"device_id":"a"} {}`},
-		{"number for string", PathRegister, "application/json", `{"username":123,"password":"password1"}`},
-		{"object for string", PathRegister, "application/json", `{"username":{"a":1},"password":"password1"}`},
-		{"bool account_id", PathChangePassword, "application/json", `{"account_id":true,"password":"password1","new_password":"password2"}`},
-		{"text account_id", PathChangePassword, "application/json", `{"account_id":"abc","password":"password1","new_password":"password2"}`},
-		{"float account_id", PathChangePassword, "application/json", `{"account_id":1.5,"password":"password1","new_password":"password2"}`},
-		{"huge account_id", PathChangePassword, "application/x-www-form-urlencoded", "account_id=99999999999999999999999&password=password1&new_password=password2"},
-		{"negative account_id", PathChangePassword, "application/x-www-form-urlencoded", "account_id=-5&password=password1&new_password=password2"},
-		{"invalid utf-8 form", PathRegister, "application/x-www-form-urlencoded", "username=%ff%fe&password=password1"},
-		{"invalid utf-8 json", PathRegister, "application/json", "{\"username\":\"\xff\xfe\",\"password\":\"password1\"}"},
-		{"huge field", PathRegister, "application/x-www-form-urlencoded", "username=" + big + "&password=password1"},
-		{"huge json field", PathAuth, "application/json", `{"device_id":"` + big + `"}`},
-		{"body over the limit", PathAuth, "application/x-www-form-urlencoded", "device_id=a&pad=" + strings.Repeat("p", 9000)},
-		{"unknown content type", PathAuth, "text/plain", "device_id=a"},
-		{"broken content type", PathAuth, "application/json; ===", "{}"},
-		{"json null body", PathAuth, "application/json", `null`},
-		{"empty json", PathAuth, "application/json", `{}`},
-		{"empty form", PathAuth, "", ""},
-		{"nul bytes", PathAuth, "application/x-www-form-urlencoded", "device_id=%00%00"},
+		{"bad json", client.PathAuth, "application/json", `{"username":`},
+		{"json array", client.PathAuth, "application/json", `["username","password"]`},
+		{"json trailing", client.PathAuth, "application/json", `{"device_id":"a"} {}`},
+		{"number for string", client.PathRegister, "application/json", `{"username":123,"password":"password1"}`},
+		{"object for string", client.PathRegister, "application/json", `{"username":{"a":1},"password":"password1"}`},
+		{"bool account_id", client.PathChangePassword, "application/json", `{"account_id":true,"password":"password1","new_password":"password2"}`},
+		{"text account_id", client.PathChangePassword, "application/json", `{"account_id":"abc","password":"password1","new_password":"password2"}`},
+		{"float account_id", client.PathChangePassword, "application/json", `{"account_id":1.5,"password":"password1","new_password":"password2"}`},
+		{"huge account_id", client.PathChangePassword, "application/x-www-form-urlencoded", "account_id=99999999999999999999999&password=password1&new_password=password2"},
+		{"negative account_id", client.PathChangePassword, "application/x-www-form-urlencoded", "account_id=-5&password=password1&new_password=password2"},
+		{"invalid utf-8 form", client.PathRegister, "application/x-www-form-urlencoded", "username=%ff%fe&password=password1"},
+		{"invalid utf-8 json", client.PathRegister, "application/json", "{\"username\":\"\xff\xfe\",\"password\":\"password1\"}"},
+		{"huge field", client.PathRegister, "application/x-www-form-urlencoded", "username=" + big + "&password=password1"},
+		{"huge json field", client.PathAuth, "application/json", `{"device_id":"` + big + `"}`},
+		{"body over the limit", client.PathAuth, "application/x-www-form-urlencoded", "device_id=a&pad=" + strings.Repeat("p", 9000)},
+		{"unknown content type", client.PathAuth, "text/plain", "device_id=a"},
+		{"broken content type", client.PathAuth, "application/json; ===", "{}"},
+		{"json null body", client.PathAuth, "application/json", `null`},
+		{"empty json", client.PathAuth, "application/json", `{}`},
+		{"empty form", client.PathAuth, "", ""},
+		{"nul bytes", client.PathAuth, "application/x-www-form-urlencoded", "device_id=%00%00"},
 	} {
 		a := e.postRaw(c.path, c.ctype, c.body)
 		if c.what == "nul bytes" || c.what == "json null body" {
@@ -47,7 +48,7 @@ func TestJunkInput(t *testing.T) {
 		want(t, c.what, a, http.StatusBadRequest, def.ResCode_RC_BAD_REQUEST)
 	}
 	// Unknown route and wrong method answer with a code too.
-	req, _ := http.NewRequest(http.MethodGet, e.base+PathAuth, nil)
+	req, _ := http.NewRequest(http.MethodGet, e.base+client.PathAuth, nil)
 	if a := e.do(req); a.status < 400 || a.code() != def.ResCode_RC_BAD_REQUEST {
 		t.Errorf("GET: HTTP %d %s", a.status, a.raw)
 	}
@@ -55,12 +56,12 @@ func TestJunkInput(t *testing.T) {
 		t.Errorf("unknown path: HTTP %d %s", a.status, a.raw)
 	}
 	// A gzip body is refused, not inflated.
-	req, _ = http.NewRequest(http.MethodPost, e.base+PathAuth, strings.NewReader("\x1f\x8b"))
+	req, _ = http.NewRequest(http.MethodPost, e.base+client.PathAuth, strings.NewReader("\x1f\x8b"))
 	req.Header.Set("Content-Encoding", "gzip")
 	want(t, "gzip", e.do(req), 400, def.ResCode_RC_BAD_REQUEST)
 	// Unknown extra parameters are ignored; the server still works.
-	want(t, "extra params", e.post(PathAuth, form("device_id", "ok", "color", "blue")), 200, def.ResCode_RC_OK)
-	want(t, "json account_id as string", e.postRaw(PathChangePassword, "application/json", `{"account_id":"999999","password":"password1","new_password":"password2"}`), 200, def.ResCode_RC_ACCOUNT_NO_FOUND)
+	want(t, "extra params", e.post(client.PathAuth, form("device_id", "ok", "color", "blue")), 200, def.ResCode_RC_OK)
+	want(t, "json account_id as string", e.postRaw(client.PathChangePassword, "application/json", `{"account_id":"999999","password":"password1","new_password":"password2"}`), 200, def.ResCode_RC_ACCOUNT_NO_FOUND)
 }
 
 func TestAppendJSON(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
 )
@@ -18,38 +19,38 @@ func TestAccountLockout(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.AccountFailLimit = 3; c.IPFailLimit = 100 })
 	a := e.register("victim", "password1")
 	for i := range 3 {
-		want(t, "wrong "+strconv.Itoa(i), e.post(PathAuth, form("username", "victim", "password", "guess-"+strconv.Itoa(i))), 200, def.ResCode_RC_AUTH_INVALID_USER)
+		want(t, "wrong "+strconv.Itoa(i), e.post(client.PathAuth, form("username", "victim", "password", "guess-"+strconv.Itoa(i))), 200, def.ResCode_RC_AUTH_INVALID_USER)
 	}
 	// Now even the right password is refused, here and on other password checks.
-	l := e.post(PathAuth, form("username", "victim", "password", "password1"))
+	l := e.post(client.PathAuth, form("username", "victim", "password", "password1"))
 	want(t, "locked", l, 200, def.ResCode_RC_ACCOUNT_LOCKED)
 	if l.header.Get("Retry-After") == "" {
 		t.Fatal("locked answer has no Retry-After")
 	}
 	sid := strconv.FormatInt(a.int("account_id"), 10)
-	want(t, "locked change", e.post(PathChangePassword, form("account_id", sid, "password", "password1", "new_password", "password2")), 200, def.ResCode_RC_ACCOUNT_LOCKED)
+	want(t, "locked change", e.post(client.PathChangePassword, form("account_id", sid, "password", "password1", "new_password", "password2")), 200, def.ResCode_RC_ACCOUNT_LOCKED)
 	// The lockout grows: the next failure past the limit doubles it.
 	ttl := func() time.Duration { d, _ := e.cache.TTL(context.Background(), "uc:lock:a:"+sid); return d }
 	if d := ttl(); d <= 0 || d > time.Minute {
 		t.Fatalf("first lockout %v, want (0, 1m]", d)
 	}
 	e.cache.Delete(context.Background(), "uc:lock:a:"+sid) // as if it ran out
-	want(t, "wrong after lockout", e.post(PathAuth, form("username", "victim", "password", "guess-x")), 200, def.ResCode_RC_AUTH_INVALID_USER)
+	want(t, "wrong after lockout", e.post(client.PathAuth, form("username", "victim", "password", "guess-x")), 200, def.ResCode_RC_AUTH_INVALID_USER)
 	if d := ttl(); d <= time.Minute || d > 2*time.Minute {
 		t.Fatalf("second lockout %v, want (1m, 2m]", d)
 	}
 	// Other accounts are untouched.
 	e.register("bystander", "password1")
-	want(t, "bystander", e.post(PathAuth, form("username", "bystander", "password", "password1")), 200, def.ResCode_RC_OK)
+	want(t, "bystander", e.post(client.PathAuth, form("username", "bystander", "password", "password1")), 200, def.ResCode_RC_OK)
 }
 
 func TestIPLockoutAndRateLimit(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.IPFailLimit = 2; c.AccountFailLimit = 100 })
 	e.register("target", "password1")
 	for range 2 {
-		want(t, "wrong", e.post(PathAuth, form("username", "target", "password", "nope-nope")), 200, def.ResCode_RC_AUTH_INVALID_USER)
+		want(t, "wrong", e.post(client.PathAuth, form("username", "target", "password", "nope-nope")), 200, def.ResCode_RC_AUTH_INVALID_USER)
 	}
-	l := e.post(PathAuth, form("username", "target", "password", "password1"))
+	l := e.post(client.PathAuth, form("username", "target", "password", "password1"))
 	want(t, "ip locked", l, http.StatusTooManyRequests, def.ResCode_RC_RATE_LIMITED)
 	if l.header.Get("Retry-After") == "" {
 		t.Fatal("429 without Retry-After")
@@ -59,9 +60,9 @@ func TestIPLockoutAndRateLimit(t *testing.T) {
 
 	r := newEnv(t, func(c *Config) { c.IPRate = 5; c.IPRateWindow = time.Minute })
 	for i := range 5 {
-		want(t, "within rate "+strconv.Itoa(i), r.post(PathAuth, form("device_id", "d")), 200, def.ResCode_RC_OK)
+		want(t, "within rate "+strconv.Itoa(i), r.post(client.PathAuth, form("device_id", "d")), 200, def.ResCode_RC_OK)
 	}
-	a := r.post(PathRegister, form("username", "late", "password", "password1"))
+	a := r.post(client.PathRegister, form("username", "late", "password", "password1"))
 	want(t, "over rate", a, http.StatusTooManyRequests, def.ResCode_RC_RATE_LIMITED)
 	if s, _ := strconv.Atoi(a.header.Get("Retry-After")); s < 1 || s > 60 {
 		t.Fatalf("Retry-After %q, want 1..60", a.header.Get("Retry-After"))
@@ -80,14 +81,14 @@ func TestLimitsOnRedis(t *testing.T) {
 	e := newEnvCache(t, c, func(c *Config) { c.AccountFailLimit = 2; c.IPRate = 1000 })
 	a := e.register("redisuser", "password1")
 	for range 2 {
-		e.post(PathAuth, form("username", "redisuser", "password", "wrong-one"))
+		e.post(client.PathAuth, form("username", "redisuser", "password", "wrong-one"))
 	}
-	want(t, "locked on redis", e.post(PathAuth, form("username", "redisuser", "password", "password1")), 200, def.ResCode_RC_ACCOUNT_LOCKED)
+	want(t, "locked on redis", e.post(client.PathAuth, form("username", "redisuser", "password", "password1")), 200, def.ResCode_RC_ACCOUNT_LOCKED)
 	const phone = "+8613511112222"
 	code := e.requestCode(phone)
-	want(t, "too frequent on redis", e.post(PathVerification, form("phone", phone)), 200, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
+	want(t, "too frequent on redis", e.post(client.PathVerification, form("phone", phone)), 200, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
 	e.cache.Delete(context.Background(), "uc:lock:a:"+strconv.FormatInt(a.int("account_id"), 10), "uc:fail:a:"+strconv.FormatInt(a.int("account_id"), 10))
-	want(t, "bind on redis", e.post(PathBindPhone, form("account_id", strconv.FormatInt(a.int("account_id"), 10), "password", "password1", "phone", phone, "code", code)), 200, def.ResCode_RC_OK)
+	want(t, "bind on redis", e.post(client.PathBindPhone, form("account_id", strconv.FormatInt(a.int("account_id"), 10), "password", "password1", "phone", phone, "code", code)), 200, def.ResCode_RC_OK)
 	// The code is stored hashed: the raw digits are nowhere in redis.
 	e.requestCode("+8613511113333")
 	keys, _ := rd.Client.Keys(context.Background(), "uc:code:*").Result()
@@ -136,7 +137,7 @@ func TestClientIP(t *testing.T) {
 func TestTrustedProxyEndToEnd(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.TrustedProxies = "127.0.0.1"; c.IPFailLimit = 1; c.AccountFailLimit = 100 })
 	e.register("proxied", "password1")
-	e.post(PathAuth, form("username", "proxied", "password", "wrongwrong"), "X-Forwarded-For", "198.51.100.1")
-	want(t, "bad client locked", e.post(PathAuth, form("username", "proxied", "password", "password1"), "X-Forwarded-For", "198.51.100.1"), 429, def.ResCode_RC_RATE_LIMITED)
-	want(t, "other client fine", e.post(PathAuth, form("username", "proxied", "password", "password1"), "X-Forwarded-For", "198.51.100.2"), 200, def.ResCode_RC_OK)
+	e.post(client.PathAuth, form("username", "proxied", "password", "wrongwrong"), "X-Forwarded-For", "198.51.100.1")
+	want(t, "bad client locked", e.post(client.PathAuth, form("username", "proxied", "password", "password1"), "X-Forwarded-For", "198.51.100.1"), 429, def.ResCode_RC_RATE_LIMITED)
+	want(t, "other client fine", e.post(client.PathAuth, form("username", "proxied", "password", "password1"), "X-Forwarded-For", "198.51.100.2"), 200, def.ResCode_RC_OK)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/internal/testenv"
 )
 
@@ -90,7 +91,7 @@ func TestLoad(t *testing.T) {
 				defer wg.Done()
 				for n := int64(w); time.Now().Before(stop); n += int64(*loadConns) {
 					t0 := time.Now()
-					resp, err := hc.Post(e.base+PathAuth, "application/x-www-form-urlencoded", strings.NewReader(sc.body(w, n)))
+					resp, err := hc.Post(e.base+client.PathAuth, "application/x-www-form-urlencoded", strings.NewReader(sc.body(w, n)))
 					if err != nil {
 						errs.Add(1)
 						continue

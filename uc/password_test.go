@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/qeetap/hive/client"
 )
 
 func TestHasher(t *testing.T) {
@@ -59,7 +61,7 @@ func TestStaleHashUpgradedAtLogin(t *testing.T) {
 	if _, _, err := e.srv.store.update(context.Background(), id, func(a *account) error { a.Hash = enc; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	want(t, "login with old hash", e.post(PathAuth, form("username", "upgrader", "password", "password1")), 200, 0)
+	want(t, "login with old hash", e.post(client.PathAuth, form("username", "upgrader", "password", "password1")), 200, 0)
 	rec, _, _ := e.srv.store.get(context.Background(), id)
 	if !strings.Contains(rec.Hash, "m=256,") {
 		t.Fatalf("hash not upgraded: %s", rec.Hash)

@@ -19,20 +19,10 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/token"
-)
-
-// REST routes (PROTOCOL §3).
-const (
-	PathAuth           = "/v1/account/auth"
-	PathRegister       = "/v1/account/registry"
-	PathBindAccount    = "/v1/account/bind/account"
-	PathVerification   = "/v1/verification"
-	PathBindPhone      = "/v1/account/bind/phone"
-	PathChangePassword = "/v1/account/password/change"
-	PathResetPassword  = "/v1/account/password/reset"
 )
 
 // Deps are the connections uc works with; cmd/hive makes them.
@@ -252,13 +242,13 @@ func (s *Server) newApp() *fiber.App {
 			return reply(c, status, resFor(resAuth, code))
 		},
 	})
-	s.route(app, PathAuth, "auth", resAuth, s.auth)
-	s.route(app, PathRegister, "register", resAuth, s.register)
-	s.route(app, PathBindAccount, "bind_account", resBindAccount, s.bindAccount)
-	s.route(app, PathVerification, "verification", resVerification, s.verification)
-	s.route(app, PathBindPhone, "bind_phone", resBindPhone, s.bindPhone)
-	s.route(app, PathChangePassword, "password_change", resChangePassword, s.changePassword)
-	s.route(app, PathResetPassword, "password_reset", resResetPassword, s.resetPassword)
+	s.route(app, client.PathAuth, "auth", resAuth, s.auth)
+	s.route(app, client.PathRegister, "register", resAuth, s.register)
+	s.route(app, client.PathBindAccount, "bind_account", resBindAccount, s.bindAccount)
+	s.route(app, client.PathVerification, "verification", resVerification, s.verification)
+	s.route(app, client.PathBindPhone, "bind_phone", resBindPhone, s.bindPhone)
+	s.route(app, client.PathChangePassword, "password_change", resChangePassword, s.changePassword)
+	s.route(app, client.PathResetPassword, "password_reset", resResetPassword, s.resetPassword)
 	return app
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/qeetap/hive/client"
 )
 
 func TestWebhookSender(t *testing.T) {
@@ -110,7 +112,7 @@ func TestFailingWebhookDoesNotBreakRequests(t *testing.T) {
 	}))
 	defer down.Close()
 	e := newEnv(t, func(c *Config) { c.SMSWebhook = down.URL; c.SMSRetries = 1 })
-	want(t, "verification", e.post(PathVerification, form("phone", "+8613800000009")), 200, 0)
+	want(t, "verification", e.post(client.PathVerification, form("phone", "+8613800000009")), 200, 0)
 	deadline := time.Now().Add(10 * time.Second)
 	for calls.Load() < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

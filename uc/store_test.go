@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/proto/def"
 )
 
@@ -19,12 +20,12 @@ func TestDanglingIndexRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Young: counts as a registration in flight.
-	want(t, "in flight", e.post(PathRegister, form("username", "ghost", "password", "password1")), 200, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
-	want(t, "cannot log in to it", e.post(PathAuth, form("username", "ghost", "password", "password1")), 200, def.ResCode_RC_AUTH_INVALID_USER)
+	want(t, "in flight", e.post(client.PathRegister, form("username", "ghost", "password", "password1")), 200, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+	want(t, "cannot log in to it", e.post(client.PathAuth, form("username", "ghost", "password", "password1")), 200, def.ResCode_RC_AUTH_INVALID_USER)
 	// Old: removed, and the name is free.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		a := e.post(PathRegister, form("username", "ghost", "password", "password1"))
+		a := e.post(client.PathRegister, form("username", "ghost", "password", "password1"))
 		if a.code() == def.ResCode_RC_OK {
 			break
 		}
@@ -33,7 +34,7 @@ func TestDanglingIndexRepaired(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	want(t, "login", e.post(PathAuth, form("username", "ghost", "password", "password1")), 200, def.ResCode_RC_OK)
+	want(t, "login", e.post(client.PathAuth, form("username", "ghost", "password", "password1")), 200, def.ResCode_RC_OK)
 
 	// An index whose record exists but names another key (a crash between
 	// reserving a bind's name and updating the record) is dangling too.
@@ -55,7 +56,7 @@ func TestDanglingIndexRepaired(t *testing.T) {
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		a := e.post(PathRegister, form("username", "halfbound", "password", "password1"))
+		a := e.post(client.PathRegister, form("username", "halfbound", "password", "password1"))
 		if a.code() == def.ResCode_RC_OK {
 			break
 		}

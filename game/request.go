@@ -91,14 +91,11 @@ func withNames(hs map[string]*handler) map[string]*handler {
 // lookup and reflection.
 func (h *handler) decode(payload []byte) (proto.Message, error) {
 	m := h.new()
-	// Merge into the new, empty message: the same result without a Reset.
-	if err := (proto.UnmarshalOptions{AllowPartial: true, Merge: true}).Unmarshal(payload, m); err != nil {
-		return nil, frame.ErrBadPayload
+	err := frame.DecodeInto(m, payload)
+	if errors.Is(err, frame.ErrBadPayload) {
+		return nil, err
 	}
-	if err := proto.CheckInitialized(m); err != nil {
-		return m, frame.ErrMissingRequired
-	}
-	return m, nil
+	return m, err
 }
 
 // handle answers one request message, always: a Res on msg.Reply with the

@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -22,13 +23,28 @@ func Decode(api, payload []byte) (proto.Message, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownAPI, api)
 	}
 	m := mt.New().Interface()
-	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(payload, m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadPayload, api, err)
-	}
-	if err := proto.CheckInitialized(m); err != nil {
-		return m, fmt.Errorf("%w: %s: %v", ErrMissingRequired, api, err)
+	if err := DecodeInto(m, payload); err != nil {
+		if errors.Is(err, ErrBadPayload) {
+			return nil, err
+		}
+		return m, err
 	}
 	return m, nil
+}
+
+// DecodeInto is Decode for a caller that already holds a new, empty message
+// of the api's type (the game worker makes one per route without the
+// registry lookup): the same rules and errors, ErrBadPayload or
+// ErrMissingRequired.
+func DecodeInto(m proto.Message, payload []byte) error {
+	// Merge into the empty message: the same result as Unmarshal without its Reset.
+	if err := (proto.UnmarshalOptions{AllowPartial: true, Merge: true}).Unmarshal(payload, m); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadPayload, m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	if err := proto.CheckInitialized(m); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrMissingRequired, m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return nil
 }
 
 // Encode marshals m and returns its api (the full protobuf name) and payload,

@@ -260,7 +260,7 @@ func (s *Store) readBatch(ctx context.Context, subject string, from uint64, fn f
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opt.BatchTimeout)
+		ctx, cancel = context.WithTimeout(ctx, nc.Opts.Timeout) // as nats.go's own requests
 		defer cancel()
 	}
 	more := false

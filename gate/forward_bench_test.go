@@ -3,7 +3,6 @@ package gate
 import (
 	"net"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/qeetap/hive/internal/testenv"
@@ -19,38 +18,10 @@ import (
 //
 //	go test ./gate -run '^$' -bench ForwardPath -benchmem -count 5
 func BenchmarkForwardPath(b *testing.B) {
-	n := testenv.StartNATS(b)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	got := make(chan struct{})
-	go func() {
-		r := frame.NewReader(client, frame.MaxSize)
-		for {
-			if _, _, err := r.Next(); err != nil {
-				close(got)
-				return
-			}
-			got <- struct{}{}
-		}
-	}()
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
-	s := newPublishSession(b, n)
+	s, got := socketSession(b)
 	s.srv.cfg.Rate = 0
-	s.conn = server
 	s.srv.sessions.Store(s.id, s)
-	benchLogin(s, server, 10001)
+	s.state, s.uid, s.user = stateLoggedIn, 10001, "10001"
 
 	api := []byte(apiEcho)
 	payload := []byte{8, 42, 16, 1}
@@ -70,10 +41,37 @@ func BenchmarkForwardPath(b *testing.B) {
 	}
 }
 
-// benchLogin puts s in the logged-in state of user uid on conn c.
-func benchLogin(s *session, c net.Conn, uid int64) {
-	if sc, ok := c.(syscall.Conn); ok {
-		s.raw, _ = sc.SyscallConn()
+// socketSession is a session of a gate on a fresh NATS server, on the
+// server side of a loopback TCP connection whose client side is read by a
+// goroutine: got receives once per frame read and is closed when the
+// connection ends.
+func socketSession(b *testing.B) (*session, <-chan struct{}) {
+	n := testenv.StartNATS(b)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
 	}
-	s.state, s.uid, s.user = stateLoggedIn, uid, strconv.FormatInt(uid, 10)
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { client.Close() })
+	server, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { server.Close() })
+	got := make(chan struct{})
+	go func() {
+		r := frame.NewReader(client, frame.MaxSize)
+		for {
+			if _, _, err := r.Next(); err != nil {
+				close(got)
+				return
+			}
+			got <- struct{}{}
+		}
+	}()
+	return newPublishSession(b, n, server), got
 }

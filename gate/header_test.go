@@ -2,6 +2,7 @@ package gate
 
 import (
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"testing"
@@ -15,8 +16,8 @@ import (
 )
 
 // newPublishSession is a session of an unstarted gate, enough to publish
-// requests on n's connection.
-func newPublishSession(tb testing.TB, n *testenv.NATS) *session {
+// requests on n's connection, on client connection c (nil: none).
+func newPublishSession(tb testing.TB, n *testenv.NATS, c net.Conn) *session {
 	tb.Helper()
 	cfg := DefaultConfig()
 	cfg.ID = "g7"
@@ -24,7 +25,7 @@ func newPublishSession(tb testing.TB, n *testenv.NATS) *session {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newSession(g, nil)
+	return newSession(g, c)
 }
 
 // TestPublishRequestHeaders: every request carries exactly the headers of
@@ -40,7 +41,7 @@ func TestPublishRequestHeaders(t *testing.T) {
 	if err := n.Conn.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	s := newPublishSession(t, n)
+	s := newPublishSession(t, n, nil)
 	sid := s.subj[len("gate.g7."):]
 	sends := []struct {
 		api, reply, user string
@@ -79,7 +80,7 @@ func TestPublishRequestHeaders(t *testing.T) {
 //	go test ./gate -run '^$' -bench PublishRequest -benchmem -count 5
 func BenchmarkPublishRequest(b *testing.B) {
 	n := testenv.StartNATS(b)
-	s := newPublishSession(b, n)
+	s := newPublishSession(b, n, nil)
 	payload := []byte{8, 42, 16, 1}
 	b.ReportAllocs()
 	id := uint64(1000)

@@ -3,15 +3,12 @@ package gate
 import (
 	"fmt"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/qeetap/hive/internal/testenv"
-	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
 )
 
@@ -64,38 +61,7 @@ func TestPushesPastSocketBuffer(t *testing.T) {
 //
 //	go test ./gate -run '^$' -bench PushToSocket -benchmem -count 5
 func BenchmarkPushToSocket(b *testing.B) {
-	n := testenv.StartNATS(b)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
-	s := newPublishSession(b, n)
-	s.conn = server
-	if sc, ok := server.(syscall.Conn); ok {
-		s.raw, _ = sc.SyscallConn()
-	}
-	got := make(chan struct{})
-	go func() {
-		r := frame.NewReader(client, frame.MaxSize)
-		for {
-			if _, _, err := r.Next(); err != nil {
-				close(got)
-				return
-			}
-			got <- struct{}{}
-		}
-	}()
+	s, got := socketSession(b)
 	payload := []byte{8, 42, 16, 1}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -58,6 +58,7 @@ const (
 	ResCode_RC_LOGIN_KICKED                      ResCode = 2004 // new
 	ResCode_RC_LOGIN_REQUIRED                    ResCode = 2005 // new
 	ResCode_RC_GATE_DRAINING                     ResCode = 2006 // new
+	ResCode_RC_LOGIN_TOKEN_REVOKED               ResCode = 2007 // new: the account's credentials changed since the token was issued
 	ResCode_RC_USER_NOT_FOUND                    ResCode = 3001 // new
 	ResCode_RC_ITEM_NOT_ENOUGH                   ResCode = 3002 // new
 	ResCode_RC_ITEM_INVALID                      ResCode = 3003 // new
@@ -68,6 +69,8 @@ const (
 	ResCode_RC_MAIL_ALREADY_CLAIMED              ResCode = 3008 // new
 	ResCode_RC_EVENT_INVALID                     ResCode = 3009 // new
 	ResCode_RC_GIFT_SELF                         ResCode = 3010 // new
+	ResCode_RC_ITEM_OVERFLOW                     ResCode = 3011 // new: the receiving stack would pass its largest amount
+	ResCode_RC_RANK_NOT_READY                    ResCode = 3012 // new: the leaderboard is being rebuilt from the stream
 )
 
 // Enum value maps for ResCode.
@@ -101,6 +104,7 @@ var (
 		2004: "RC_LOGIN_KICKED",
 		2005: "RC_LOGIN_REQUIRED",
 		2006: "RC_GATE_DRAINING",
+		2007: "RC_LOGIN_TOKEN_REVOKED",
 		3001: "RC_USER_NOT_FOUND",
 		3002: "RC_ITEM_NOT_ENOUGH",
 		3003: "RC_ITEM_INVALID",
@@ -111,6 +115,8 @@ var (
 		3008: "RC_MAIL_ALREADY_CLAIMED",
 		3009: "RC_EVENT_INVALID",
 		3010: "RC_GIFT_SELF",
+		3011: "RC_ITEM_OVERFLOW",
+		3012: "RC_RANK_NOT_READY",
 	}
 	ResCode_value = map[string]int32{
 		"RC_OK":                                0,
@@ -141,6 +147,7 @@ var (
 		"RC_LOGIN_KICKED":                      2004,
 		"RC_LOGIN_REQUIRED":                    2005,
 		"RC_GATE_DRAINING":                     2006,
+		"RC_LOGIN_TOKEN_REVOKED":               2007,
 		"RC_USER_NOT_FOUND":                    3001,
 		"RC_ITEM_NOT_ENOUGH":                   3002,
 		"RC_ITEM_INVALID":                      3003,
@@ -151,6 +158,8 @@ var (
 		"RC_MAIL_ALREADY_CLAIMED":              3008,
 		"RC_EVENT_INVALID":                     3009,
 		"RC_GIFT_SELF":                         3010,
+		"RC_ITEM_OVERFLOW":                     3011,
+		"RC_RANK_NOT_READY":                    3012,
 	}
 )
 
@@ -1161,7 +1170,7 @@ const file_def_def_proto_rawDesc = "" +
 	"\x05arg_a\x18\x02 \x01(\x05R\x04argA\x12\x13\n" +
 	"\x05arg_b\x18\x03 \x01(\x05R\x04argB\x12\x15\n" +
 	"\x06arg_64\x18\x04 \x01(\x03R\x05arg64\x12\x17\n" +
-	"\aarg_str\x18\x05 \x01(\tR\x06argStr*\xfd\a\n" +
+	"\aarg_str\x18\x05 \x01(\tR\x06argStr*\xc9\b\n" +
 	"\aResCode\x12\t\n" +
 	"\x05RC_OK\x10\x00\x12\x1c\n" +
 	"\x18RC_SERVER_INTERNAL_ERROR\x10\x01\x12\x12\n" +
@@ -1191,7 +1200,8 @@ const file_def_def_proto_rawDesc = "" +
 	"\x1bRC_LOGIN_USER_CREATE_FAILED\x10\xd3\x0f\x12\x14\n" +
 	"\x0fRC_LOGIN_KICKED\x10\xd4\x0f\x12\x16\n" +
 	"\x11RC_LOGIN_REQUIRED\x10\xd5\x0f\x12\x15\n" +
-	"\x10RC_GATE_DRAINING\x10\xd6\x0f\x12\x16\n" +
+	"\x10RC_GATE_DRAINING\x10\xd6\x0f\x12\x1b\n" +
+	"\x16RC_LOGIN_TOKEN_REVOKED\x10\xd7\x0f\x12\x16\n" +
 	"\x11RC_USER_NOT_FOUND\x10\xb9\x17\x12\x17\n" +
 	"\x12RC_ITEM_NOT_ENOUGH\x10\xba\x17\x12\x14\n" +
 	"\x0fRC_ITEM_INVALID\x10\xbb\x17\x12\x19\n" +
@@ -1201,7 +1211,9 @@ const file_def_def_proto_rawDesc = "" +
 	"\x11RC_MAIL_NOT_FOUND\x10\xbf\x17\x12\x1c\n" +
 	"\x17RC_MAIL_ALREADY_CLAIMED\x10\xc0\x17\x12\x15\n" +
 	"\x10RC_EVENT_INVALID\x10\xc1\x17\x12\x11\n" +
-	"\fRC_GIFT_SELF\x10\xc2\x17*:\n" +
+	"\fRC_GIFT_SELF\x10\xc2\x17\x12\x15\n" +
+	"\x10RC_ITEM_OVERFLOW\x10\xc3\x17\x12\x16\n" +
+	"\x11RC_RANK_NOT_READY\x10\xc4\x17*:\n" +
 	"\bItemType\x12\r\n" +
 	"\tITEM_GOLD\x10d\x12\x10\n" +
 	"\fITEM_DIAMOND\x10e\x12\r\n" +

@@ -24,6 +24,11 @@ const (
 	// PresenceBucket holds who is online where (game's presence projection:
 	// key = player id, value = gate/session/login time); rebuildable from events.
 	PresenceBucket = "presence"
+	// TokenVersionsBucket holds each account's current token version (key
+	// the account id, value its decimal version) once it is above 0: uc
+	// bumps it when credentials change, gates refuse older tokens. It holds
+	// no secret, so gates may read it without reading AccountsBucket.
+	TokenVersionsBucket = "token-versions"
 )
 
 // StoreConfig sets the durability knobs of the stream and buckets.
@@ -84,6 +89,7 @@ func EnsureStore(ctx context.Context, js jetstream.JetStream, c StoreConfig) err
 		{Bucket: NamesBucket, Description: "unique player names", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: CountersBucket, Description: "durable id sequences", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: PresenceBucket, Description: "online players by gate (projection of login events)", History: 1, Storage: jetstream.FileStorage, Replicas: r},
+		{Bucket: TokenVersionsBucket, Description: "current token version per account (gates refuse older tokens)", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
 			return fmt.Errorf("bus: kv bucket %s: %w", b.Bucket, err)

@@ -155,7 +155,7 @@ func BenchmarkEcho(b *testing.B) {
 		lat.report(b)
 	})
 	b.Run("gate", func(b *testing.B) {
-		tok, _, _ := w.signer.Sign(1)
+		tok, _, _ := w.signer.Sign(1, 0)
 		c, err := dialLogin(w.gate.Addr(), tok)
 		if err != nil {
 			b.Fatal(err)
@@ -196,7 +196,7 @@ func BenchmarkEcho(b *testing.B) {
 		var mu sync.Mutex
 		var all []*rawClient
 		for i := range conns {
-			tok, _, _ := w.signer.Sign(int64(100 + i))
+			tok, _, _ := w.signer.Sign(int64(100 + i), 0)
 			c, err := dialLogin(w.gate.Addr(), tok)
 			if err != nil {
 				b.Fatal(err)

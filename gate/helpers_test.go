@@ -66,7 +66,7 @@ func newEnv(t *testing.T) *env {
 // token signs a valid token for uid.
 func (e *env) token(uid int64) string {
 	e.t.Helper()
-	tok, _, err := e.signer.Sign(uid)
+	tok, _, err := e.signer.Sign(uid, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func TestLoginFailures(t *testing.T) {
 	}
 	wrongIssuer := token.NewSigner(key, "someone-else", time.Hour)
 	sign := func(s *token.Signer) string {
-		tok, _, err := s.Sign(10001)
+		tok, _, err := s.Sign(10001, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestLoginKeyFromFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := e.startGate(func(c *Config) { c.TokenPublicKeys = []string{path} })
-	tok, _, _ := signer.Sign(42)
+	tok, _, _ := signer.Sign(42, 0)
 	e.dial(g).login(tok, 42)
 	// The registry's key still works alongside.
 	e.dial(g).login(e.token(43), 43)

@@ -38,6 +38,16 @@ type Claims struct {
 	ExpiresAt time.Time
 	ID        string // jti
 	KeyID     string // kid
+	// Version is the account's token version when the token was issued
+	// (claim "ver", absent = 0). uc bumps the account's version when its
+	// credentials change; gates refuse tokens older than the current one.
+	Version int64
+}
+
+// claims is the JWT body: the registered claims plus the token version.
+type claims struct {
+	jwt.RegisteredClaims
+	Ver int64 `json:"ver,omitempty"`
 }
 
 // Signer signs tokens with one Ed25519 private key.
@@ -70,21 +80,22 @@ func (s *Signer) KeyID() string { return s.kid }
 // PublicKey is the key gates need to verify this signer's tokens.
 func (s *Signer) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
-// Sign issues a token for account; it returns the token and when it expires.
-func (s *Signer) Sign(account int64) (string, time.Time, error) {
+// Sign issues a token for account at the account's token version; it
+// returns the token and when it expires.
+func (s *Signer) Sign(account, version int64) (string, time.Time, error) {
 	now := s.now()
 	exp := now.Add(s.ttl)
 	var jti [12]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("token: jti: %w", err)
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   strconv.FormatInt(account, 10),
 		Issuer:    s.issuer,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(exp),
 		ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
-	})
+	}, Ver: version})
 	t.Header["kid"] = s.kid
 	str, err := t.SignedString(s.key)
 	if err != nil {
@@ -148,9 +159,10 @@ func (v *Verifier) Verify(tok string) (Claims, error) {
 	if len(tok) > 4096 {
 		return Claims{}, fmt.Errorf("%w: too long", ErrInvalid)
 	}
-	var rc jwt.RegisteredClaims
+	var all claims
+	rc := &all.RegisteredClaims
 	var kid string
-	_, err := v.parser.ParseWithClaims(tok, &rc, func(t *jwt.Token) (any, error) {
+	_, err := v.parser.ParseWithClaims(tok, &all, func(t *jwt.Token) (any, error) {
 		kid, _ = t.Header["kid"].(string)
 		v.mu.RLock()
 		k, ok := v.keys[kid]
@@ -170,7 +182,10 @@ func (v *Verifier) Verify(tok string) (Claims, error) {
 	if err != nil || id <= 0 {
 		return Claims{}, fmt.Errorf("%w: bad sub %q", ErrInvalid, rc.Subject)
 	}
-	c := Claims{AccountID: id, Issuer: rc.Issuer, ID: rc.ID, KeyID: kid}
+	if all.Ver < 0 {
+		return Claims{}, fmt.Errorf("%w: bad ver %d", ErrInvalid, all.Ver)
+	}
+	c := Claims{AccountID: id, Issuer: rc.Issuer, ID: rc.ID, KeyID: kid, Version: all.Ver}
 	if rc.IssuedAt != nil {
 		c.IssuedAt = rc.IssuedAt.Time
 	}

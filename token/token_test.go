@@ -26,7 +26,7 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 func TestSignVerify(t *testing.T) {
 	k := newKey(t)
 	s := NewSigner(k, "", time.Hour)
-	tok, exp, err := s.Sign(10001)
+	tok, exp, err := s.Sign(10001, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,15 @@ func TestSignVerify(t *testing.T) {
 	if c.AccountID != 10001 || c.Issuer != DefaultIssuer || c.KeyID != s.KeyID() || c.ID == "" || c.IssuedAt.IsZero() {
 		t.Fatalf("claims %+v", c)
 	}
-	if t2, _, _ := s.Sign(10001); t2 == tok {
+	if t2, _, _ := s.Sign(10001, 0); t2 == tok {
 		t.Fatal("two tokens share a jti")
+	}
+	if c.Version != 0 {
+		t.Fatalf("version %d, want 0", c.Version)
+	}
+	v7, _, _ := s.Sign(10001, 7)
+	if c, err := NewVerifier("", s.PublicKey()).Verify(v7); err != nil || c.Version != 7 {
+		t.Fatalf("version claim: %+v, %v", c, err)
 	}
 }
 
@@ -181,7 +188,7 @@ func TestKeyFiles(t *testing.T) {
 func TestPeekKeyID(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	s := NewSigner(key, "", time.Hour)
-	tok, _, err := s.Sign(10001)
+	tok, _, err := s.Sign(10001, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

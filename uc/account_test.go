@@ -23,7 +23,7 @@ func TestBindAccount(t *testing.T) {
 	e.register("taken", "password1")
 	auth := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 	_, strangerKey, _ := ed25519.GenerateKey(rand.Reader)
-	stranger, _, _ := token.NewSigner(strangerKey, "", time.Hour).Sign(id)
+	stranger, _, _ := token.NewSigner(strangerKey, "", time.Hour).Sign(id, 0)
 	for _, c := range []struct {
 		what   string
 		f      []string
@@ -48,7 +48,7 @@ func TestBindAccount(t *testing.T) {
 	r := e.register("named", "password1")
 	want(t, "named account", e.post(client.PathBindAccount, form("account_id", strconv.FormatInt(r.int("account_id"), 10), "username", "renamed", "password", "password1"), auth(r.str("token"))...), 200, def.ResCode_RC_ACCOUNT_ALREADY_BOUND)
 	// A valid token for an account that does not exist.
-	ghost, _, _ := e.signer.Sign(999999)
+	ghost, _, _ := e.signer.Sign(999999, 0)
 	want(t, "no such account", e.post(client.PathBindAccount, form("account_id", "999999", "username", "ghostly", "password", "password1"), auth(ghost)...), 200, def.ResCode_RC_ACCOUNT_NO_FOUND)
 
 	// The bound guest logs in by name, and still by device: one account.
@@ -67,7 +67,7 @@ func TestBindAccount(t *testing.T) {
 	s2 := token.NewSigner(k2, "", time.Hour)
 	pemb, _ := token.EncodePublicKey(s2.PublicKey())
 	e.reg.PublishKey(context.Background(), s2.KeyID(), pemb)
-	t2, _, _ := s2.Sign(g3.int("account_id"))
+	t2, _, _ := s2.Sign(g3.int("account_id"), 0)
 	want(t, "replica token", e.post(client.PathBindAccount, form("account_id", strconv.FormatInt(g3.int("account_id"), 10), "username", "replica", "password", "password1"), auth(t2)...), 200, def.ResCode_RC_OK)
 }
 

@@ -58,7 +58,7 @@ func statusCode(a *account) def.ResCode {
 
 // login answers a successful auth or registration: token, gate, id.
 func (s *Server) login(a *account, gate registry.Gate) result {
-	tok, exp, err := s.signer.Sign(a.ID)
+	tok, exp, err := s.signer.Sign(a.ID, 0)
 	if err != nil {
 		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "sign token", err)
 	}

@@ -196,7 +196,7 @@ func BenchmarkEcho(b *testing.B) {
 		var mu sync.Mutex
 		var all []*rawClient
 		for i := range conns {
-			tok, _, _ := w.signer.Sign(int64(100 + i), 0)
+			tok, _, _ := w.signer.Sign(int64(100+i), 0)
 			c, err := dialLogin(w.gate.Addr(), tok)
 			if err != nil {
 				b.Fatal(err)

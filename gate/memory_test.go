@@ -200,7 +200,7 @@ func TestIdleConnMemoryClients(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			tok, _, _ := signer.Sign(int64(100000 + i), 0)
+			tok, _, _ := signer.Sign(int64(100000+i), 0)
 			c, err := dialLogin(addr, tok)
 			if err != nil {
 				errs <- err

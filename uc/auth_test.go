@@ -116,7 +116,7 @@ func TestNoLiveGate(t *testing.T) {
 	}{
 		{"auth", client.PathAuth, []string{"username", "early", "password", "password1"}},
 		{"register", client.PathRegister, []string{"username", "late", "password", "password1"}},
-		{"guest", client.PathAuth, []string{"device_id", "dev-1"}},
+		{"guest", client.PathAuth, []string{"device_id", testDevice("dev-1")}},
 	} {
 		want(t, c.what, e.post(c.path, form(c.f...)), 200, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	}

@@ -94,6 +94,33 @@ type Config struct {
 	// record does not point back as the leftover of a crash and removes it
 	// (--uc-index-grace).
 	IndexGrace time.Duration
+
+	// IPv6Prefix is the prefix length an IPv6 client is limited by: one
+	// subscriber usually holds a whole /64, so limiting per address would
+	// give it 2^64 fresh budgets (--uc-ipv6-prefix).
+	IPv6Prefix int
+	// CreateLimit is the most accounts (named or guest) one source may
+	// create per CreateWindow; more get HTTP 429 RC_RATE_LIMITED; 0
+	// disables (--uc-create-limit, --uc-create-window).
+	CreateLimit  int
+	CreateWindow time.Duration
+	// SMSSourceLimit is the most verification codes one source may have sent
+	// (to any phones) per SMSSourceWindow; more get HTTP 429 RC_RATE_LIMITED;
+	// 0 disables (--sms-source-limit, --sms-source-window).
+	SMSSourceLimit  int
+	SMSSourceWindow time.Duration
+	// SMSGlobalPerMinute caps the codes all clients together may have sent
+	// per minute, across every uc sharing the cache; more get HTTP 429
+	// RC_RATE_LIMITED; 0 disables (--sms-global-per-minute).
+	SMSGlobalPerMinute int
+	// SMSLogCodes lets uc run without SMSWebhook by logging each code with
+	// the phone masked: for staging. Without it (and outside `hive dev`), a
+	// missing webhook is a start-up error (--sms-log-codes).
+	SMSLogCodes bool
+	// DeviceLoginAfterBind keeps a guest's device id working after the guest
+	// bound a username; by default binding ends device login
+	// (--uc-device-login-after-bind).
+	DeviceLoginAfterBind bool
 }
 
 // DefaultConfig returns the defaults used by `hive uc` and `hive dev`.
@@ -127,6 +154,13 @@ func DefaultConfig() Config {
 		SMSTimeout:       5 * time.Second,
 		SMSRetries:       3,
 		IndexGrace:       10 * time.Second,
+
+		IPv6Prefix:         64,
+		CreateLimit:        20,
+		CreateWindow:       time.Hour,
+		SMSSourceLimit:     10,
+		SMSSourceWindow:    time.Hour,
+		SMSGlobalPerMinute: 100,
 	}
 }
 
@@ -163,6 +197,14 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SMSTimeout, "uc-sms-timeout", c.SMSTimeout, "timeout of one SMS webhook call")
 	fs.IntVar(&c.SMSRetries, "uc-sms-retries", c.SMSRetries, "retries of a failed SMS webhook call (backoff doubles from 500ms)")
 	fs.DurationVar(&c.IndexGrace, "uc-index-grace", c.IndexGrace, "age after which an index key without its record is removed as a crash leftover")
+	fs.IntVar(&c.IPv6Prefix, "uc-ipv6-prefix", c.IPv6Prefix, "prefix length IPv6 clients are rate-limited and locked out by (one subscriber holds a /64)")
+	fs.IntVar(&c.CreateLimit, "uc-create-limit", c.CreateLimit, "accounts (named or guest) one client source may create per --uc-create-window (0 = no limit)")
+	fs.DurationVar(&c.CreateWindow, "uc-create-window", c.CreateWindow, "window of --uc-create-limit")
+	fs.IntVar(&c.SMSSourceLimit, "sms-source-limit", c.SMSSourceLimit, "verification codes one client source may have sent per --sms-source-window (0 = no limit)")
+	fs.DurationVar(&c.SMSSourceWindow, "sms-source-window", c.SMSSourceWindow, "window of --sms-source-limit")
+	fs.IntVar(&c.SMSGlobalPerMinute, "sms-global-per-minute", c.SMSGlobalPerMinute, "verification codes sent per minute by all clients together (0 = no limit)")
+	fs.BoolVar(&c.SMSLogCodes, "sms-log-codes", c.SMSLogCodes, "without --sms-webhook, log verification codes (phone masked) instead of refusing to start: staging only")
+	fs.BoolVar(&c.DeviceLoginAfterBind, "uc-device-login-after-bind", c.DeviceLoginAfterBind, "keep guest device login working after the guest binds a username")
 }
 
 // validate checks the config and parses what needs parsing.
@@ -192,6 +234,14 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		return nil, fmt.Errorf("uc: bad SMS settings")
 	case c.IndexGrace <= 0 || c.RequestTimeout <= 0:
 		return nil, fmt.Errorf("uc: --uc-index-grace and --uc-request-timeout must be positive")
+	case c.IPv6Prefix < 32 || c.IPv6Prefix > 128:
+		return nil, fmt.Errorf("uc: --uc-ipv6-prefix %d out of [32,128]", c.IPv6Prefix)
+	case c.CreateLimit < 0 || (c.CreateLimit > 0 && c.CreateWindow <= 0):
+		return nil, fmt.Errorf("uc: bad --uc-create-limit/--uc-create-window")
+	case c.SMSSourceLimit < 0 || (c.SMSSourceLimit > 0 && c.SMSSourceWindow <= 0):
+		return nil, fmt.Errorf("uc: bad --sms-source-limit/--sms-source-window")
+	case c.SMSGlobalPerMinute < 0:
+		return nil, fmt.Errorf("uc: --sms-global-per-minute must not be negative")
 	}
 	for _, s := range strings.Split(c.TrustedProxies, ",") {
 		s = strings.TrimSpace(s)

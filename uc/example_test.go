@@ -48,6 +48,7 @@ func Example() {
 
 	cfg := uc.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.SMSLogCodes = true // no SMS gateway here: codes would go to the log
 	srv, err := uc.New(cfg, uc.Deps{
 		NC: nc, JS: js, Registry: reg, Cache: cache.NewMemory(),
 		Signer: token.NewSigner(key, cfg.TokenIssuer, cfg.TokenTTL),

@@ -3,11 +3,17 @@ package uc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/proto/msg"
@@ -26,8 +32,9 @@ func ok(kind resKind, code def.ResCode) result {
 	return result{status: http.StatusOK, res: resFor(kind, code)}
 }
 
-func bad(kind resKind) result {
-	return result{status: http.StatusBadRequest, res: resFor(kind, def.ResCode_RC_BAD_REQUEST)}
+// bad is HTTP 400 RC_BAD_REQUEST saying why.
+func bad(kind resKind, why string) result {
+	return result{status: http.StatusBadRequest, res: resFor(kind, def.ResCode_RC_BAD_REQUEST), msg: why}
 }
 
 // internal maps a storage or hashing failure to its answer: busy hash
@@ -40,9 +47,23 @@ func (s *Server) internal(kind resKind, code def.ResCode, what string, err error
 	return result{status: http.StatusInternalServerError, res: resFor(kind, code)}
 }
 
-// limited is the answer to a locked-out IP: HTTP 429 with Retry-After.
+// limited is the answer to a source over a limit: HTTP 429 with Retry-After.
 func limited(kind resKind, retry time.Duration) result {
 	return result{status: http.StatusTooManyRequests, res: resFor(kind, def.ResCode_RC_RATE_LIMITED)}.withRetry(retry)
+}
+
+// sourceLocked is the answer to a source locked out of password and code
+// checks (--uc-ip-fail-limit).
+func (s *Server) sourceLocked(kind resKind, retry time.Duration) result {
+	s.m.refused.WithLabelValues(limitSourceLockout).Inc()
+	return limited(kind, retry).withMessage("too many failed password or code checks from your address; wait the seconds in Retry-After")
+}
+
+// accountLocked is the answer to a source locked out of one account
+// (--uc-account-fail-limit).
+func (s *Server) accountLocked(kind resKind, retry time.Duration) result {
+	s.m.refused.WithLabelValues(limitAccountLockout).Inc()
+	return ok(kind, def.ResCode_RC_ACCOUNT_LOCKED).withRetry(retry)
 }
 
 // statusCode is the answer for an account that is not open, or RC_OK.
@@ -58,7 +79,7 @@ func statusCode(a *account) def.ResCode {
 
 // login answers a successful auth or registration: token, gate, id.
 func (s *Server) login(a *account, gate registry.Gate) result {
-	tok, exp, err := s.signer.Sign(a.ID, 0)
+	tok, exp, err := s.signer.Sign(a.ID, a.TokenVersion)
 	if err != nil {
 		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "sign token", err)
 	}
@@ -82,12 +103,12 @@ func (s *Server) auth(ctx context.Context, r *req) result {
 	switch {
 	case p.Username != "" || p.Password != "":
 		if p.Username == "" || p.Password == "" {
-			return bad(resAuth)
+			return bad(resAuth, "send username and password together, or device_id alone")
 		}
 	case p.DeviceID != "":
 		return s.guest(ctx, r)
 	default:
-		return bad(resAuth)
+		return bad(resAuth, "send username and password, or device_id alone")
 	}
 	gate, live := s.pickGate()
 	if !live {
@@ -97,7 +118,7 @@ func (s *Server) auth(ctx context.Context, r *req) result {
 		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
 	}
 	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
-		return limited(resAuth, retry)
+		return s.sourceLocked(resAuth, retry)
 	}
 	a, _, err := s.store.lookup(ctx, userKey(p.Username))
 	if errors.Is(err, errNotFound) || errors.Is(err, errPending) {
@@ -112,8 +133,8 @@ func (s *Server) auth(ctx context.Context, r *req) result {
 	if err != nil {
 		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "auth lookup", err)
 	}
-	if l, retry := s.limits.accountLocked(ctx, a.ID); l {
-		return ok(resAuth, def.ResCode_RC_ACCOUNT_LOCKED).withRetry(retry)
+	if l, retry := s.limits.accountLocked(ctx, a.ID, r.ip); l {
+		return s.accountLocked(resAuth, retry)
 	}
 	good, stale, err := s.hash.verify(ctx, a.Hash, p.Password)
 	if err != nil {
@@ -123,7 +144,7 @@ func (s *Server) auth(ctx context.Context, r *req) result {
 		s.limits.fail(ctx, a.ID, r.ip)
 		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
 	}
-	s.limits.succeed(ctx, a.ID)
+	s.limits.succeed(ctx, a.ID, r.ip)
 	if c := statusCode(a); c != def.ResCode_RC_OK {
 		return ok(resAuth, c)
 	}
@@ -153,12 +174,13 @@ func (s *Server) rehash(ctx context.Context, a *account, password string) {
 }
 
 // guest: POST /v1/account/auth with device_id alone. The device is looked
-// up by the SHA-256 of its id (no argon2 here: a device id is an
-// identifier, not a secret a person chose, so a fast hash is enough and
-// the path stays cheap). The first login creates the account.
+// up by the SHA-256 of its id (no argon2 here: a device id is a random
+// secret of 128 bits or more that the client made, not one a person chose,
+// so a fast hash is enough and the path stays cheap). The first login
+// creates the account.
 func (s *Server) guest(ctx context.Context, r *req) result {
-	if len(r.p.DeviceID) > maxDeviceID {
-		return bad(resAuth)
+	if !validDeviceID(r.p.DeviceID) {
+		return bad(resAuth, fmt.Sprintf("device_id must be %d to %d characters of A-Z a-z 0-9 _ - (at least 128 random bits)", minDeviceID, maxDeviceID))
 	}
 	gate, live := s.pickGate()
 	if !live {
@@ -168,9 +190,16 @@ func (s *Server) guest(ctx context.Context, r *req) result {
 	key := deviceKey(h)
 	var a *account
 	var err error
+	counted := false
 	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 200*time.Millisecond) {
 		a, _, err = s.store.lookup(ctx, key)
 		if errors.Is(err, errNotFound) {
+			if !counted {
+				counted = true
+				if allowed, retry := s.limits.allowCreate(ctx, r.ip); !allowed {
+					return s.createLimited(resAuth, retry)
+				}
+			}
 			a = &account{Device: h}
 			var rev uint64
 			rev, err = s.store.create(ctx, a, key)
@@ -198,14 +227,25 @@ func (s *Server) guest(ctx context.Context, r *req) result {
 	if c := statusCode(a); c != def.ResCode_RC_OK {
 		return ok(resAuth, c)
 	}
+	if a.Username != "" && !s.cfg.DeviceLoginAfterBind {
+		// The guest chose a password: the device id (which a lost or
+		// shared device still holds) no longer opens the account.
+		return ok(resAuth, def.ResCode_RC_ACCOUNT_ALREADY_BOUND).withMessage("this guest account has a username now: log in with username and password")
+	}
 	return s.login(a, gate)
+}
+
+// createLimited is the answer to a source over --uc-create-limit.
+func (s *Server) createLimited(kind resKind, retry time.Duration) result {
+	s.m.refused.WithLabelValues(limitCreate).Inc()
+	return limited(kind, retry).withMessage("too many accounts created from your address; wait the seconds in Retry-After")
 }
 
 // register: POST /v1/account/registry.
 func (s *Server) register(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.Username == "" || p.Password == "" {
-		return bad(resAuth)
+		return bad(resAuth, "username and password are required")
 	}
 	if !validUsername(p.Username) {
 		return ok(resAuth, def.ResCode_RC_ACCOUNT_USERNAME_INVALID)
@@ -222,6 +262,11 @@ func (s *Server) register(ctx context.Context, r *req) result {
 	// the atomic create below is what decides.
 	if _, _, err := s.store.lookup(ctx, key); err == nil || errors.Is(err, errPending) {
 		return ok(resAuth, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+	}
+	// Counted before the hash: argon2 is what a flood of registrations
+	// would spend.
+	if allowed, retry := s.limits.allowCreate(ctx, r.ip); !allowed {
+		return s.createLimited(resAuth, retry)
 	}
 	h, err := s.hash.hash(ctx, p.Password)
 	if err != nil {
@@ -246,7 +291,7 @@ var errAlreadyBound = errors.New("uc: account already has a username")
 func (s *Server) bindAccount(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Username == "" || p.Password == "" {
-		return bad(resBindAccount)
+		return bad(resBindAccount, "account_id, username and password are required")
 	}
 	claims, err := s.verifyToken(ctx, r.bearer)
 	if err != nil || claims.AccountID != p.AccountID {
@@ -287,11 +332,12 @@ func (s *Server) bindAccount(ctx context.Context, r *req) result {
 		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind reserve", err)
 	}
 	name := p.Username
-	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		if cur.Username != "" {
 			return errAlreadyBound
 		}
 		cur.Username, cur.Hash = name, h
+		cur.TokenVersion++ // device tokens end with device login
 		return nil
 	})
 	if err != nil {
@@ -302,6 +348,7 @@ func (s *Server) bindAccount(ctx context.Context, r *req) result {
 		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind update", err)
 	}
 	s.events.publish(ctx, a.ID, cmdID("bind", a.ID, rev), &evt.AccountBound{AccountId: proto.Int64(a.ID), Username: proto.String(name)})
+	s.revoke(ctx, cur, "username bound; log in with username and password")
 	return ok(resBindAccount, def.ResCode_RC_OK)
 }
 
@@ -336,10 +383,21 @@ func (s *Server) verifyToken(ctx context.Context, tok string) (token.Claims, err
 func (s *Server) verification(ctx context.Context, r *req) result {
 	phone := r.p.Phone
 	if phone == "" {
-		return bad(resVerification)
+		return bad(resVerification, "phone is required")
 	}
 	if !validPhone(phone) {
 		return ok(resVerification, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
+	}
+	// Every code is an SMS someone pays for: a quota per source (one client
+	// asking codes for many phones), then one for everyone together.
+	if allowed, retry := s.limits.allowCode(ctx, r.ip); !allowed {
+		s.m.refused.WithLabelValues(limitSMSSource).Inc()
+		return limited(resVerification, retry).withMessage("too many verification codes asked for from your address; wait the seconds in Retry-After")
+	}
+	if allowed, retry := s.limits.allowCodeGlobal(ctx); !allowed {
+		s.m.refused.WithLabelValues(limitSMSGlobal).Inc()
+		s.log.Warn("uc: --sms-global-per-minute reached; refusing verification codes until the minute ends", "limit", s.cfg.SMSGlobalPerMinute)
+		return limited(resVerification, retry).withMessage("verification codes are being sent too fast overall; wait the seconds in Retry-After")
 	}
 	select {
 	case s.smsSlots <- struct{}{}:
@@ -351,6 +409,7 @@ func (s *Server) verification(ctx context.Context, r *req) result {
 	if err != nil {
 		<-s.smsSlots
 		if errors.Is(err, errTooFrequent) {
+			s.m.refused.WithLabelValues(limitSMSPhone).Inc()
 			return ok(resVerification, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
 		}
 		return s.internal(resVerification, def.ResCode_RC_SERVER_INTERNAL_ERROR, "issue code", err)
@@ -375,11 +434,13 @@ func (s *Server) sendCode(phone, code string) {
 	s.m.sms.WithLabelValues("sent").Inc()
 }
 
-// codeResult maps a failed code check; wrong codes count as failures of
-// the client IP too.
+// codeResult maps a failed code check; wrong codes, and checks where no
+// code was live, count as failures of the client source (a probe without a
+// code is a probe all the same).
 func (s *Server) codeResult(ctx context.Context, kind resKind, ip string, err error) result {
 	switch {
 	case errors.Is(err, errCodeExpired):
+		s.limits.fail(ctx, 0, ip)
 		return ok(kind, def.ResCode_RC_ACCOUNT_VERIFICATION_EXPIRED)
 	case errors.Is(err, errCodeMismatch):
 		s.limits.fail(ctx, 0, ip)
@@ -393,11 +454,11 @@ func (s *Server) codeResult(ctx context.Context, kind resKind, ip string, err er
 // It returns the account, or the answer to give.
 func (s *Server) checkPassword(ctx context.Context, kind resKind, r *req) (*account, *result) {
 	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
-		res := limited(kind, retry)
+		res := s.sourceLocked(kind, retry)
 		return nil, &res
 	}
-	if l, retry := s.limits.accountLocked(ctx, r.p.AccountID); l {
-		res := ok(kind, def.ResCode_RC_ACCOUNT_LOCKED).withRetry(retry)
+	if l, retry := s.limits.accountLocked(ctx, r.p.AccountID, r.ip); l {
+		res := s.accountLocked(kind, retry)
 		return nil, &res
 	}
 	a, _, err := s.store.get(ctx, r.p.AccountID)
@@ -421,7 +482,7 @@ func (s *Server) checkPassword(ctx context.Context, kind resKind, r *req) (*acco
 		res := ok(kind, def.ResCode_RC_AUTH_INVALID_USER)
 		return nil, &res
 	}
-	s.limits.succeed(ctx, a.ID)
+	s.limits.succeed(ctx, a.ID, r.ip)
 	if c := statusCode(a); c != def.ResCode_RC_OK {
 		res := ok(kind, c)
 		return nil, &res
@@ -434,7 +495,7 @@ func (s *Server) checkPassword(ctx context.Context, kind resKind, r *req) (*acco
 func (s *Server) bindPhone(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Password == "" || p.Phone == "" || p.Code == "" {
-		return bad(resBindPhone)
+		return bad(resBindPhone, "account_id, password, phone and code are required")
 	}
 	if !validPhone(p.Phone) {
 		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
@@ -446,6 +507,12 @@ func (s *Server) bindPhone(ctx context.Context, r *req) result {
 	if res != nil {
 		return *res
 	}
+	// The code first: only whoever received it may learn whether the phone
+	// is bound elsewhere. Without it, a taken phone and a free one get the
+	// same answer, and the probe counts as a failure.
+	if err := s.codes.check(ctx, p.Phone, p.Code); err != nil {
+		return s.codeResult(ctx, resBindPhone, r.ip, err)
+	}
 	key := phoneKey(p.Phone)
 	other, _, err := s.store.lookup(ctx, key)
 	switch {
@@ -453,9 +520,6 @@ func (s *Server) bindPhone(ctx context.Context, r *req) result {
 		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE)
 	case err != nil && !errors.Is(err, errNotFound):
 		return s.internal(resBindPhone, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone lookup", err)
-	}
-	if err := s.codes.check(ctx, p.Phone, p.Code); err != nil {
-		return s.codeResult(ctx, resBindPhone, r.ip, err)
 	}
 	irev, err := s.store.reserve(ctx, key, a.ID)
 	if errors.Is(err, errTaken) {
@@ -485,7 +549,7 @@ func (s *Server) bindPhone(ctx context.Context, r *req) result {
 func (s *Server) changePassword(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Password == "" || p.NewPassword == "" {
-		return bad(resChangePassword)
+		return bad(resChangePassword, "account_id, password and new_password are required")
 	}
 	a, res := s.checkPassword(ctx, resChangePassword, r)
 	if res != nil {
@@ -499,11 +563,12 @@ func (s *Server) changePassword(ctx context.Context, r *req) result {
 		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
 	}
 	old := a.Hash
-	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		if cur.Hash != old {
 			return errCodeMismatch // changed by someone else since we checked: the old password is no longer proof
 		}
 		cur.Hash = h
+		cur.TokenVersion++
 		return nil
 	})
 	if errors.Is(err, errCodeMismatch) {
@@ -513,54 +578,125 @@ func (s *Server) changePassword(ctx context.Context, r *req) result {
 		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password update", err)
 	}
 	s.events.publish(ctx, a.ID, cmdID("pwchange", a.ID, rev), &evt.PasswordChanged{AccountId: proto.Int64(a.ID)})
+	s.revoke(ctx, cur, "password changed")
 	return ok(resChangePassword, def.ResCode_RC_OK)
 }
 
 // resetPassword: POST /v1/account/password/reset, with a code sent to the
-// account's bound phone. An account without a phone answers
-// RC_ACCOUNT_PHONE_INVALID.
+// account's bound phone. An id that does not exist, is deleted or has no
+// phone answers as an account whose code was never sent
+// (RC_ACCOUNT_VERIFICATION_EXPIRED, counted as a failure): the answer does
+// not tell which ids exist or have a phone.
 func (s *Server) resetPassword(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Code == "" || p.NewPassword == "" {
-		return bad(resResetPassword)
+		return bad(resResetPassword, "account_id, code and new_password are required")
 	}
 	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
-		return limited(resResetPassword, retry)
+		return s.sourceLocked(resResetPassword, retry)
 	}
-	a, _, err := s.store.get(ctx, p.AccountID)
-	if errors.Is(err, errNotFound) {
-		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_NO_FOUND)
-	}
-	if err != nil {
-		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "load account", err)
-	}
-	if def.AccountStatus(a.Status) == def.AccountStatus_ACCOUNT_DELETED {
-		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_NO_FOUND)
-	}
-	if a.Phone == "" {
-		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
-	}
+	// Checks that do not depend on the account come first, for the same reason.
 	if !validCode(p.Code) {
 		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
 	}
-	if weakPassword(p.NewPassword, a.Username) {
+	if weakPassword(p.NewPassword, "") {
 		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+	}
+	a, _, err := s.store.get(ctx, p.AccountID)
+	if err != nil && !errors.Is(err, errNotFound) {
+		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "load account", err)
+	}
+	if err != nil || def.AccountStatus(a.Status) == def.AccountStatus_ACCOUNT_DELETED || a.Phone == "" {
+		return s.codeResult(ctx, resResetPassword, r.ip, errCodeExpired)
 	}
 	if err := s.codes.check(ctx, a.Phone, p.Code); err != nil {
 		return s.codeResult(ctx, resResetPassword, r.ip, err)
+	}
+	// Only now, after the code proved the caller holds the phone, may the
+	// answer depend on the account's username (the code is spent: a new
+	// one is needed).
+	if weakPassword(p.NewPassword, a.Username) {
+		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
 	}
 	h, err := s.hash.hash(ctx, p.NewPassword)
 	if err != nil {
 		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
 	}
-	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		cur.Hash = h
+		cur.TokenVersion++
 		return nil
 	})
 	if err != nil {
 		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password reset", err)
 	}
-	s.limits.clear(ctx, a.ID)
+	s.limits.clear(ctx, a.ID, r.ip)
 	s.events.publish(ctx, a.ID, cmdID("pwreset", a.ID, rev), &evt.PasswordReset{AccountId: proto.Int64(a.ID)})
+	s.revoke(ctx, cur, "password reset")
 	return ok(resResetPassword, def.ResCode_RC_OK)
+}
+
+// revoke makes a's current TokenVersion (just bumped and stored with the
+// account) effective: it writes it to the token-versions bucket, where
+// gates refuse tokens of older versions at login, and kicks the account's
+// live sessions (msg.Kick.Res RC_LOGIN_KICKED on user.<id>, the gate's
+// kick contract). The account record is the truth: a failure here is
+// logged and counted, not answered, as the change itself happened.
+func (s *Server) revoke(ctx context.Context, a *account, reason string) {
+	s.m.revocations.Inc()
+	if err := s.writeVersion(ctx, a.ID, a.TokenVersion); err != nil {
+		s.m.revokeFails.Inc()
+		s.log.Error("uc: token version not stored; earlier tokens stay valid until they expire", "account", a.ID, "version", a.TokenVersion, "err", err)
+	}
+	if err := s.kick(a.ID, reason); err != nil {
+		s.log.Error("uc: live sessions not kicked", "account", a.ID, "err", err)
+	}
+}
+
+// writeVersion stores version for id unless the bucket already holds a
+// newer one (two bumps racing must not go backwards).
+func (s *Server) writeVersion(ctx context.Context, id, version int64) error {
+	key := strconv.FormatInt(id, 10)
+	val := []byte(strconv.FormatInt(version, 10))
+	var err error
+	for range 10 {
+		var e jetstream.KeyValueEntry
+		e, err = s.versions.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			_, err = s.versions.Create(ctx, key, val)
+		case err != nil:
+			return err
+		default:
+			if cur, perr := strconv.ParseInt(string(e.Value()), 10, 64); perr == nil && cur >= version {
+				return nil
+			}
+			_, err = s.versions.Update(ctx, key, val, e.Revision())
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !bus.IsConflict(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// kick publishes msg.Kick.Res{RC_LOGIN_KICKED, reason} on user.<id>, as
+// `hive admin kick` does; every gate holding a session of id ends it.
+func (s *Server) kick(id int64, reason string) error {
+	res := &msg.Kick_Res{Code: proto.Int32(int32(def.ResCode_RC_LOGIN_KICKED)), Reason: proto.String(reason)}
+	b, err := proto.Marshal(res)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(bus.UserSubject(id))
+	m.Header.Set(bus.HdrAPI, string(res.ProtoReflect().Descriptor().FullName()))
+	m.Data = b
+	nc := s.deps.NC
+	if nc == nil {
+		nc = s.deps.JS.Conn()
+	}
+	return nc.PublishMsg(m)
 }

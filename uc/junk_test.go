@@ -60,7 +60,7 @@ func TestJunkInput(t *testing.T) {
 	req.Header.Set("Content-Encoding", "gzip")
 	want(t, "gzip", e.do(req), 400, def.ResCode_RC_BAD_REQUEST)
 	// Unknown extra parameters are ignored; the server still works.
-	want(t, "extra params", e.post(client.PathAuth, form("device_id", "ok", "color", "blue")), 200, def.ResCode_RC_OK)
+	want(t, "extra params", e.post(client.PathAuth, form("device_id", testDevice("ok"), "color", "blue")), 200, def.ResCode_RC_OK)
 	want(t, "json account_id as string", e.postRaw(client.PathChangePassword, "application/json", `{"account_id":"999999","password":"password1","new_password":"password2"}`), 200, def.ResCode_RC_ACCOUNT_NO_FOUND)
 }
 

@@ -30,11 +30,14 @@ func TestAccountLockout(t *testing.T) {
 	sid := strconv.FormatInt(a.int("account_id"), 10)
 	want(t, "locked change", e.post(client.PathChangePassword, form("account_id", sid, "password", "password1", "new_password", "password2")), 200, def.ResCode_RC_ACCOUNT_LOCKED)
 	// The lockout grows: the next failure past the limit doubles it.
-	ttl := func() time.Duration { d, _ := e.cache.TTL(context.Background(), "uc:lock:a:"+sid); return d }
+	ttl := func() time.Duration {
+		d, _ := e.cache.TTL(context.Background(), "uc:lock:a:"+sid+":127.0.0.1")
+		return d
+	}
 	if d := ttl(); d <= 0 || d > time.Minute {
 		t.Fatalf("first lockout %v, want (0, 1m]", d)
 	}
-	e.cache.Delete(context.Background(), "uc:lock:a:"+sid) // as if it ran out
+	e.cache.Delete(context.Background(), "uc:lock:a:"+sid+":127.0.0.1") // as if it ran out
 	want(t, "wrong after lockout", e.post(client.PathAuth, form("username", "victim", "password", "guess-x")), 200, def.ResCode_RC_AUTH_INVALID_USER)
 	if d := ttl(); d <= time.Minute || d > 2*time.Minute {
 		t.Fatalf("second lockout %v, want (1m, 2m]", d)
@@ -60,7 +63,7 @@ func TestIPLockoutAndRateLimit(t *testing.T) {
 
 	r := newEnv(t, func(c *Config) { c.IPRate = 5; c.IPRateWindow = time.Minute })
 	for i := range 5 {
-		want(t, "within rate "+strconv.Itoa(i), r.post(client.PathAuth, form("device_id", "d")), 200, def.ResCode_RC_OK)
+		want(t, "within rate "+strconv.Itoa(i), r.post(client.PathAuth, form("device_id", testDevice("d"))), 200, def.ResCode_RC_OK)
 	}
 	a := r.post(client.PathRegister, form("username", "late", "password", "password1"))
 	want(t, "over rate", a, http.StatusTooManyRequests, def.ResCode_RC_RATE_LIMITED)
@@ -87,7 +90,7 @@ func TestLimitsOnRedis(t *testing.T) {
 	const phone = "+8613511112222"
 	code := e.requestCode(phone)
 	want(t, "too frequent on redis", e.post(client.PathVerification, form("phone", phone)), 200, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
-	e.cache.Delete(context.Background(), "uc:lock:a:"+strconv.FormatInt(a.int("account_id"), 10), "uc:fail:a:"+strconv.FormatInt(a.int("account_id"), 10))
+	e.cache.Delete(context.Background(), "uc:lock:a:"+strconv.FormatInt(a.int("account_id"), 10)+":127.0.0.1", "uc:fail:a:"+strconv.FormatInt(a.int("account_id"), 10)+":127.0.0.1")
 	want(t, "bind on redis", e.post(client.PathBindPhone, form("account_id", strconv.FormatInt(a.int("account_id"), 10), "password", "password1", "phone", phone, "code", code)), 200, def.ResCode_RC_OK)
 	// The code is stored hashed: the raw digits are nowhere in redis.
 	e.requestCode("+8613511113333")

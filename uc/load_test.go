@@ -48,6 +48,7 @@ func TestLoad(t *testing.T) {
 	e := newEnvCache(t, c, func(cfg *Config) {
 		cfg.Argon2Time, cfg.Argon2MemoryKiB, cfg.Argon2Threads = def.Argon2Time, def.Argon2MemoryKiB, def.Argon2Threads
 		cfg.IPRate = 1 << 30
+		cfg.CreateLimit = 0 // every client here is one source
 	})
 	tr := &http.Transport{MaxIdleConns: *loadConns, MaxIdleConnsPerHost: *loadConns}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -67,10 +68,10 @@ func TestLoad(t *testing.T) {
 		body func(worker int, n int64) string
 	}{
 		{"guest (existing device)", func(w int, n int64) string {
-			return url.Values{"device_id": {fmt.Sprintf("load-device-%d", n%devices)}}.Encode()
+			return url.Values{"device_id": {testDevice(fmt.Sprintf("load-device-%d", n%devices))}}.Encode()
 		}},
 		{"guest (new device each time)", func(w int, n int64) string {
-			return url.Values{"device_id": {fmt.Sprintf("new-device-%d", seq.Add(1))}}.Encode()
+			return url.Values{"device_id": {testDevice(fmt.Sprintf("new-device-%d", seq.Add(1)))}}.Encode()
 		}},
 		{"password", func(w int, n int64) string {
 			return url.Values{"username": {fmt.Sprintf("load_user_%d", w)}, "password": {"load-password-1"}}.Encode()

@@ -1,6 +1,7 @@
 package uc
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -90,12 +91,77 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// reply sends m with HTTP status.
-func reply(c *fiber.Ctx, status int, m proto.Message) error {
+// reply sends m with HTTP status. An answer whose code is not RC_OK also
+// carries "message": why, in words (message, or the code's usual reason
+// when message is empty). It is an extra key next to the Res's own, so
+// clients that read only code are unaffected.
+func reply(c *fiber.Ctx, status int, m proto.Message, message string) error {
 	c.Status(status)
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
-	buf := make([]byte, 0, 512)
-	return c.Send(appendJSON(buf, m))
+	buf := appendJSON(make([]byte, 0, 512), m)
+	code := def.ResCode_RC_OK
+	if g, ok := m.(interface{ GetCode() int32 }); ok {
+		code = def.ResCode(g.GetCode())
+	}
+	if code != def.ResCode_RC_OK && len(buf) > 1 && buf[len(buf)-1] == '}' {
+		if message == "" {
+			message = codeMessage(code)
+		}
+		buf = buf[:len(buf)-1]
+		if len(buf) > 1 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `"message":`...)
+		buf = appendString(buf, message)
+		buf = append(buf, '}')
+	}
+	return c.Send(buf)
+}
+
+// codeMessage is the usual reason for a code, as the "message" of an answer
+// (PROTOCOL §3 lists them).
+func codeMessage(code def.ResCode) string {
+	switch code {
+	case def.ResCode_RC_SERVER_INTERNAL_ERROR:
+		return "internal error; try again later"
+	case def.ResCode_RC_BAD_REQUEST:
+		return "bad request"
+	case def.ResCode_RC_RATE_LIMITED:
+		return "too many requests; wait the seconds in Retry-After"
+	case def.ResCode_RC_FORBIDDEN:
+		return "the Authorization bearer token is missing, invalid, or not this account's"
+	case def.ResCode_RC_COMMON_SERVER_NOT_READY:
+		return "server not ready (no live gate, or busy); try again shortly"
+	case def.ResCode_RC_AUTH_INVALID_USER:
+		return "wrong username or password"
+	case def.ResCode_RC_ACCOUNT_CREATE_FAILED:
+		return "the account could not be created; try again"
+	case def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE:
+		return "username taken"
+	case def.ResCode_RC_ACCOUNT_NO_FOUND:
+		return "no such account"
+	case def.ResCode_RC_ACCOUNT_PHONE_INVALID:
+		return "phone must be E.164: '+' then 8 to 15 digits, the first not 0"
+	case def.ResCode_RC_ACCOUNT_VERIFICATION_EXPIRED:
+		return "no live verification code (never sent, expired, used or out of tries); ask for a new one"
+	case def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID:
+		return "wrong verification code (six digits)"
+	case def.ResCode_RC_ACCOUNT_USERNAME_INVALID:
+		return fmt.Sprintf("username must be %d to %d characters of A-Z a-z 0-9 _ . -", minUsername, maxUsername)
+	case def.ResCode_RC_ACCOUNT_PASSWORD_WEAK:
+		return fmt.Sprintf("password must be %d to %d bytes and not the username", minPassword, maxPassword)
+	case def.ResCode_RC_ACCOUNT_ALREADY_BOUND:
+		return "the account already has a username"
+	case def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE:
+		return "phone already bound to another account"
+	case def.ResCode_RC_ACCOUNT_LOCKED:
+		return "too many wrong passwords for this account from your address; wait the seconds in Retry-After"
+	case def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT:
+		return "a code was sent to this phone too recently or too often today; wait before asking again"
+	case def.ResCode_RC_LOGIN_USER_CREATE_FAILED:
+		return "the guest account could not be created; try again"
+	}
+	return code.String()
 }
 
 // result is a handler's outcome: the Res and its HTTP status.
@@ -103,10 +169,16 @@ type result struct {
 	status int
 	res    proto.Message
 	retry  time.Duration // > 0: sent as Retry-After (whole seconds, rounded up)
+	msg    string        // the answer's message; empty: codeMessage
 }
 
 func (r result) withRetry(d time.Duration) result {
 	r.retry = d
+	return r
+}
+
+func (r result) withMessage(m string) result {
+	r.msg = m
 	return r
 }
 

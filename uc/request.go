@@ -84,7 +84,8 @@ func (p *params) set(name string, val []byte, maxField int) error {
 }
 
 // parseParams reads the body as application/x-www-form-urlencoded (also
-// when no Content-Type is given, as `curl -d` sends) or application/json.
+// when no Content-Type is given, as `curl -d` sends) or application/json
+// (also without a Content-Type when the body starts with '{').
 // The body is read raw: a Content-Encoding is refused, not inflated, so a
 // small compressed body cannot expand past the body limit.
 func parseParams(c *fiber.Ctx, maxField int) (params, error) {
@@ -100,6 +101,11 @@ func parseParams(c *fiber.Ctx, maxField int) (params, error) {
 		if mt, _, err = mime.ParseMediaType(ct); err != nil {
 			return p, badf("Content-Type %q", ct)
 		}
+	}
+	if mt == "" && bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+		// A JSON object sent without a Content-Type (no form starts
+		// with '{'): read it as the JSON it is.
+		mt = fiber.MIMEApplicationJSON
 	}
 	switch mt {
 	case "", fiber.MIMEApplicationForm:

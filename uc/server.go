@@ -1,6 +1,7 @@
 package uc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,7 @@ type Server struct {
 	sms      SMSSender
 	smsSlots chan struct{} // bounds SMS sends in flight
 	store    *store
+	versions jetstream.KeyValue // bus.TokenVersionsBucket
 	events   *events
 	app      *fiber.App
 
@@ -102,10 +104,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	if deps.SMS == nil {
-		if cfg.SMSWebhook != "" {
+		switch {
+		case cfg.SMSWebhook != "":
 			deps.SMS = &WebhookSender{URL: cfg.SMSWebhook, Timeout: cfg.SMSTimeout, Retries: cfg.SMSRetries, Logger: deps.Logger}
-		} else {
+		case cfg.SMSLogCodes:
 			deps.SMS = LogSender{Logger: deps.Logger}
+		default:
+			// Logging codes in production would put every code (and who
+			// asked for it) in the logs: only when explicitly allowed.
+			return nil, errors.New("uc: no --sms-webhook to send verification codes to; set one, or --sms-log-codes to log codes instead (staging)")
 		}
 	}
 	m, err := newMetrics(deps.Metrics)
@@ -145,6 +152,9 @@ func (s *Server) Start() error {
 	counters, err := s.deps.JS.KeyValue(ctx, bus.CountersBucket)
 	if err != nil {
 		return fmt.Errorf("uc: kv bucket %s (run bus.EnsureStore first): %w", bus.CountersBucket, err)
+	}
+	if s.versions, err = s.deps.JS.KeyValue(ctx, bus.TokenVersionsBucket); err != nil {
+		return fmt.Errorf("uc: kv bucket %s (run bus.EnsureStore first): %w", bus.TokenVersionsBucket, err)
 	}
 	s.store = &store{kv: kv, counters: counters, grace: s.cfg.IndexGrace, log: s.log, repaired: s.m.repairs.Inc, now: time.Now}
 	pemb, err := token.EncodePublicKey(s.signer.PublicKey())
@@ -227,19 +237,28 @@ func (s *Server) newApp() *fiber.App {
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			status := http.StatusInternalServerError
 			code := def.ResCode_RC_SERVER_INTERNAL_ERROR
+			message := ""
 			var fe *fiber.Error
 			if errors.As(err, &fe) {
 				switch {
-				case fe.Code == http.StatusNotFound || fe.Code == http.StatusMethodNotAllowed:
+				case fe.Code == http.StatusNotFound:
 					status, code = fe.Code, def.ResCode_RC_BAD_REQUEST
-				case fe.Code >= 400 && fe.Code < 500: // 413 body too large, 431 headers, ...
+					message = "no such endpoint: " + c.Method() + " " + c.Path() + " (PROTOCOL §3 lists them)"
+				case fe.Code == http.StatusMethodNotAllowed:
+					status, code = fe.Code, def.ResCode_RC_BAD_REQUEST
+					message = "method " + c.Method() + " not allowed: every endpoint takes POST"
+				case fe.Code == http.StatusRequestEntityTooLarge:
 					status, code = http.StatusBadRequest, def.ResCode_RC_BAD_REQUEST
+					message = fmt.Sprintf("body larger than %d bytes", s.cfg.BodyLimit)
+				case fe.Code >= 400 && fe.Code < 500: // 431 headers, bad request line, ...
+					status, code = http.StatusBadRequest, def.ResCode_RC_BAD_REQUEST
+					message = "bad request: " + fe.Message
 				}
 			}
 			if status == http.StatusInternalServerError {
 				s.log.Error("uc: request failed", "path", c.Path(), "err", err)
 			}
-			return reply(c, status, resFor(resAuth, code))
+			return reply(c, status, resFor(resAuth, code), message)
 		},
 	})
 	s.route(app, client.PathAuth, "auth", resAuth, s.auth)
@@ -262,12 +281,12 @@ func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(c
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("uc: panic in handler", "route", name, "panic", p)
-				res = result{http.StatusInternalServerError, resFor(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR), 0}
+				res = result{status: http.StatusInternalServerError, res: resFor(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR)}
 			}
 			if res.retry > 0 {
 				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((res.retry+time.Second-1)/time.Second)))
 			}
-			err = reply(c, res.status, res.res)
+			err = reply(c, res.status, res.res, res.msg)
 			code := int32(0)
 			if g, ok := res.res.(interface{ GetCode() int32 }); ok {
 				code = g.GetCode()
@@ -280,12 +299,13 @@ func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(c
 		r := &req{ip: s.clientIP(c)}
 		if allowed, retry := s.limits.allowRequest(ctx, r.ip); !allowed {
 			s.m.rateLimited.Inc()
-			res = limited(kind, retry)
+			s.m.refused.WithLabelValues(limitRequest).Inc()
+			res = limited(kind, retry).withMessage("too many requests from your address; wait the seconds in Retry-After")
 			return nil
 		}
 		p, perr := parseParams(c, s.cfg.MaxField)
 		if perr != nil {
-			res = bad(kind)
+			res = bad(kind, perr.Error())
 			return nil
 		}
 		r.p = p
@@ -295,8 +315,21 @@ func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(c
 	})
 }
 
-// clientIP of the request, as rate limits see it.
+// clientIP of the request as rate limits see it: its source (sourceOf).
+// Every X-Forwarded-For line is read, joined in order: a proxy that
+// appends its own line (HAProxy does) leaves the client's line first, and
+// reading only that one would let the client pick its address.
 func (s *Server) clientIP(c *fiber.Ctx) string {
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
-	return clientIP(peer, c.Request().Header.Peek(fiber.HeaderXForwardedFor), s.proxies).String()
+	var xff []byte
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if !bytes.EqualFold(k, []byte(fiber.HeaderXForwardedFor)) {
+			return
+		}
+		if len(xff) > 0 {
+			xff = append(xff, ',')
+		}
+		xff = append(xff, v...)
+	})
+	return sourceOf(clientIP(peer, xff, s.proxies), s.cfg.IPv6Prefix)
 }

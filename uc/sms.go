@@ -18,8 +18,9 @@ type SMSSender interface {
 	Send(ctx context.Context, phone, code, text string) error
 }
 
-// LogSender "sends" codes by logging them: the default of `hive dev`, where
-// the developer reads the code off the log.
+// LogSender "sends" codes by logging them, the phone masked: what `hive dev`
+// uses, where the developer reads the code off the log, and staging with
+// --sms-log-codes.
 type LogSender struct {
 	Logger *slog.Logger
 }
@@ -30,7 +31,7 @@ func (l LogSender) Send(_ context.Context, phone, code, text string) error {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	lg.Info("uc: verification code (log sender; set --sms-webhook to send)", "phone", phone, "code", code, "text", text)
+	lg.Info("uc: verification code (log sender; set --sms-webhook to send)", "phone", maskPhone(phone), "code", code)
 	return nil
 }
 
@@ -122,10 +123,13 @@ func smsText(code string, ttl time.Duration) string {
 	return fmt.Sprintf("Your Hive verification code is %s. It expires in %d minutes.", code, int(ttl.Round(time.Minute)/time.Minute))
 }
 
-// maskPhone keeps the last four digits, for logs.
+// maskPhone hides the middle of a phone number for logs: at most the
+// first six characters (+, country code, area) and the last four stay, and
+// always at least four digits go (+8613800138000 is +86138****8000).
 func maskPhone(p string) string {
-	if len(p) <= 4 {
+	if len(p) <= 8 {
 		return "****"
 	}
-	return "****" + p[len(p)-4:]
+	keep := min(6, len(p)-8)
+	return p[:keep] + "****" + p[len(p)-4:]
 }

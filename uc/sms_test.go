@@ -126,7 +126,7 @@ func TestSMSText(t *testing.T) {
 	if got := smsText("042042", 5*time.Minute); got != "Your Hive verification code is 042042. It expires in 5 minutes." {
 		t.Fatal(got)
 	}
-	if maskPhone("+8613800138000") != "****8000" {
+	if maskPhone("+8613800138000") != "+86138****8000" || maskPhone("+12345678") != "+****5678" {
 		t.Fatal(maskPhone("+8613800138000"))
 	}
 }

@@ -47,6 +47,10 @@ type account struct {
 	Status   int32  `json:"status"`             // def.AccountStatus
 	Created  int64  `json:"created"`            // unix milliseconds
 	Updated  int64  `json:"updated"`            // unix milliseconds
+	// TokenVersion goes up whenever the account's credentials change
+	// (password change or reset, username bind); tokens carry it (ver) and
+	// gates refuse older ones. Records written before it existed read 0.
+	TokenVersion int64 `json:"token_version,omitempty"`
 }
 
 func recordKey(id int64) string { return "id." + strconv.FormatInt(id, 10) }

@@ -4,14 +4,31 @@ import (
 	"strings"
 )
 
-// Input rules of PROTOCOL §3 / issue 3.
+// Input rules of PROTOCOL §3.
 const (
 	minUsername = 3
 	maxUsername = 32
 	minPassword = 8
 	maxPassword = 128
+	minDeviceID = 22 // 22 characters of a 64-letter alphabet carry 132 bits
 	maxDeviceID = 128
 )
+
+// validDeviceID: minDeviceID to maxDeviceID characters of the URL-safe
+// alphabet [A-Za-z0-9_-]. A device id is a guest's only credential, so it
+// must be long enough to be unguessable.
+func validDeviceID(s string) bool {
+	if len(s) < minDeviceID || len(s) > maxDeviceID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // validUsername: 3-32 characters of [A-Za-z0-9_.-].
 func validUsername(s string) bool {

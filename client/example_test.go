@@ -92,7 +92,7 @@ func ExampleCall() {
 func ExampleUC_Guest() {
 	ctx := context.Background()
 	uc := &client.UC{BaseURL: "http://127.0.0.1:8082"}
-	auth, err := uc.Guest(ctx, "device-4f2a")
+	auth, err := uc.Guest(ctx, "Xk2mP9qR7vT4wY8zB3nC6dF1") // 128+ random bits, kept on the device
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -25,6 +25,10 @@ type ucStub struct {
 	req  http.Header
 }
 
+// testDevice is a guest device id as uc accepts it: 22+ characters of
+// [A-Za-z0-9_-].
+const testDevice = "dev-0123456789abcdefghij"
+
 func (u *ucStub) start(t *testing.T) *UC {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +84,7 @@ func TestUCPathsAndForms(t *testing.T) {
 		form url.Values
 	}{
 		{"auth", func() error { _, err := uc.Auth(ctx, "a", "b"); return err }, PathAuth, url.Values{"username": {"a"}, "password": {"b"}}},
-		{"guest", func() error { _, err := uc.Guest(ctx, "dev-1"); return err }, PathAuth, url.Values{"device_id": {"dev-1"}}},
+		{"guest", func() error { _, err := uc.Guest(ctx, testDevice); return err }, PathAuth, url.Values{"device_id": {testDevice}}},
 		{"bind", func() error { return uc.BindAccount(ctx, "T", 7, "a", "b") }, PathBindAccount, url.Values{"account_id": {"7"}, "username": {"a"}, "password": {"b"}}},
 		{"code", func() error { return uc.RequestCode(ctx, "+8613800138000") }, PathVerification, url.Values{"phone": {"+8613800138000"}}},
 		{"phone", func() error { return uc.BindPhone(ctx, 7, "p", "+86138", "123456") }, PathBindPhone, url.Values{"account_id": {"7"}, "password": {"p"}, "phone": {"+86138"}, "code": {"123456"}}},
@@ -158,12 +162,12 @@ func TestUCTransportError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
 	uc := &UC{BaseURL: srv.URL}
-	_, err := uc.Guest(testCtx(t), "d")
+	_, err := uc.Guest(testCtx(t), testDevice)
 	var ue *url.Error
 	if !errors.As(err, &ue) {
 		t.Fatalf("err = %v, want a wrapped *url.Error", err)
 	}
-	if _, err := (&UC{}).Guest(testCtx(t), "d"); err == nil || !strings.Contains(err.Error(), "BaseURL") {
+	if _, err := (&UC{}).Guest(testCtx(t), testDevice); err == nil || !strings.Contains(err.Error(), "BaseURL") {
 		t.Fatalf("empty BaseURL: %v", err)
 	}
 }

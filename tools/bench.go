@@ -47,8 +47,9 @@ type BenchOptions struct {
 	Duration time.Duration
 	// Scenario is one of echo, items, gift, nats-rr. Default echo.
 	Scenario string
-	// Prefix starts the bench players' device ids; default "bench-<unix
-	// time>-", so each run signs up new guests.
+	// Prefix starts the bench players' device ids (prefix + index, which
+	// uc wants 22+ characters of [A-Za-z0-9_-]); default
+	// "bench-<unix nanoseconds>-", so each run signs up new guests.
 	Prefix string
 	// Timeout bounds each request; default 10 s. A request that times out
 	// counts as an error.
@@ -114,7 +115,7 @@ func Bench(ctx context.Context, opt BenchOptions) (*BenchResult, error) {
 		opt.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
 	if opt.Prefix == "" {
-		opt.Prefix = "bench-" + strconv.FormatInt(time.Now().Unix(), 10) + "-"
+		opt.Prefix = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 10) + "-"
 	}
 	switch {
 	case opt.Conns < 0:

@@ -64,7 +64,7 @@ motto hello world
 icon 3
 logout
 items
-guest dev1
+guest dev1-0123456789abcdefgh
 bind bob pw2
 quit
 items

@@ -84,6 +84,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if deps.SMS == nil && cfg.SMSWebhook == "" && !cfg.SMSLogCodes {
+		// Logging codes in production would put every code (and who asked
+		// for it) in the logs: only when explicitly allowed.
+		return nil, errors.New("uc: no --sms-webhook to send verification codes to; set one, or --sms-log-codes to log codes instead (staging)")
+	}
 	if deps.JS == nil {
 		if deps.NC == nil {
 			return nil, errors.New("uc: Deps needs JS or NC")
@@ -107,12 +112,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		switch {
 		case cfg.SMSWebhook != "":
 			deps.SMS = &WebhookSender{URL: cfg.SMSWebhook, Timeout: cfg.SMSTimeout, Retries: cfg.SMSRetries, Logger: deps.Logger}
-		case cfg.SMSLogCodes:
+		default: // SMSLogCodes, checked above
 			deps.SMS = LogSender{Logger: deps.Logger}
-		default:
-			// Logging codes in production would put every code (and who
-			// asked for it) in the logs: only when explicitly allowed.
-			return nil, errors.New("uc: no --sms-webhook to send verification codes to; set one, or --sms-log-codes to log codes instead (staging)")
 		}
 	}
 	m, err := newMetrics(deps.Metrics)

@@ -29,7 +29,7 @@ func benchFlags() (*flag.FlagSet, *tools.BenchOptions) {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measurement time (sign-up and login come before)")
 	fs.StringVar(&o.Scenario, "scenario", tools.ScenarioEcho, "echo | items | gift | nats-rr")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on each request; a timed-out request is an error")
-	fs.StringVar(&o.Prefix, "prefix", "", `device id prefix of the bench guests (default "bench-<unix time>-": new players each run)`)
+	fs.StringVar(&o.Prefix, "prefix", "", `device id prefix of the bench guests; ids are prefix+index, 22+ characters of [A-Za-z0-9_-] (default "bench-<unix ns>-": new players each run)`)
 	return fs, o
 }
 

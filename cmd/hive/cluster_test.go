@@ -78,7 +78,7 @@ func TestBinaryClusterProcesses(t *testing.T) {
 		}
 	}()
 	start("game")
-	start("uc", "--uc-listen", ucAddr)
+	start("uc", "--uc-listen", ucAddr, "--sms-log-codes")
 	start("gate", "--gate-listen", gateAddr, "--gate-id", "g-test")
 
 	deadline := time.Now().Add(60 * time.Second)
@@ -105,7 +105,7 @@ func TestBinaryClusterProcesses(t *testing.T) {
 
 	// uc learns about the gate through etcd; poll until it hands it out.
 	for {
-		res, err := http.PostForm("http://"+ucAddr+"/v1/account/auth", map[string][]string{"device_id": {"cluster-test-device"}})
+		res, err := http.PostForm("http://"+ucAddr+"/v1/account/auth", map[string][]string{"device_id": {"cluster-test-device-0123456789"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"github.com/qeetap/hive/uc"
 )
 
-// uc, the account server (issue 3).
+// uc, the account server.
 func init() {
 	wire(part{name: "uc", issue: 3, bind: func(fs *flag.FlagSet) func(deps) (service, error) {
 		cfg := uc.DefaultConfig()
@@ -16,6 +16,19 @@ func init() {
 			c := cfg
 			if c.KeyFile == "" { // the key lives with the rest of the data
 				c.KeyFile = filepath.Join(d.DataDir, "uc.key")
+			}
+			if d.Dev {
+				given := map[string]bool{}
+				fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+				if c.SMSWebhook == "" {
+					// The developer reads codes off the log.
+					c.SMSLogCodes = true
+				}
+				if !given["uc-create-limit"] {
+					// Every client of hive dev is the developer on one
+					// address (hive bench signs up new players each run).
+					c.CreateLimit = 0
+				}
 			}
 			return uc.New(c, uc.Deps{
 				NC: d.NC, JS: d.JS, Registry: d.Registry, Cache: d.Cache,

@@ -460,6 +460,10 @@ func TestLogSenderMasksPhone(t *testing.T) {
 	if strings.Contains(out, "13800138000") || !strings.Contains(out, "+86138****8000") || !strings.Contains(out, "123456") {
 		t.Fatalf("log line %q: want the code and the phone masked as +86138****8000", out)
 	}
+	// Index keys in logs and errors (a repaired phone index) mask it too.
+	if got := logKey(phoneKey("+8613800138000")); got != "phone.+86138****8000" {
+		t.Fatalf("phone index key logged as %q", got)
+	}
 }
 
 // TestErrorMessages: every answer that is not OK says why in words next to

@@ -74,6 +74,15 @@ func deviceKey(hash string) string { return "device." + hash }
 // phoneKey drops the '+' of an E.164 number ('+' is not a KV key byte).
 func phoneKey(phone string) string { return "phone." + strings.TrimPrefix(phone, "+") }
 
+// logKey is an index key as logs and errors show it: a phone key with
+// the number masked (usernames and device hashes are not secret).
+func logKey(key string) string {
+	if n, ok := strings.CutPrefix(key, "phone."); ok {
+		return "phone." + maskPhone("+"+n)
+	}
+	return key
+}
+
 // owns reports whether record a points back at index key: the test of a
 // valid index entry.
 func owns(a *account, key string) bool {
@@ -124,7 +133,7 @@ func (s *store) lookup(ctx context.Context, key string) (*account, uint64, error
 		return nil, 0, errNotFound
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("uc: get %s: %w", key, err)
+		return nil, 0, fmt.Errorf("uc: get %s: %w", logKey(key), err)
 	}
 	if id, perr := strconv.ParseInt(string(e.Value()), 10, 64); perr == nil {
 		a, rev, err := s.get(ctx, id)
@@ -142,9 +151,9 @@ func (s *store) lookup(ctx context.Context, key string) (*account, uint64, error
 	// died before committing (or rolled back and then died). Remove it by
 	// compare-and-set so a newer reservation is never touched.
 	if err := s.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil && !bus.IsConflict(err) {
-		return nil, 0, fmt.Errorf("uc: repair %s: %w", key, err)
+		return nil, 0, fmt.Errorf("uc: repair %s: %w", logKey(key), err)
 	}
-	s.log.Warn("uc: removed dangling index key", "key", key, "value", string(e.Value()), "age", s.now().Sub(e.Created()).Round(time.Second))
+	s.log.Warn("uc: removed dangling index key", "key", logKey(key), "value", string(e.Value()), "age", s.now().Sub(e.Created()).Round(time.Second))
 	if s.repaired != nil {
 		s.repaired()
 	}
@@ -160,7 +169,7 @@ func (s *store) reserve(ctx context.Context, key string, id int64) (uint64, erro
 			return rev, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, fmt.Errorf("uc: reserve %s: %w", key, err)
+			return 0, fmt.Errorf("uc: reserve %s: %w", logKey(key), err)
 		}
 		a, _, lerr := s.lookup(ctx, key)
 		switch {
@@ -187,7 +196,7 @@ func (s *store) release(key string, rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
-		s.log.Warn("uc: rollback of index key failed; it is repaired after the grace", "key", key, "err", err)
+		s.log.Warn("uc: rollback of index key failed; it is repaired after the grace", "key", logKey(key), "err", err)
 	}
 }
 

@@ -79,7 +79,8 @@ type Config struct {
 	// CodeTries is how many checks one code allows (--uc-code-tries).
 	CodeTries int
 	// SMSWebhook is the URL each code is POSTed to as JSON
-	// {"phone","code","text"}; empty logs the code instead (--sms-webhook).
+	// {"phone","code","text"} (--sms-webhook). Empty is a start-up error
+	// unless SMSLogCodes (or Deps.SMS is given).
 	SMSWebhook string
 	// SMSMinInterval is the least time between two codes to one phone (--sms-min-interval).
 	SMSMinInterval time.Duration
@@ -191,7 +192,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LockoutMax, "uc-lockout-max", c.LockoutMax, "longest lockout")
 	fs.DurationVar(&c.CodeTTL, "uc-code-ttl", c.CodeTTL, "life of a verification code")
 	fs.IntVar(&c.CodeTries, "uc-code-tries", c.CodeTries, "checks allowed per verification code")
-	fs.StringVar(&c.SMSWebhook, "sms-webhook", c.SMSWebhook, `URL that verification codes are POSTed to as JSON {"phone","code","text"}; empty = log the code`)
+	fs.StringVar(&c.SMSWebhook, "sms-webhook", c.SMSWebhook, `URL that verification codes are POSTed to as JSON {"phone","code","text"}; required unless --sms-log-codes`)
 	fs.DurationVar(&c.SMSMinInterval, "sms-min-interval", c.SMSMinInterval, "least time between two codes sent to one phone")
 	fs.IntVar(&c.SMSDailyLimit, "sms-daily-limit", c.SMSDailyLimit, "most codes sent to one phone per 24h")
 	fs.DurationVar(&c.SMSTimeout, "uc-sms-timeout", c.SMSTimeout, "timeout of one SMS webhook call")

@@ -36,11 +36,21 @@
 // parameters from Config (OWASP's m=19 MiB, t=2, p=1 by default), at most
 // Config.HashWorkers hashes at once so memory stays bounded; constant-time
 // comparisons; a dummy hash for unknown users so timing does not tell which
-// names exist; failed password checks counted per account and per client IP
-// with a lockout that doubles on each further failure; a per-IP request
-// rate limit; capped request bodies and fields; verification codes of 6
-// digits from crypto/rand, stored salted and hashed in the cache with a TTL
-// and a try limit, sent at most once per interval and a daily number of
-// times per phone. Guest login never hashes with argon2 (the device id is
-// looked up by its SHA-256), so it stays cheap.
+// names exist; failed password checks counted per client source (an IPv4
+// address or an IPv6 /64) and per account-and-source, with a lockout that
+// doubles on each further failure (keyed on the source too, so a stranger
+// cannot lock the owner out); a per-source request rate limit and quotas on
+// account creation and on codes sent, plus a global cap on codes per
+// minute; capped request bodies and fields; verification codes of 6 digits
+// from crypto/rand, stored salted and hashed in the cache with a TTL and a
+// try limit, sent at most once per interval and a daily number of times per
+// phone; answers to bind/phone and password/reset that do not tell which
+// phones are bound or which ids have one. Guest login never hashes with
+// argon2 (the device id, 128+ bits, is looked up by its SHA-256), so it
+// stays cheap. SECURITY.md lists every limit with its flag.
+//
+// Token versions: a password change or reset, or binding a username,
+// raises the account's token version, writes it to bus.TokenVersionsBucket
+// (gates refuse older tokens), and kicks the account's live sessions on
+// user.<id>; tokens carry the version (claim ver).
 package uc

@@ -30,8 +30,8 @@ import (
 type Deps struct {
 	// NC is the NATS connection; used to make JS when JS is nil.
 	NC *nats.Conn
-	// JS holds the accounts and counters KV buckets and the EVENTS stream,
-	// which must exist (bus.EnsureStore) before Start.
+	// JS holds the accounts, counters and token-versions KV buckets and the
+	// EVENTS stream, which must exist (bus.EnsureStore) before Start.
 	JS jetstream.JetStream
 	// Registry lists live gates and receives uc's public key.
 	Registry registry.Registry
@@ -44,7 +44,8 @@ type Deps struct {
 	// against Config.TokenIssuer.
 	Signer *token.Signer
 	// SMS delivers verification codes; nil: a WebhookSender when
-	// Config.SMSWebhook is set, else a LogSender.
+	// Config.SMSWebhook is set, else a LogSender if Config.SMSLogCodes
+	// allows it, else New fails.
 	SMS SMSSender
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger

@@ -292,7 +292,7 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 
 	fold := &rankFold{boards: map[int32]map[string]float64{}}
 	start, read0 := time.Now(), 0
-	lastLog := start
+	lastLog, lastFlush := start, start
 	var pending uint64
 	flush := func() error {
 		for idx, b := range fold.boards {
@@ -355,9 +355,13 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 				w.log.Info("game: leaderboards: rebuilding", "events_read", read0, "of", pos.pending,
 					"seq", fold.seq, "events_per_s", rate(read0, time.Since(start)))
 			}
-			// Write when nothing more is waiting (a live board lags by one
-			// write), when the batch is full, or when a rebuild completes.
-			if len(reads) == 0 || fold.events >= rankFlushEvents || (!pos.ready && pending == 0) {
+			// Live, write when nothing more is waiting (a board lags by one
+			// write). Rebuilding, write full batches (a write per event the
+			// consumer trickles would cost a round trip to redis each), and
+			// at least every rankCheckEvery so the progress is kept.
+			full := fold.events >= rankFlushEvents
+			if pos.ready && len(reads) == 0 || full || !pos.ready && (pending == 0 || time.Since(lastFlush) >= rankCheckEvery) {
+				lastFlush = time.Now()
 				if err := flush(); err != nil {
 					return err
 				}

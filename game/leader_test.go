@@ -258,3 +258,28 @@ func TestRankQueryDuringRebuild(t *testing.T) {
 		t.Fatalf("rank when ready = %v", got)
 	}
 }
+
+// A cache restored from an older copy (redis restarted from an earlier
+// dump: position and boards both older) is noticed by the idle leader and
+// caught up from that position, without a rebuild from the first event.
+func TestLeaderboardCatchesUpAnOlderCache(t *testing.T) {
+	h := newHarness(t)
+	h.worker(testConfig())
+	ps, want := rankCase(t, h, 80)
+	ctx := context.Background()
+	// The boards as they were after the first event, gifts not yet folded.
+	h.cache.Delete(ctx, RankKey(gold))
+	h.cache.ZAddMany(ctx, RankKey(gold), []cache.Scored{{Member: "81", Score: 1000}})
+	h.cache.Set(ctx, RankStateKey, rankPos{ready: true, seq: 1}.encode(), 0)
+	time.Sleep(rankTTL) // past the worker's memo of the board
+	eventually(t, "the caught-up leaderboard", func() bool {
+		res := ps[0].call(&msg.GetRank_Req{Type: proto.Int32(gold)}).(*msg.GetRank_Res)
+		if code(res) != def.ResCode_RC_OK {
+			t.Fatalf("GetRank of an older board = %v, want what it knows", res)
+		}
+		return same(rankOf(t, ps[0], gold), want)
+	})
+	if b, _ := h.cache.Get(ctx, RankStateKey); string(b) == "ready 1" {
+		t.Fatalf("position not advanced: %s", b)
+	}
+}

@@ -32,8 +32,16 @@ type Cache interface {
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
 	// TTL is the time left on key; 0 if it has none or does not exist.
 	TTL(ctx context.Context, key string) (time.Duration, error)
+	// Swap sets key to val (no expiry) only if its value is old now, and
+	// reports whether it did; an absent key never matches. Projections
+	// store their stream position with it, so a cache flushed or restored
+	// from an older copy under them is noticed instead of overwritten.
+	Swap(ctx context.Context, key string, old, val []byte) (bool, error)
 	// ZAdd sets member's score in the sorted set at key.
 	ZAdd(ctx context.Context, key, member string, score float64) error
+	// ZAddMany sets the scores of several members of the sorted set at key
+	// in one call (one round trip to redis).
+	ZAddMany(ctx context.Context, key string, members []Scored) error
 	// ZTop returns up to n members with the highest scores, highest first
 	// (ties in an order the implementation keeps stable).
 	ZTop(ctx context.Context, key string, n int) ([]Scored, error)

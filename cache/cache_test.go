@@ -177,6 +177,38 @@ func testCache(t *testing.T, c cache.Cache) {
 			t.Fatalf("ZTop after Delete = %v", z)
 		}
 	})
+	t.Run("swap", func(t *testing.T) {
+		if ok, err := c.Swap(ctx, "sw:a", []byte(""), []byte("x")); err != nil || ok {
+			t.Fatalf("Swap of an absent key = %v, %v; want false", ok, err)
+		}
+		if _, err := c.Get(ctx, "sw:a"); !errors.Is(err, cache.ErrMiss) {
+			t.Fatalf("Swap of an absent key created it: %v", err)
+		}
+		c.Set(ctx, "sw:a", []byte("one"), 0)
+		if ok, err := c.Swap(ctx, "sw:a", []byte("two"), []byte("three")); err != nil || ok {
+			t.Fatalf("Swap with a wrong old value = %v, %v", ok, err)
+		}
+		if ok, err := c.Swap(ctx, "sw:a", []byte("one"), []byte("two")); err != nil || !ok {
+			t.Fatalf("Swap with the right old value = %v, %v", ok, err)
+		}
+		if b, _ := c.Get(ctx, "sw:a"); string(b) != "two" {
+			t.Fatalf("after Swap = %q", b)
+		}
+	})
+	t.Run("sorted set many", func(t *testing.T) {
+		if err := c.ZAddMany(ctx, "zm:a", nil); err != nil {
+			t.Fatal(err)
+		}
+		c.ZAdd(ctx, "zm:a", "a", 1)
+		if err := c.ZAddMany(ctx, "zm:a", []cache.Scored{{"a", 5}, {"b", 3}, {"c", 9}}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := c.ZTop(ctx, "zm:a", 10)
+		want := []cache.Scored{{"c", 9}, {"a", 5}, {"b", 3}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("ZTop after ZAddMany = %v, want %v", got, want)
+		}
+	})
 	t.Run("sorted set ties", func(t *testing.T) {
 		c.ZAdd(ctx, "zt:a", "x", 1)
 		c.ZAdd(ctx, "zt:a", "y", 1)

@@ -1,20 +1,54 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Memory is the in-process cache of `hive dev`: a map with expiry.
+// The sweep of expired keys, modelled on redis's active expiry: every
+// sweepEvery it samples up to sweepSample keys that carry an expiry and
+// drops the expired ones, and samples again (at most sweepRounds times)
+// while more than a quarter of a sample had expired. The lock is held for
+// one sample at a time, so a sweep never stalls callers for long, and keys
+// nobody reads again (rate-limit counters of a client that left) still go.
+const (
+	sweepEvery  = time.Second
+	sweepSample = 1000
+	sweepRounds = 16
+)
+
+// Memory is the in-process cache of `hive dev`: a map with expiry, swept in
+// the background until Close (or until the Memory is unreachable).
 type Memory struct {
-	mu   sync.Mutex
-	vals map[string]memVal
-	sets map[string]map[string]float64
-	now  func() time.Time
+	*memStore
+	stop *stopper
+}
+
+// stopper ends the sweeper once, from Close or from the cleanup.
+type stopper struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (s *stopper) stop() { s.once.Do(func() { close(s.ch) }) }
+
+// memStore is the state of a Memory; the sweeper holds this, not the
+// Memory, so a Memory nobody closes can still be collected (and its
+// sweeper stopped by the cleanup).
+type memStore struct {
+	mu      sync.Mutex
+	vals    map[string]memVal
+	sets    map[string]map[string]float64
+	expires map[string]struct{} // keys of vals that carry an expiry
+	now     func() time.Time
+	swept   atomic.Uint64 // expired keys dropped by the sweeper
 }
 
 type memVal struct {
@@ -23,21 +57,90 @@ type memVal struct {
 	exp time.Time // zero = none
 }
 
-// NewMemory returns an empty in-process cache.
+// NewMemory returns an empty in-process cache and starts its sweeper.
 func NewMemory() *Memory {
-	return &Memory{vals: map[string]memVal{}, sets: map[string]map[string]float64{}, now: time.Now}
+	st := &memStore{vals: map[string]memVal{}, sets: map[string]map[string]float64{},
+		expires: map[string]struct{}{}, now: time.Now}
+	m := &Memory{memStore: st, stop: &stopper{ch: make(chan struct{})}}
+	go st.sweeper(m.stop.ch)
+	runtime.AddCleanup(m, (*stopper).stop, m.stop)
+	return m
 }
 
-func (m *Memory) live(key string) (memVal, bool) {
+func (m *memStore) sweeper(stop <-chan struct{}) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			m.sweep()
+		}
+	}
+}
+
+// sweep drops expired keys, a bounded sample at a time.
+func (m *memStore) sweep() {
+	for range sweepRounds {
+		m.mu.Lock()
+		now := m.now()
+		seen, expired := 0, 0
+		for k := range m.expires { // map order is random: each round samples anew
+			if seen == sweepSample {
+				break
+			}
+			seen++
+			if v := m.vals[k]; !now.Before(v.exp) {
+				m.drop(k)
+				expired++
+			}
+		}
+		m.mu.Unlock()
+		m.swept.Add(uint64(expired))
+		if expired*4 <= seen || seen < sweepSample {
+			return
+		}
+	}
+}
+
+// put stores v under key, keeping the index of expiring keys.
+func (m *memStore) put(key string, v memVal) {
+	m.vals[key] = v
+	if v.exp.IsZero() {
+		delete(m.expires, key)
+	} else {
+		m.expires[key] = struct{}{}
+	}
+}
+
+// drop removes the value at key.
+func (m *memStore) drop(key string) {
+	delete(m.vals, key)
+	delete(m.expires, key)
+}
+
+// Len is the number of keys held (values and sorted sets), expired ones
+// not yet swept included.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.vals) + len(m.sets)
+}
+
+// Swept is how many expired keys the sweeper has dropped.
+func (m *Memory) Swept() uint64 { return m.swept.Load() }
+
+func (m *memStore) live(key string) (memVal, bool) {
 	v, ok := m.vals[key]
 	if ok && !v.exp.IsZero() && !m.now().Before(v.exp) {
-		delete(m.vals, key)
+		m.drop(key)
 		return memVal{}, false
 	}
 	return v, ok
 }
 
-func (m *Memory) expiry(ttl time.Duration) time.Time {
+func (m *memStore) expiry(ttl time.Duration) time.Time {
 	if ttl <= 0 {
 		return time.Time{}
 	}
@@ -61,7 +164,7 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 // Set implements Cache.
 func (m *Memory) Set(_ context.Context, key string, val []byte, ttl time.Duration) error {
 	m.mu.Lock()
-	m.vals[key] = memVal{b: append([]byte{}, val...), exp: m.expiry(ttl)}
+	m.put(key, memVal{b: append([]byte{}, val...), exp: m.expiry(ttl)})
 	m.mu.Unlock()
 	return nil
 }
@@ -70,7 +173,7 @@ func (m *Memory) Set(_ context.Context, key string, val []byte, ttl time.Duratio
 func (m *Memory) Delete(_ context.Context, keys ...string) error {
 	m.mu.Lock()
 	for _, k := range keys {
-		delete(m.vals, k)
+		m.drop(k)
 		delete(m.sets, k)
 	}
 	m.mu.Unlock()
@@ -92,7 +195,7 @@ func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 		v.b, v.n = nil, n
 	}
 	v.n++
-	m.vals[key] = v
+	m.put(key, v)
 	return v.n, nil
 }
 
@@ -120,6 +223,43 @@ func (m *Memory) ZAdd(_ context.Context, key, member string, score float64) erro
 	return nil
 }
 
+// Swap implements Cache.
+func (m *Memory) Swap(_ context.Context, key string, old, val []byte) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.live(key)
+	if !ok {
+		return false, nil
+	}
+	cur := v.b
+	if cur == nil {
+		cur = strconv.AppendInt(nil, v.n, 10)
+	}
+	if !bytes.Equal(cur, old) {
+		return false, nil
+	}
+	m.put(key, memVal{b: append([]byte{}, val...)})
+	return true, nil
+}
+
+// ZAddMany implements Cache.
+func (m *Memory) ZAddMany(_ context.Context, key string, members []Scored) error {
+	if len(members) == 0 {
+		return nil
+	}
+	m.mu.Lock()
+	s := m.sets[key]
+	if s == nil {
+		s = make(map[string]float64, len(members))
+		m.sets[key] = s
+	}
+	for _, z := range members {
+		s[z.Member] = z.Score
+	}
+	m.mu.Unlock()
+	return nil
+}
+
 // ZTop implements Cache.
 func (m *Memory) ZTop(_ context.Context, key string, n int) ([]Scored, error) {
 	m.mu.Lock()
@@ -140,5 +280,8 @@ func (m *Memory) ZTop(_ context.Context, key string, n int) ([]Scored, error) {
 	return out, nil
 }
 
-// Close implements Cache.
-func (m *Memory) Close() error { return nil }
+// Close implements Cache: it stops the sweeper.
+func (m *Memory) Close() error {
+	m.stop.stop()
+	return nil
+}

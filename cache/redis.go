@@ -27,6 +27,15 @@ end
 return n
 `)
 
+// swapScript is Swap: compare and set in one atomic step.
+var swapScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
 // NewRedis connects to the redis server at addr (host:port, or a
 // redis:// URL) and checks it answers. The client reconnects on its own
 // after a redis restart; calls made while it is down fail.
@@ -112,6 +121,30 @@ func (r *Redis) TTL(ctx context.Context, key string) (time.Duration, error) {
 // ZAdd implements Cache.
 func (r *Redis) ZAdd(ctx context.Context, key, member string, score float64) error {
 	if err := r.c.ZAdd(ctx, key, redis.Z{Score: score, Member: member}).Err(); err != nil {
+		return fmt.Errorf("cache: zadd %s: %w", key, err)
+	}
+	return nil
+}
+
+// Swap implements Cache.
+func (r *Redis) Swap(ctx context.Context, key string, old, val []byte) (bool, error) {
+	n, err := swapScript.Run(ctx, r.c, []string{key}, old, val).Int()
+	if err != nil {
+		return false, fmt.Errorf("cache: swap %s: %w", key, err)
+	}
+	return n == 1, nil
+}
+
+// ZAddMany implements Cache.
+func (r *Redis) ZAddMany(ctx context.Context, key string, members []Scored) error {
+	if len(members) == 0 {
+		return nil
+	}
+	zs := make([]redis.Z, len(members))
+	for i, m := range members {
+		zs[i] = redis.Z{Score: m.Score, Member: m.Member}
+	}
+	if err := r.c.ZAdd(ctx, key, zs...).Err(); err != nil {
 		return fmt.Errorf("cache: zadd %s: %w", key, err)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/internal/testenv"
 )
@@ -34,5 +36,24 @@ func TestRedisURLAndBadAddr(t *testing.T) {
 	}
 	if _, err := cache.NewRedis("127.0.0.1:1"); err == nil {
 		t.Fatal("NewRedis to a closed port succeeded")
+	}
+}
+
+func TestRedisMetrics(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c, err := cache.NewRedis(r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	reg := prometheus.NewRegistry()
+	if err := cache.RegisterMetrics(reg, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		c.Set(context.Background(), k, []byte("1"), 0)
+	}
+	if got := metricValue(t, reg, "hive_cache_keys"); got != 3 {
+		t.Fatalf("hive_cache_keys = %v, want 3", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"sync"
@@ -56,10 +57,14 @@ type MailFailure struct {
 
 // MailResult answers a MailRequest. Code is RC_OK when the request was
 // valid and authorised (Failed lists recipients it did not reach),
-// RC_FORBIDDEN for a bad token, RC_BAD_REQUEST (with Error) for a bad request.
+// RC_FORBIDDEN for a bad token, RC_BAD_REQUEST (with Error) for a bad
+// request, RC_ITEM_OVERFLOW (with Error and MaxAmount) for an attachment
+// over the operator bound (--game-mail-max-amount).
 type MailResult struct {
 	Code      int32         `json:"code"`
+	CodeName  string        `json:"code_name,omitempty"` // def.ResCode name of a refusal, e.g. RC_ITEM_OVERFLOW
 	Error     string        `json:"error,omitempty"`
+	MaxAmount int64         `json:"max_amount,omitempty"` // the bound an RC_ITEM_OVERFLOW refusal applied
 	ID        string        `json:"id"`
 	Delivered int           `json:"delivered"` // new mails, duplicates of an earlier send excluded
 	Already   int           `json:"already"`   // recipients that had this mail from an earlier send
@@ -89,13 +94,19 @@ func SendMail(ctx context.Context, nc *nats.Conn, adminToken string, req MailReq
 		return nil, fmt.Errorf("game: admin mail: bad answer: %w", err)
 	}
 	if res.Code != int32(def.ResCode_RC_OK) {
-		return &res, fmt.Errorf("game: admin mail refused: %s %s", def.ResCode(res.Code), res.Error)
+		return &res, fmt.Errorf("admin mail refused: %s (%d): %s", def.ResCode(res.Code), res.Code, res.Error)
 	}
 	return &res, nil
 }
 
-// validate checks a mail request against the limits and the item table.
-func (req *MailRequest) validate(d *Data) error {
+// errMailOverBound refuses attachments over the operator bound.
+type errMailOverBound struct{ msg string }
+
+func (e errMailOverBound) Error() string { return e.msg }
+
+// validate checks a mail request against the limits, the item table and
+// the bound on attachment amounts (maxAmount per item kind, summed).
+func (req *MailRequest) validate(d *Data, maxAmount int64) error {
 	switch {
 	case req.ID == "" || len(req.ID) > 64:
 		return errors.New("id must be 1-64 characters")
@@ -123,7 +134,26 @@ func (req *MailRequest) validate(d *Data) error {
 			return fmt.Errorf("item %d: num must be > 0", a.Idx)
 		}
 	}
+	sum := map[int32]int64{}
+	for _, a := range req.Items {
+		if a.Num > maxAmount-sum[a.Idx] {
+			return errMailOverBound{fmt.Sprintf("item %d (%s): %s is over the operator mail bound %d per item kind (the game's --game-mail-max-amount)",
+				a.Idx, d.Items[a.Idx].Name, amountOf(req.Items, a.Idx), maxAmount)}
+		}
+		sum[a.Idx] += a.Num
+	}
 	return nil
+}
+
+// amountOf writes the amount of idx asked for, summed (without overflowing).
+func amountOf(as []Amount, idx int32) string {
+	var n big.Int
+	for _, a := range as {
+		if a.Idx == idx {
+			n.Add(&n, big.NewInt(a.Num))
+		}
+	}
+	return n.String()
 }
 
 // adminMail serves admin.mail.
@@ -141,14 +171,22 @@ func (w *Worker) deliverMail(m *nats.Msg) *MailResult {
 	tok := m.Header.Get(HdrAdminToken)
 	if w.cfg.AdminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(w.cfg.AdminToken)) != 1 {
 		w.log.Warn("game: admin mail with a bad token refused")
-		return &MailResult{Code: int32(def.ResCode_RC_FORBIDDEN), Error: "bad admin token"}
+		return &MailResult{Code: int32(def.ResCode_RC_FORBIDDEN), CodeName: def.ResCode_RC_FORBIDDEN.String(), Error: "bad admin token"}
 	}
 	var req MailRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		return &MailResult{Code: int32(def.ResCode_RC_BAD_REQUEST), Error: err.Error()}
+		return &MailResult{Code: int32(def.ResCode_RC_BAD_REQUEST), CodeName: def.ResCode_RC_BAD_REQUEST.String(), Error: err.Error()}
 	}
-	if err := req.validate(w.data); err != nil {
-		return &MailResult{Code: int32(def.ResCode_RC_BAD_REQUEST), Error: err.Error(), ID: req.ID}
+	if err := req.validate(w.data, w.cfg.MailMaxAmount); err != nil {
+		rc := def.ResCode_RC_BAD_REQUEST
+		var over errMailOverBound
+		res := &MailResult{Error: err.Error(), ID: req.ID}
+		if errors.As(err, &over) {
+			rc, res.MaxAmount = def.ResCode_RC_ITEM_OVERFLOW, w.cfg.MailMaxAmount
+		}
+		res.Code, res.CodeName = int32(rc), rc.String()
+		w.log.Warn("game: admin mail refused", "id", req.ID, "code", rc.String(), "err", err)
+		return res
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminMailTimeout)
 	defer cancel()

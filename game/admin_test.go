@@ -2,6 +2,7 @@ package game
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
 )
@@ -112,5 +114,64 @@ func TestAdminMailDisabledWithoutToken(t *testing.T) {
 	res, err := SendMail(context.Background(), h.n.Conn, "", MailRequest{All: true, Title: "x"})
 	if err == nil || res.Code != int32(def.ResCode_RC_FORBIDDEN) {
 		t.Fatalf("mail with admin disabled: %+v, %v", res, err)
+	}
+}
+
+// An operator mail over --game-mail-max-amount (one attachment, or two of
+// the same kind summed) is refused with RC_ITEM_OVERFLOW, the bound and the
+// flag in the answer, and reaches nobody.
+func TestAdminMailOverTheBound(t *testing.T) {
+	h := newHarness(t)
+	cfg := testConfig()
+	cfg.MailMaxAmount = 500
+	h.worker(cfg)
+	a := h.player(15, "g1")
+	login(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, its := range [][]Amount{{{gold, 501}}, {{gold, 300}, {card, 1}, {gold, 201}}, {{gold, 1}, {gold, math.MaxInt64}}} {
+		res, err := SendMail(ctx, h.n.Conn, "s3cret", MailRequest{To: []int64{15}, Title: "too much", Items: its})
+		if err == nil || res.Code != int32(def.ResCode_RC_ITEM_OVERFLOW) || res.CodeName != "RC_ITEM_OVERFLOW" || res.MaxAmount != 500 {
+			t.Fatalf("mail of %v: %+v, %v", its, res, err)
+		}
+		for _, want := range []string{"RC_ITEM_OVERFLOW", "3011", "500", "--game-mail-max-amount"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("refusal %q does not say %q", err, want)
+			}
+		}
+	}
+	if m := a.call(&msg.GetMails_Req{}).(*msg.GetMails_Res).GetMails(); len(m) != 0 {
+		t.Fatalf("a refused mail was delivered: %v", m)
+	}
+	if res, err := SendMail(ctx, h.n.Conn, "s3cret", MailRequest{To: []int64{15}, Title: "ok", Items: []Amount{{gold, 250}, {gold, 250}}}); err != nil || res.Delivered != 1 {
+		t.Fatalf("mail at the bound: %+v, %v", res, err)
+	}
+}
+
+// Through the bus: a gift to a holder near the largest amount is answered
+// RC_ITEM_OVERFLOW, nothing is stored, and both players still load.
+func TestGiftOverflowThroughTheBus(t *testing.T) {
+	h := newHarness(t)
+	h.worker(testConfig())
+	a, b := h.player(16, "g1"), h.player(17, "g1")
+	login(t, a)
+	login(t, b)
+	// b's balance as an earlier grant left it (events appended as the store
+	// writes them; the game itself no longer grants past MaxStack).
+	grant := &evt.ItemsGranted{Items: []*evt.ItemDelta{{Idx: proto.Int32(gold), Num: proto.Int64(math.MaxInt64 - 5 - 1000)}},
+		Totals: []*evt.ItemDelta{{Idx: proto.Int32(gold), Num: proto.Int64(math.MaxInt64 - 5)}}, At: proto.Int64(1)}
+	data, _ := proto.Marshal(grant)
+	if _, err := h.n.JS.PublishMsg(context.Background(), natsMsg(bus.PlayerSubject(17), data, string(grant.ProtoReflect().Descriptor().FullName()))); err != nil {
+		t.Fatal(err)
+	}
+	res := a.call(&msg.GiftItems_Req{DstId: proto.Int64(17), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(10)})
+	if code(res) != def.ResCode_RC_ITEM_OVERFLOW {
+		t.Fatalf("gift past the largest amount = %v, want RC_ITEM_OVERFLOW", res)
+	}
+	if got := items(t, a)[gold]; got != 1000 {
+		t.Fatalf("sender's gold after a refused gift = %d", got)
+	}
+	if got := items(t, b)[gold]; got != math.MaxInt64-5 {
+		t.Fatalf("receiver's gold after a refused gift = %d", got)
 	}
 }

@@ -45,6 +45,11 @@ type Config struct {
 	// BatchMaxMsgs bounds the events of one shared atomic batch, at most the
 	// server's max_batch_size (1,000 by default) (--game-batch-max-msgs).
 	BatchMaxMsgs int
+	// MailMaxAmount bounds each attachment of an operator mail (per item
+	// kind, summed over the mail): a typo of a few zeros in `hive admin mail
+	// --items` is refused (RC_ITEM_OVERFLOW) instead of minting a fortune.
+	// 1..MaxStack (--game-mail-max-amount).
+	MailMaxAmount int64
 	// Projections runs the leader jobs (leaderboards, presence, gate loss)
 	// in this worker when it wins the election (--game-projections).
 	Projections bool
@@ -61,6 +66,7 @@ func DefaultConfig() Config {
 		GateGrace:        30 * time.Second,
 		BatchFlights:     1,
 		BatchMaxMsgs:     256,
+		MailMaxAmount:    1_000_000,
 		Projections:      true,
 	}
 }
@@ -77,6 +83,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.GateGrace, "game-gate-grace", c.GateGrace, "game: how long a gate never seen live may hold online players before they are logged out")
 	fs.IntVar(&c.BatchFlights, "game-batch-flights", c.BatchFlights, "game: atomic batches (multi-player commands) in flight at once; commands waiting meanwhile share the next one")
 	fs.IntVar(&c.BatchMaxMsgs, "game-batch-max-msgs", c.BatchMaxMsgs, "game: events in one shared atomic batch, at most (the NATS server's max_batch_size, 1000 by default, is the ceiling)")
+	fs.Int64Var(&c.MailMaxAmount, "game-mail-max-amount", c.MailMaxAmount, "game: most of one item kind an operator mail (hive admin mail) may attach; more is refused with RC_ITEM_OVERFLOW")
 	fs.BoolVar(&c.Projections, "game-projections", c.Projections, "game: run the leader jobs (leaderboards, presence, gate loss) when elected")
 }
 

@@ -36,9 +36,9 @@ func decideGift(d *Data, from, to *Player, fromID, toID int64, idx int32, num in
 	if have < num {
 		return nil, def.ResCode_RC_ITEM_NOT_ENOUGH
 	}
-	after := held(to, idx) + num
-	if !d.fits(idx, after) {
-		return nil, def.ResCode_RC_ITEM_INVALID
+	after, ok := d.add(idx, held(to, idx), num)
+	if !ok {
+		return nil, def.ResCode_RC_ITEM_OVERFLOW
 	}
 	at := proto.Int64(now)
 	return []events.Emit{

@@ -1,6 +1,8 @@
 package game
 
 import (
+	"slices"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/events"
@@ -55,6 +57,29 @@ func decideGateLost(s *Player, uid int64, gate string, now int64) []events.Emit 
 		return nil
 	}
 	return []events.Emit{{ID: uid, Event: &evt.LoggedOut{Reason: proto.String(ReasonGateLost), At: proto.Int64(now)}}}
+}
+
+// sumAmounts is mergeAmounts with every sum checked against the item's
+// limit: false when an amount or a sum of amounts of one kind passes it.
+// Amounts must be > 0.
+func sumAmounts(d *Data, as []Amount) ([]Amount, bool) {
+	var out []Amount
+	for _, a := range as {
+		i := slices.IndexFunc(out, func(o Amount) bool { return o.Idx == a.Idx })
+		if i < 0 {
+			if _, ok := d.add(a.Idx, 0, a.Num); !ok {
+				return nil, false
+			}
+			out = append(out, a)
+			continue
+		}
+		n, ok := d.add(a.Idx, out[i].Num, a.Num)
+		if !ok {
+			return nil, false
+		}
+		out[i].Num = n
+	}
+	return out, true
 }
 
 // mergeAmounts sums amounts of the same idx, keeping first-seen order and

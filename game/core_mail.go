@@ -46,12 +46,17 @@ func decideMail(d *Data, s *Player, uid int64, title, content string, items []Am
 			return nil, def.ResCode_RC_ITEM_INVALID
 		}
 	}
+	items, ok := sumAmounts(d, items)
+	if !ok {
+		// Attachments nobody could ever claim.
+		return nil, def.ResCode_RC_ITEM_OVERFLOW
+	}
 	m := &def.Mail{
 		Id: proto.Int64(s.GetLastMailId() + 1), Type: proto.Int32(MailTypeSystem), From: proto.Int64(0), To: proto.Int64(uid),
 		Status: proto.Int32(int32(def.MailStatus_MAIL_NEW)), Title: proto.String(title), Content: proto.String(content),
 		CreateTime: proto.Int64(now), UpdateTime: proto.Int64(now),
 	}
-	for _, a := range mergeAmounts(items) {
+	for _, a := range items {
 		m.Items = append(m.Items, &def.Item{Id: proto.Int64(int64(a.Idx)), Idx: proto.Int32(a.Idx), Num: proto.Int64(a.Num),
 			CreateTime: proto.Int64(now), UpdateTime: proto.Int64(now)})
 	}
@@ -87,9 +92,9 @@ func decideClaimMail(d *Data, s *Player, uid, id int64, now int64) ([]events.Emi
 		if !seen {
 			n = held(s, it.GetIdx())
 		}
-		n += it.GetNum()
-		if !d.fits(it.GetIdx(), n) {
-			return nil, nil, def.ResCode_RC_ITEM_INVALID
+		n, ok := d.add(it.GetIdx(), n, it.GetNum())
+		if !ok {
+			return nil, nil, def.ResCode_RC_ITEM_OVERFLOW
 		}
 		after[it.GetIdx()] = n
 		items = append(items, &evt.ItemDelta{Idx: proto.Int32(it.GetIdx()), Num: proto.Int64(it.GetNum())})

@@ -67,6 +67,8 @@ func addItem(s *Player, idx int32, delta, at int64) error {
 	it := u.Items[i]
 	n := it.GetNum() + delta
 	switch {
+	case delta > 0 && n < it.GetNum():
+		return fmt.Errorf("item %d: %d%+d overflows", idx, it.GetNum(), delta)
 	case n < 0:
 		return fmt.Errorf("item %d: %d%+d below zero", idx, it.GetNum(), delta)
 	case n == 0:

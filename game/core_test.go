@@ -160,7 +160,7 @@ func TestGift(t *testing.T) {
 		{"diamonds", 1, 2, b, diamond, 1, def.ResCode_RC_ITEM_NOT_GIFTABLE},
 		{"nobody", 1, 3, newPlayer(3), gold, 1, def.ResCode_RC_USER_NOT_FOUND},
 		{"too much", 1, 2, b, gold, 1001, def.ResCode_RC_ITEM_NOT_ENOUGH},
-		{"over stack", 1, 2, b, card, 10, def.ResCode_RC_ITEM_INVALID},
+		{"over stack", 1, 2, b, card, 10, def.ResCode_RC_ITEM_OVERFLOW},
 	} {
 		evs, rc := decideGift(d, a, c.to2, c.from, c.to, c.idx, c.num, now)
 		wantCode(t, c.name, rc, c.want)
@@ -290,7 +290,7 @@ func TestItemUse(t *testing.T) {
 	// An effect that would pass a stack limit is refused whole.
 	d.Items[gold] = ItemDef{Idx: gold, Name: "gold", Giftable: true, StackLimit: 1250}
 	_, rc = decideUse(d, s, 1, card, 1, now)
-	wantCode(t, "over stack", rc, def.ResCode_RC_ITEM_INVALID)
+	wantCode(t, "over stack", rc, def.ResCode_RC_ITEM_OVERFLOW)
 }
 
 func TestMails(t *testing.T) {
@@ -347,7 +347,7 @@ func TestMails(t *testing.T) {
 	evs, _ = decideMail(d, s, 1, "cards", "", []Amount{{card, 9998}}, now)
 	s = fold(t, s, 1, evs)
 	_, _, rc = decideClaimMail(d, s, 1, 3, now)
-	wantCode(t, "claim over stack", rc, def.ResCode_RC_ITEM_INVALID)
+	wantCode(t, "claim over stack", rc, def.ResCode_RC_ITEM_OVERFLOW)
 
 	_, rc = decideDeleteMail(s, 1, 9, now)
 	wantCode(t, "delete unknown", rc, def.ResCode_RC_MAIL_NOT_FOUND)

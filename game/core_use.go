@@ -27,19 +27,24 @@ func decideUse(d *Data, s *Player, uid int64, idx int32, num int64, now int64) (
 	}
 	totals := map[int32]int64{idx: have - num}
 	grant := make([]Amount, 0, len(use.Grant))
-	for _, g := range mergeAmounts(use.Grant) {
-		g.Num *= num
-		if g.Num/num != use.grantOf(g.Idx) { // overflow
-			return nil, def.ResCode_RC_ITEM_INVALID
+	per, ok := sumAmounts(d, use.Grant)
+	if !ok {
+		return nil, def.ResCode_RC_ITEM_OVERFLOW
+	}
+	for _, g := range per {
+		if g.Num > d.limit(g.Idx)/num { // the product alone passes the limit
+			return nil, def.ResCode_RC_ITEM_OVERFLOW
 		}
+		g.Num *= num
 		cur, seen := totals[g.Idx]
 		if !seen {
 			cur = held(s, g.Idx)
 		}
-		if !d.fits(g.Idx, cur+g.Num) {
-			return nil, def.ResCode_RC_ITEM_INVALID
+		after, ok := d.add(g.Idx, cur, g.Num)
+		if !ok {
+			return nil, def.ResCode_RC_ITEM_OVERFLOW
 		}
-		totals[g.Idx] = cur + g.Num
+		totals[g.Idx] = after
 		grant = append(grant, g)
 	}
 	at := proto.Int64(now)
@@ -54,15 +59,4 @@ func decideUse(d *Data, s *Player, uid int64, idx int32, num int64, now int64) (
 			Reason: proto.String("use"), At: at}})
 	}
 	return out, def.ResCode_RC_OK
-}
-
-// grantOf is the total the usage grants of idx per item used.
-func (u Usage) grantOf(idx int32) int64 {
-	var n int64
-	for _, g := range u.Grant {
-		if g.Idx == idx {
-			n += g.Num
-		}
-	}
-	return n
 }

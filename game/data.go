@@ -17,9 +17,9 @@ type ItemDef struct {
 	Idx      int32  `json:"idx"`
 	Name     string `json:"name"`
 	Giftable bool   `json:"giftable"`
-	// StackLimit is the most one player may hold; 0 = no limit. A grant,
-	// gift or claim that would pass it is refused (RC_ITEM_INVALID), never
-	// silently capped, so no operation loses items.
+	// StackLimit is the most one player may hold; 0 = MaxStack. A grant,
+	// gift, claim or use that would pass it is refused (RC_ITEM_OVERFLOW),
+	// never silently capped, so no operation loses items.
 	StackLimit int64 `json:"stack_limit"`
 }
 
@@ -63,8 +63,29 @@ func (d *Data) ItemIdxs() []int32 {
 	return out
 }
 
-// fits reports whether holding `after` of idx respects its stack limit.
-func (d *Data) fits(idx int32, after int64) bool {
+// MaxStack is the most of one item kind any player may hold, whatever the
+// item table says: 2^53-1, the largest integer a float64 holds exactly.
+// Leaderboard scores are doubles (redis sorted sets), and so are the
+// numbers of JavaScript clients; past it amounts would silently round.
+// It also keeps every sum of two amounts far from int64 overflow, which
+// would wrap a balance negative and leave the player unloadable.
+const MaxStack int64 = 1<<53 - 1
+
+// limit is the most of idx one player may hold.
+func (d *Data) limit(idx int32) int64 {
 	lim := d.Items[idx].StackLimit
-	return lim <= 0 || after <= lim
+	if lim <= 0 || lim > MaxStack {
+		return MaxStack
+	}
+	return lim
+}
+
+// add returns have+n of idx, or false when n is negative or the sum would
+// pass idx's limit (checked without computing an overflowing sum).
+func (d *Data) add(idx int32, have, n int64) (int64, bool) {
+	lim := d.limit(idx)
+	if n < 0 || have < 0 || have > lim || n > lim-have {
+		return 0, false
+	}
+	return have + n, true
 }

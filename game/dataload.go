@@ -166,8 +166,8 @@ func (p *dataParser) parse() (*Data, error) {
 					return p.errAt(line, "item idx must be > 0, got %d", it.Idx)
 				case it.Name == "":
 					return p.errAt(line, "item %d has no name", it.Idx)
-				case it.StackLimit < 0:
-					return p.errAt(line, "item %d: stack_limit must be >= 0 (0 = none), got %d", it.Idx, it.StackLimit)
+				case it.StackLimit < 0 || it.StackLimit > MaxStack:
+					return p.errAt(line, "item %d: stack_limit must be 0..%d (0 = the largest, %d), got %d", it.Idx, MaxStack, MaxStack, it.StackLimit)
 				}
 				if _, dup := d.Items[it.Idx]; dup {
 					return p.errAt(line, "item idx %d listed twice", it.Idx)
@@ -218,7 +218,11 @@ func (p *dataParser) parse() (*Data, error) {
 			return nil, p.errAt(startLines[i], "starting item %d: %d is over its stack_limit %d", a.Idx, a.Num, it.StackLimit)
 		}
 	}
-	d.Start = mergeAmounts(start)
+	merged, ok := sumAmounts(d, start)
+	if !ok {
+		return nil, p.errAt(startLines[0], "starting items: an amount (or the sum of one item's amounts) is over the item's largest amount (stack_limit, at most %d)", MaxStack)
+	}
+	d.Start = merged
 	for i, u := range usage {
 		line := usageLines[i]
 		if _, ok := d.Items[u.Idx]; !ok {
@@ -237,6 +241,9 @@ func (p *dataParser) parse() (*Data, error) {
 			if g.Num <= 0 {
 				return nil, p.errAt(line, "usage of item %d grants %d of item %d: num must be > 0", u.Idx, g.Num, g.Idx)
 			}
+		}
+		if _, ok := sumAmounts(d, u.Grant); !ok {
+			return nil, p.errAt(line, "usage of item %d grants more of an item than its largest amount (stack_limit, at most %d)", u.Idx, MaxStack)
 		}
 		d.Usage[u.Idx] = u
 	}

@@ -27,6 +27,7 @@ type harness struct {
 	n     *testenv.NATS
 	cache cache.Cache
 	reg   *registry.Memory
+	redis *testenv.Redis // set by withRedis
 }
 
 func newHarness(t *testing.T) *harness {
@@ -43,7 +44,7 @@ func (h *harness) withRedis() *harness {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { c.Close() })
-	h.cache = c
+	h.cache, h.redis = c, r
 	return h
 }
 

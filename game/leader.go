@@ -17,11 +17,10 @@ import (
 // on one worker only because each folds events in stream order.
 const LeaderJob = "game-leader"
 
-// Durable consumer names of the projections on the EVENTS stream.
-const (
-	RanksConsumer    = "game-ranks"
-	PresenceConsumer = "game-presence"
-)
+// PresenceConsumer is the durable consumer of the presence projection on
+// the EVENTS stream. (The leaderboards keep their position in the cache,
+// beside the boards: ranks_projection.go.)
+const PresenceConsumer = "game-presence"
 
 // campaign waits for leadership and then runs the leader jobs until ctx ends.
 func (w *Worker) campaign(ctx context.Context) {
@@ -43,7 +42,7 @@ func (w *Worker) campaign(ctx context.Context) {
 	p := newPresence(w)
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); w.project(ctx, RanksConsumer, w.projectRanks) }()
+	go func() { defer wg.Done(); w.runRanks(ctx) }()
 	go func() { defer wg.Done(); w.project(ctx, PresenceConsumer, p.apply) }()
 	go func() { defer wg.Done(); p.sweep(ctx) }()
 	wg.Wait()
@@ -88,7 +87,7 @@ func (w *Worker) consume(ctx context.Context, name string, fn func(context.Conte
 	for {
 		m, err := it.Next()
 		if err != nil {
-			return err // closed by ctx, or the consumer was deleted (a rebuild)
+			return err // closed by ctx, or the consumer was deleted
 		}
 		ev, err := events.DecodeJS(m)
 		if err != nil {

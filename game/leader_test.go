@@ -3,9 +3,11 @@ package game
 import (
 	"context"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
@@ -133,4 +135,151 @@ func TestGateNeverSeenIsLostAfterGrace(t *testing.T) {
 		st, err := ReplayState(context.Background(), h.n.JS, 41, ReplayOptions{})
 		return err == nil && !st.GetOnline()
 	})
+}
+
+// restartCase gifts between three players and waits for the gold board;
+// it returns the players and the board expected.
+func rankCase(t *testing.T, h *harness, base int64) ([]*player, [][2]int64) {
+	t.Helper()
+	ps := []*player{h.player(base+1, "g1"), h.player(base+2, "g1"), h.player(base+3, "g1")}
+	for _, p := range ps {
+		login(t, p)
+	}
+	for _, g := range []struct {
+		from *player
+		to   int64
+		n    int32
+	}{{ps[0], base + 2, 300}, {ps[2], base + 2, 50}} {
+		res := g.from.call(&msg.GiftItems_Req{DstId: proto.Int64(g.to), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(g.n)})
+		if code(res) != def.ResCode_RC_OK {
+			t.Fatal(res)
+		}
+	}
+	want := [][2]int64{{base + 2, 1350}, {base + 3, 950}, {base + 1, 700}}
+	eventually(t, "the gold leaderboard", func() bool { return same(rankOf(t, ps[0], gold), want) })
+	return ps, want
+}
+
+// A restart of the game worker with a new in-process cache (what `hive dev`
+// does on the same data dir) keeps the leaderboards: they are rebuilt from
+// the stream, not read back from the durable consumer's position.
+func TestLeaderboardSurvivesRestartWithNewCache(t *testing.T) {
+	h := newHarness(t)
+	w := h.worker(testConfig())
+	ps, want := rankCase(t, h, 50)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.cache = cache.NewMemory()
+	h.worker(testConfig())
+	eventually(t, "the leaderboard after a restart", func() bool {
+		res := ps[0].call(&msg.GetRank_Req{Type: proto.Int32(gold)}).(*msg.GetRank_Res)
+		switch code(res) {
+		case def.ResCode_RC_RANK_NOT_READY:
+			return false
+		case def.ResCode_RC_OK:
+			return same(rankOf(t, ps[0], gold), want)
+		}
+		t.Fatalf("GetRank after restart = %v", res)
+		return false
+	})
+}
+
+// rankAnswer asks for the gold board and fails the test on anything but
+// the full board want or RC_RANK_NOT_READY: never an empty or partial list.
+func rankAnswer(t *testing.T, p *player, want [][2]int64) bool {
+	t.Helper()
+	res := p.call(&msg.GetRank_Req{Type: proto.Int32(gold)}).(*msg.GetRank_Res)
+	switch code(res) {
+	case def.ResCode_RC_RANK_NOT_READY:
+		if len(res.GetRank().GetItems()) != 0 {
+			t.Fatalf("RANK_NOT_READY with a board: %v", res)
+		}
+		return false
+	case def.ResCode_RC_OK:
+		var got [][2]int64
+		for _, it := range res.GetRank().GetItems() {
+			got = append(got, [2]int64{it.GetUser().GetId(), it.GetVal()})
+		}
+		if !same(got, want) {
+			t.Fatalf("GetRank = %v, want %v or RC_RANK_NOT_READY", got, want)
+		}
+		return true
+	}
+	t.Fatalf("GetRank = %v", res)
+	return false
+}
+
+// A flushed redis (lost with the boards: the position stored beside them)
+// is noticed by the leader and the boards are rebuilt from the stream;
+// meanwhile rank queries answer RC_RANK_NOT_READY, never an empty list.
+func TestLeaderboardRebuiltAfterRedisFlush(t *testing.T) {
+	h := newHarness(t).withRedis()
+	h.worker(testConfig())
+	ps, want := rankCase(t, h, 60)
+	if err := h.redis.Client.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(rankTTL) // past the worker's memo of the board
+	eventually(t, "the leaderboard after a flush", func() bool { return rankAnswer(t, ps[0], want) })
+	// The next change lands on the rebuilt board.
+	if res := ps[1].call(&msg.GiftItems_Req{DstId: proto.Int64(61), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(1000)}); code(res) != def.ResCode_RC_OK {
+		t.Fatal(res)
+	}
+	want = [][2]int64{{61, 1700}, {63, 950}, {62, 350}}
+	eventually(t, "the leaderboard after a gift", func() bool { return same(rankOf(t, ps[0], gold), want) })
+}
+
+// With the boards missing or mid-rebuild, a rank query answers
+// RC_RANK_NOT_READY (no leader runs here, so the state stays as set).
+func TestRankQueryDuringRebuild(t *testing.T) {
+	h := newHarness(t)
+	cfg := testConfig()
+	cfg.Projections = false
+	h.worker(cfg)
+	p := h.player(71, "g1")
+	login(t, p)
+	ask := func() def.ResCode {
+		return code(p.call(&msg.GetRank_Req{Type: proto.Int32(gold)}))
+	}
+	if rc := ask(); rc != def.ResCode_RC_RANK_NOT_READY {
+		t.Fatalf("rank with no boards = %v, want RC_RANK_NOT_READY", rc)
+	}
+	ctx := context.Background()
+	h.cache.Set(ctx, RankStateKey, rankPos{seq: 3, pending: 10}.encode(), 0)
+	h.cache.ZAdd(ctx, RankKey(gold), "71", 1000)
+	if rc := ask(); rc != def.ResCode_RC_RANK_NOT_READY {
+		t.Fatalf("rank during a rebuild = %v, want RC_RANK_NOT_READY", rc)
+	}
+	h.cache.Set(ctx, RankStateKey, rankPos{ready: true, seq: 3}.encode(), 0)
+	if got := rankOf(t, p, gold); !same(got, [][2]int64{{71, 1000}}) {
+		t.Fatalf("rank when ready = %v", got)
+	}
+}
+
+// A cache restored from an older copy (redis restarted from an earlier
+// dump: position and boards both older) is noticed by the idle leader and
+// caught up from that position, without a rebuild from the first event.
+func TestLeaderboardCatchesUpAnOlderCache(t *testing.T) {
+	h := newHarness(t)
+	h.worker(testConfig())
+	ps, want := rankCase(t, h, 80)
+	ctx := context.Background()
+	// The boards as they were after the first event, gifts not yet folded.
+	h.cache.Delete(ctx, RankKey(gold))
+	h.cache.ZAddMany(ctx, RankKey(gold), []cache.Scored{{Member: "81", Score: 1000}})
+	h.cache.Set(ctx, RankStateKey, rankPos{ready: true, seq: 1}.encode(), 0)
+	time.Sleep(rankTTL) // past the worker's memo of the board
+	eventually(t, "the caught-up leaderboard", func() bool {
+		res := ps[0].call(&msg.GetRank_Req{Type: proto.Int32(gold)}).(*msg.GetRank_Res)
+		if code(res) != def.ResCode_RC_OK {
+			t.Fatalf("GetRank of an older board = %v, want what it knows", res)
+		}
+		return same(rankOf(t, ps[0], gold), want)
+	})
+	if b, _ := h.cache.Get(ctx, RankStateKey); string(b) == "ready 1" {
+		t.Fatalf("position not advanced: %s", b)
+	}
 }

@@ -2,6 +2,7 @@ package game
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -43,11 +44,18 @@ func (w *Worker) getRank(ctx context.Context, r *request) (proto.Message, error)
 		return &msg.GetRank_Res{Code: codeOf(def.ResCode_RC_ITEM_INVALID)}, nil
 	}
 	rank, err := w.ranks.get(ctx, idx)
+	if errors.Is(err, errRanksNotReady) {
+		return &msg.GetRank_Res{Code: codeOf(def.ResCode_RC_RANK_NOT_READY)}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &msg.GetRank_Res{Code: okCode(), Rank: rank}, nil
 }
+
+// errRanksNotReady: the boards are missing or being rebuilt from the first
+// event; a partial board would rank players wrongly, so none is answered.
+var errRanksNotReady = errors.New("game: leaderboards not ready")
 
 // get returns the top RankSize holders of idx with their public profiles.
 func (c *rankCache) get(ctx context.Context, idx int32) (*def.Rank, error) {
@@ -56,6 +64,13 @@ func (c *rankCache) get(ctx context.Context, idx int32) (*def.Rank, error) {
 	c.mu.Unlock()
 	if ok && time.Since(e.at) < rankTTL {
 		return e.rank, nil
+	}
+	ready, err := ranksReady(ctx, c.w.deps.Cache)
+	if err != nil {
+		return nil, err
+	}
+	if !ready {
+		return nil, errRanksNotReady
 	}
 	top, err := c.w.deps.Cache.ZTop(ctx, RankKey(idx), RankSize)
 	if err != nil {

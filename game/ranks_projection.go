@@ -1,9 +1,13 @@
 package game
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -12,6 +16,90 @@ import (
 	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/evt"
 )
+
+// RankStateKey is the cache key holding the leaderboards' position in the
+// stream. It lives in the cache beside the boards, so whatever happens to
+// the boards (a new in-process cache after a restart, a flushed redis, a
+// redis restored from an older dump) happens to the position too:
+//
+//	"ready <seq>"                the boards hold every player event up to stream sequence seq
+//	"rebuilding <seq> <pending>" a rebuild from the first event has folded up to seq;
+//	                             pending events were left to read when it began
+//
+// A missing key means there are no boards: the leader rebuilds them from the
+// first event, and rank queries answer RC_RANK_NOT_READY meanwhile.
+const RankStateKey = "rank:state"
+
+// legacyRanksConsumer is the durable consumer earlier versions folded the
+// boards with; its position lived in JetStream, apart from the boards, which
+// is how a restart with a new cache lost them. It is deleted when seen.
+const legacyRanksConsumer = "game-ranks"
+
+const (
+	// rankFlushEvents bounds the events folded in memory before their board
+	// changes and position are written (one ZAddMany per item kind).
+	rankFlushEvents = 8192
+	// rankCheckEvery is how often an idle leader compares the position in
+	// the cache with the one it wrote last (a flush or restore while no
+	// events arrive), and how often a rebuild logs its progress.
+	rankCheckEvery = 2 * time.Second
+	rankLogEvery   = 5 * time.Second
+)
+
+// errRanksMoved means the position in the cache is not the one the leader
+// wrote last: the cache was flushed, restored or written by another leader.
+// The projection starts over from what the cache now says.
+var errRanksMoved = errors.New("game: leaderboard position changed in the cache")
+
+// rankPos is the decoded RankStateKey.
+type rankPos struct {
+	ready   bool
+	seq     uint64 // last stream sequence folded into the boards
+	pending uint64 // rebuilding: events left to read when the rebuild began
+}
+
+func (p rankPos) encode() []byte {
+	if p.ready {
+		return []byte("ready " + strconv.FormatUint(p.seq, 10))
+	}
+	return []byte("rebuilding " + strconv.FormatUint(p.seq, 10) + " " + strconv.FormatUint(p.pending, 10))
+}
+
+func parseRankPos(b []byte) (rankPos, error) {
+	f := strings.Fields(string(b))
+	var p rankPos
+	var err error
+	switch {
+	case len(f) == 2 && f[0] == "ready":
+		p.ready = true
+		p.seq, err = strconv.ParseUint(f[1], 10, 64)
+	case len(f) == 3 && f[0] == "rebuilding":
+		if p.seq, err = strconv.ParseUint(f[1], 10, 64); err == nil {
+			p.pending, err = strconv.ParseUint(f[2], 10, 64)
+		}
+	default:
+		err = errors.New("unknown form")
+	}
+	if err != nil {
+		return rankPos{}, fmt.Errorf("game: %s %q: %w", RankStateKey, b, err)
+	}
+	return p, nil
+}
+
+// ranksReady reports whether the boards in the cache are complete up to
+// some position (stale by a moment at most). False while they are missing
+// or being rebuilt from the first event.
+func ranksReady(ctx context.Context, c cache.Cache) (bool, error) {
+	b, err := c.Get(ctx, RankStateKey)
+	if errors.Is(err, cache.ErrMiss) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	p, err := parseRankPos(b)
+	return err == nil && p.ready, nil
+}
 
 // totals returns the amounts held after an event, for the events that change items.
 func totals(e *events.Event) []*evt.ItemDelta {
@@ -32,47 +120,280 @@ func totals(e *events.Event) []*evt.ItemDelta {
 	return nil
 }
 
-// projectRanks keeps the leaderboards: each event that changes a player's
-// items sets that player's score to the amount now held (absolute values,
-// so a redelivered event changes nothing).
-func (w *Worker) projectRanks(ctx context.Context, e *events.Event) error {
+// runRanks keeps the leaderboards while this worker leads: each pass reads
+// the position from the cache, rebuilds from the first event when there is
+// none, and folds the player events after it. A pass ends when the position
+// in the cache moves under it (flush, restore) or on an error; the next one
+// starts from what the cache then says.
+func (w *Worker) runRanks(ctx context.Context) {
+	if err := w.deps.JS.DeleteConsumer(ctx, bus.EventsStream, legacyRanksConsumer); err == nil {
+		w.log.Info("game: deleted the durable consumer earlier versions kept the leaderboards with", "consumer", legacyRanksConsumer)
+	}
+	for ctx.Err() == nil {
+		err := w.rankPass(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errRanksMoved) {
+			w.log.Warn("game: leaderboards: the position in the cache changed (flushed or restored?); reading it again")
+			continue
+		}
+		w.log.Warn("game: leaderboards: projection restarting", "err", err)
+		if sleep(ctx, 500*time.Millisecond) != nil {
+			return
+		}
+	}
+}
+
+// rankPass is one run of the projection from the position in the cache.
+func (w *Worker) rankPass(ctx context.Context) error {
+	c := w.deps.Cache
+	var pos rankPos
+	b, err := c.Get(ctx, RankStateKey)
+	switch {
+	case errors.Is(err, cache.ErrMiss):
+		b, pos, err = w.startRankRebuild(ctx, "no leaderboards in the cache")
+	case err != nil:
+		return err
+	default:
+		if pos, err = parseRankPos(b); err != nil {
+			b, pos, err = w.startRankRebuild(ctx, err.Error())
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return w.foldRanks(ctx, b, pos)
+}
+
+// startRankRebuild marks the boards as being rebuilt, then clears them.
+func (w *Worker) startRankRebuild(ctx context.Context, why string) ([]byte, rankPos, error) {
+	pos := rankPos{}
+	b := pos.encode()
+	if err := w.deps.Cache.Set(ctx, RankStateKey, b, 0); err != nil {
+		return nil, pos, err
+	}
+	keys := make([]string, 0, len(w.data.Items))
+	for _, idx := range w.data.ItemIdxs() {
+		keys = append(keys, RankKey(idx))
+	}
+	if err := w.deps.Cache.Delete(ctx, keys...); err != nil {
+		return nil, pos, err
+	}
+	w.log.Info("game: leaderboards: rebuilding from the first event", "why", why)
+	return b, pos, nil
+}
+
+// rankFold accumulates the board changes of the events read since the last
+// write: the last total of each player per item kind (earlier ones would be
+// overwritten anyway, so a rebuild writes each player once per flush).
+type rankFold struct {
+	boards map[int32]map[string]float64
+	events int    // events read since the last write
+	seq    uint64 // stream sequence of the last event read
+}
+
+func (f *rankFold) add(e *events.Event) {
+	f.events++
+	f.seq = e.Seq
 	t := totals(e)
 	if len(t) == 0 {
-		return nil
+		return
 	}
 	_, id, err := bus.ParseEventSubject(e.Subject)
 	if err != nil {
-		return nil
+		return
 	}
 	member := strconv.FormatInt(id, 10)
 	for _, d := range t {
-		if err := w.deps.Cache.ZAdd(ctx, RankKey(d.GetIdx()), member, float64(d.GetNum())); err != nil {
-			return err
+		b := f.boards[d.GetIdx()]
+		if b == nil {
+			b = map[string]float64{}
+			f.boards[d.GetIdx()] = b
 		}
+		b[member] = float64(d.GetNum())
 	}
-	return nil
 }
 
-// RebuildRanks rebuilds the leaderboards from the stream: it clears the
-// sorted sets of the items given and deletes the ranks consumer; the leader
-// recreates it from the first event and folds everything again.
-func RebuildRanks(ctx context.Context, js jetstream.JetStream, c cache.Cache, items []int32) error {
-	keys := make([]string, len(items))
-	for i, idx := range items {
-		keys[i] = RankKey(idx)
+// read is what the reader goroutine hands the fold: an event, or why it stopped.
+type read struct {
+	ev      *events.Event
+	seq     uint64 // stream sequence, also for events that could not be decoded
+	pending uint64 // events left after this one
+	err     error
+}
+
+// foldRanks reads the player events after pos with an ordered consumer and
+// folds them into the boards, writing the position after each batch with a
+// compare-and-set on cur (the position as this leader last wrote it).
+func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.PlayerEventsWildcard}}
+	if pos.seq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.seq+1
 	}
-	if len(keys) > 0 {
-		if err := c.Delete(ctx, keys...); err != nil {
-			return err
-		}
-	}
-	if err := js.DeleteConsumer(ctx, bus.EventsStream, RanksConsumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	cons, err := w.deps.JS.OrderedConsumer(ctx, bus.EventsStream, cfg)
+	if err != nil {
 		return err
 	}
-	return nil
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if !pos.ready {
+		pos.pending = info.NumPending
+	}
+	if pos.ready && info.NumPending > rankFlushEvents {
+		w.log.Info("game: leaderboards: behind the stream; catching up", "from_seq", pos.seq+1, "events", info.NumPending)
+	}
+	c := w.deps.Cache
+	// An empty stream (or nothing left of a rebuild) needs no event to be ready.
+	if !pos.ready && info.NumPending == 0 {
+		pos.ready = true
+		next := pos.encode()
+		if ok, err := c.Swap(ctx, RankStateKey, cur, next); err != nil || !ok {
+			return orMoved(err)
+		}
+		cur = next
+		w.log.Info("game: leaderboards: rebuilt", "events", 0, "seq", pos.seq)
+	}
+
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	reads := make(chan read, 4096)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			m, err := it.Next()
+			r := read{err: err}
+			if err == nil {
+				if md, merr := m.Metadata(); merr == nil {
+					r.seq, r.pending = md.Sequence.Stream, md.NumPending
+				}
+				if r.ev, err = events.DecodeJS(m); err != nil {
+					// Not ours to fold (a type this version does not know):
+					// skip it loudly rather than stall the boards behind it.
+					w.log.Error("game: leaderboards: skipping an event", "seq", r.seq, "err", err)
+				}
+			}
+			select {
+			case reads <- r:
+			case <-done:
+				return
+			}
+			if r.err != nil {
+				return
+			}
+		}
+	}()
+
+	fold := &rankFold{boards: map[int32]map[string]float64{}}
+	start, read0 := time.Now(), 0
+	lastLog, lastFlush := start, start
+	var pending uint64
+	flush := func() error {
+		for idx, b := range fold.boards {
+			zs := make([]cache.Scored, 0, len(b))
+			for m, s := range b {
+				zs = append(zs, cache.Scored{Member: m, Score: s})
+			}
+			if err := c.ZAddMany(ctx, RankKey(idx), zs); err != nil {
+				return err
+			}
+		}
+		wasReady := pos.ready
+		pos.seq = fold.seq
+		if !pos.ready && pending == 0 {
+			pos.ready = true
+		}
+		next := pos.encode()
+		ok, err := c.Swap(ctx, RankStateKey, cur, next)
+		if err != nil || !ok {
+			return orMoved(err)
+		}
+		cur = next
+		if pos.ready && !wasReady {
+			took := time.Since(start)
+			w.log.Info("game: leaderboards: rebuilt", "events", read0, "seq", pos.seq,
+				"took", took.Round(time.Millisecond).String(), "events_per_s", rate(read0, took))
+		}
+		clear(fold.boards)
+		fold.events = 0
+		return nil
+	}
+	check := time.NewTicker(rankCheckEvery)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-check.C:
+			if fold.events > 0 {
+				continue
+			}
+			b, err := c.Get(ctx, RankStateKey)
+			if errors.Is(err, cache.ErrMiss) || (err == nil && !bytes.Equal(b, cur)) {
+				return errRanksMoved
+			}
+		case r := <-reads:
+			if r.err != nil {
+				return r.err
+			}
+			read0++
+			pending = r.pending
+			if r.ev != nil {
+				fold.add(r.ev)
+			} else {
+				fold.events++
+				fold.seq = r.seq
+			}
+			if !pos.ready && time.Since(lastLog) >= rankLogEvery {
+				lastLog = time.Now()
+				w.log.Info("game: leaderboards: rebuilding", "events_read", read0, "of", pos.pending,
+					"seq", fold.seq, "events_per_s", rate(read0, time.Since(start)))
+			}
+			// Live, write when nothing more is waiting (a board lags by one
+			// write). Rebuilding, write full batches (a write per event the
+			// consumer trickles would cost a round trip to redis each), and
+			// at least every rankCheckEvery so the progress is kept.
+			full := fold.events >= rankFlushEvents
+			if pos.ready && len(reads) == 0 || full || !pos.ready && (pending == 0 || time.Since(lastFlush) >= rankCheckEvery) {
+				lastFlush = time.Now()
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
 }
 
-// RebuildRanks rebuilds the leaderboards of every item in the table.
+// orMoved is err, or errRanksMoved when a Swap failed without one.
+func orMoved(err error) error {
+	if err != nil {
+		return err
+	}
+	return errRanksMoved
+}
+
+func rate(n int, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(float64(n) / d.Seconds())
+}
+
+// RebuildRanks has the leaderboards rebuilt from the stream: it removes
+// their position from the cache; the leader notices (at once on the next
+// event, within a few seconds when idle) and folds every player event again.
+// Rank queries answer RC_RANK_NOT_READY until it is done.
+func RebuildRanks(ctx context.Context, c cache.Cache) error {
+	return c.Delete(ctx, RankStateKey)
+}
+
+// RebuildRanks rebuilds the leaderboards of this worker's cache.
 func (w *Worker) RebuildRanks(ctx context.Context) error {
-	return RebuildRanks(ctx, w.deps.JS, w.deps.Cache, w.data.ItemIdxs())
+	return RebuildRanks(ctx, w.deps.Cache)
 }

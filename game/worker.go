@@ -60,6 +60,9 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if cfg.BatchFlights <= 0 || cfg.BatchMaxMsgs < 2 || cfg.BatchMaxMsgs > 1000 {
 		return nil, fmt.Errorf("game: --game-batch-flights must be > 0 and --game-batch-max-msgs in 2..1000 (got %d, %d)", cfg.BatchFlights, cfg.BatchMaxMsgs)
 	}
+	if cfg.MailMaxAmount <= 0 || cfg.MailMaxAmount > MaxStack {
+		return nil, fmt.Errorf("game: --game-mail-max-amount must be 1..%d (got %d)", MaxStack, cfg.MailMaxAmount)
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultConfig().RequestTimeout
 	}

@@ -309,6 +309,11 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if _, _, code := runHive(t, nil, "admin", "mail", "--nats", dev.natsURL, "--admin-token", "wrong", "--to", alice.ID, "--title", "x"); code != 1 {
 		t.Errorf("hive admin mail with a wrong token: exit %d, want 1", code)
 	}
+	// An amount over the game's --game-mail-max-amount: refused, and the CLI says why.
+	if _, errOut, code := runHive(t, nil, "admin", "mail", "--nats", dev.natsURL, "--data-dir", dataDir, "--to", alice.ID, "--title", "x", "--items", "100:1000001"); code != 1 ||
+		!strings.Contains(errOut, "RC_ITEM_OVERFLOW") || !strings.Contains(errOut, "1000000") || !strings.Contains(errOut, "--game-mail-max-amount") {
+		t.Errorf("hive admin mail over the bound: exit %d, stderr %q; want 1 naming RC_ITEM_OVERFLOW and the bound", code, errOut)
+	}
 	var gates struct {
 		Gates []struct {
 			ID   string `json:"id"`

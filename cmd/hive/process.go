@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/internal/obs"
 )
 
@@ -155,6 +156,9 @@ func serve(ctx context.Context, c *config, nc *nats.Conn, log *slog.Logger, dev,
 	defer ch.Close()
 
 	metrics := prometheus.NewRegistry()
+	if err := cache.RegisterMetrics(metrics, ch); err != nil {
+		return err
+	}
 	ready := &readiness{}
 	ready.nc.Store(nc)
 	ms, err := startMetrics(c.MetricsListen, metrics, ready)

@@ -248,7 +248,7 @@ func TestReplayBeforeFirstEvent(t *testing.T) {
 	n := testenv.StartNATS(t)
 	ctx := testCtx(t)
 	publishEvent(t, n, "evt.account.1", &evt.GuestCreated{AccountId: proto.Int64(1)}) // seq 1: someone else's
-	uid := createPlayer(t, n)                                                        // seq 2
+	uid := createPlayer(t, n)                                                         // seq 2
 	seq, at, found, err := FirstEvent(ctx, n.JS, uid)
 	if err != nil || !found || seq != 2 {
 		t.Fatalf("FirstEvent = %d %v %v %v", seq, at, found, err)

@@ -174,8 +174,8 @@ func replHelp() string {
 		}
 		fmt.Fprintf(&b, "  %-20s %s\n", strings.TrimSpace(c.name+" "+c.args), c.help)
 	}
-	b.WriteString("output (JSON lines): {\"res\":API,\"msg\":{...}} answers, {\"push\":API,\"msg\":{...}}\n" +
-		"pushes, {\"error\":\"...\",\"code\":N} failures (code when the server gave one)\n")
+	b.WriteString("output, as JSON lines (indented text with --pretty): {\"res\":API,\"msg\":{...}} answers,\n" +
+		"{\"push\":API,\"msg\":{...}} pushes, {\"error\":\"...\",\"code\":N} failures (code when the server gave one)\n")
 	return b.String()
 }
 

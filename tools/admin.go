@@ -22,7 +22,7 @@ import (
 )
 
 // ParseItems parses `hive admin mail --items`: comma-separated idx:num
-// pairs, e.g. "1:10,2:5". Empty = no attachments. Each idx is a number
+// pairs, e.g. "100:10,101:5" (10 gold, 5 diamonds). Empty = no attachments. Each idx is a number
 // >= 0 that may appear once, each num a number > 0; at most
 // game.MaxMailItems pairs. Whether an idx is in the item table is the
 // game's to check (it answers RC_BAD_REQUEST naming it).
@@ -37,7 +37,7 @@ func ParseItems(s string) ([]game.Amount, error) {
 		part = strings.TrimSpace(part)
 		idxS, numS, ok := strings.Cut(part, ":")
 		if !ok {
-			return nil, fmt.Errorf("item %d %q: want idx:num, e.g. 1:10", i+1, part)
+			return nil, fmt.Errorf("item %d %q: want idx:num, e.g. 100:10", i+1, part)
 		}
 		idx, err := strconv.ParseInt(strings.TrimSpace(idxS), 10, 32)
 		if err != nil || idx < 0 {
@@ -104,6 +104,46 @@ func Kick(nc *nats.Conn, uid int64, reason string) error {
 		return fmt.Errorf("kick: %w", err)
 	}
 	return nil
+}
+
+// KickPlayer is `hive admin kick`: Kick, for a player that exists. A
+// player without events does not exist: an error wrapping ErrNoEvents, and
+// nothing is published. A player that exists but is offline is kicked all
+// the same (nobody receives it).
+func KickPlayer(ctx context.Context, nc *nats.Conn, uid int64, reason string) error {
+	if uid <= 0 {
+		return fmt.Errorf("kick: bad player id %d", uid)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("kick: %w", err)
+	}
+	_, _, found, err := FirstEvent(ctx, js, uid)
+	if err != nil {
+		return fmt.Errorf("kick: %w", err)
+	}
+	if !found {
+		return fmt.Errorf("kick: player %d does not exist (it has %w on %s); nothing was sent", uid, ErrNoEvents, bus.PlayerSubject(uid))
+	}
+	return Kick(nc, uid, reason)
+}
+
+// FirstEvent returns the stream sequence and store time of player uid's
+// first event in the EVENTS stream; found is false when it has none.
+func FirstEvent(ctx context.Context, js jetstream.JetStream, uid int64) (seq uint64, at time.Time, found bool, err error) {
+	stream, err := js.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("stream %s: %w", bus.EventsStream, err)
+	}
+	// The first message at or after sequence 1 on the player's subject.
+	m, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(bus.PlayerSubject(uid)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("first event of player %d: %w", uid, err)
+	}
+	return m.Sequence, m.Time, true, nil
 }
 
 // PlayerStatus is `hive admin player`: the player rebuilt from its events,

@@ -214,3 +214,56 @@ func createPlayer(t *testing.T, n *testenv.NATS) int64 {
 	publish(t, n, bus.PlayerSubject(uid), "evt.PlayerCreated", b)
 	return uid
 }
+
+// A kick of a player that does not exist says so and publishes nothing; a
+// player that exists but is offline is kicked fine.
+func TestKickPlayerOfNobody(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := testCtx(t)
+	sub, err := n.Conn.SubscribeSync("user.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	admin := n.Connect(t, "admin")
+	err = KickPlayer(ctx, admin, 99999, "")
+	if !errors.Is(err, ErrNoEvents) || !strings.Contains(err.Error(), "player 99999 does not exist") {
+		t.Fatalf("kick of nobody: %v, want an error saying player 99999 does not exist", err)
+	}
+	uid := createPlayer(t, n)
+	if err := KickPlayer(ctx, admin, uid, ""); err != nil {
+		t.Fatalf("kick of an offline player with events: %v", err)
+	}
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil || m.Subject != bus.UserSubject(uid) {
+		t.Fatalf("first kick published: %v %v; want only the one of %d", m, err, uid)
+	}
+}
+
+// A replay bounded before the player's first event says when that event
+// is, not that the player has no events.
+func TestReplayBeforeFirstEvent(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := testCtx(t)
+	publishEvent(t, n, "evt.account.1", &evt.GuestCreated{AccountId: proto.Int64(1)}) // seq 1: someone else's
+	uid := createPlayer(t, n)                                                         // seq 2
+	seq, at, found, err := FirstEvent(ctx, n.JS, uid)
+	if err != nil || !found || seq != 2 {
+		t.Fatalf("FirstEvent = %d %v %v %v", seq, at, found, err)
+	}
+	var out bytes.Buffer
+	err = Replay(ctx, n.JS, ReplayOptions{Player: uid, ToTime: at.Add(-time.Hour), Out: &out})
+	want := "player 20001's first event is at " + at.UTC().Format(time.RFC3339Nano) + " (stream seq 2): nothing of it is stored at or before --to-time "
+	if !errors.Is(err, ErrNoEvents) || err == nil || !strings.HasPrefix(err.Error(), want) || out.Len() != 0 {
+		t.Fatalf("replay before the first event: %v, want %q...", err, want)
+	}
+	err = Replay(ctx, n.JS, ReplayOptions{Player: uid, ToSeq: 1, Out: &out})
+	if err == nil || !strings.Contains(err.Error(), "(stream seq 2): nothing of it is stored at or before --to-seq 1") {
+		t.Fatalf("replay --to-seq before the first event: %v", err)
+	}
+	if err := Replay(ctx, n.JS, ReplayOptions{Player: 424242, ToSeq: 1, Out: &out}); err == nil || err.Error() != "player 424242 has no events" {
+		t.Fatalf("replay of nobody with a bound: %v", err)
+	}
+}

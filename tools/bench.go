@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -55,7 +56,8 @@ type BenchOptions struct {
 	// counts as an error.
 	Timeout time.Duration
 	// Progress, if set, gets one JSON line per second:
-	// {"t_s":N,"requests":N,"errors":N,"rps":X} (the rps of that second).
+	// {"t_s":N,"requests":N,"errors":N,"rps":X} (the successful answers of
+	// that second).
 	Progress io.Writer
 	// Out, if set, gets the result as one JSON line.
 	Out io.Writer
@@ -63,19 +65,73 @@ type BenchOptions struct {
 
 // BenchResult is the outcome of Bench, printed as the final JSON line.
 type BenchResult struct {
-	Scenario string  `json:"scenario"`
-	Conns    int     `json:"conns"`
-	Requests int64   `json:"requests"`
-	Errors   int64   `json:"errors"`
-	RPS      float64 `json:"rps"`
-	P50ms    float64 `json:"p50_ms"`
-	P99ms    float64 `json:"p99_ms"`
-	P999ms   float64 `json:"p999_ms"`
+	Scenario string `json:"scenario"`
+	Conns    int    `json:"conns"`
+	// Requests is every request that finished, answered or failed.
+	Requests int64 `json:"requests"`
+	// Errors is how many of them failed.
+	Errors int64 `json:"errors"`
+	// RPS is the successful answers per second: failures are not
+	// throughput (a refusal is cheap, so counting it would flatter).
+	RPS    float64 `json:"rps"`
+	P50ms  float64 `json:"p50_ms"`
+	P99ms  float64 `json:"p99_ms"`
+	P999ms float64 `json:"p999_ms"`
+	// ErrorsByCode breaks Errors down by cause: a result code's name
+	// (e.g. "RC_RATE_LIMITED") for a refusal, else one of ErrTimeout,
+	// ErrConnection, ErrProtocol, ErrOther. Absent when there were none.
+	ErrorsByCode map[string]int64 `json:"errors_by_code,omitempty"`
+	// Hint, when set, says what the errors mean and how to avoid them
+	// (e.g. the gate's per-session rate limit and the flag that lifts it).
+	Hint string `json:"hint,omitempty"`
 	// ConservationErrors (gift only, 0 otherwise) is how many gold units
 	// the bench players' total gained or lost over the run: gifts only move
 	// gold between them, so anything but 0 is a broken invariant. It is
 	// read after the run settles; -1 means it could not be read.
 	ConservationErrors int64 `json:"conservation_errors"`
+}
+
+// Causes of failed requests without a result code, in BenchResult.ErrorsByCode.
+const (
+	ErrTimeout    = "timeout"    // not answered within --timeout
+	ErrConnection = "connection" // the connection failed or was closed (dial, reset, EOF)
+	ErrProtocol   = "protocol"   // an answer that does not parse
+	ErrOther      = "other"      // anything else
+)
+
+// MaxFailedFraction is the share of failed requests above which a bench run
+// is a failure (`hive bench` exits 1): its figures then measure refusals
+// more than the service.
+const MaxFailedFraction = 0.01
+
+// Failed reports whether more than MaxFailedFraction of the requests failed.
+func (r *BenchResult) Failed() bool {
+	return r.Requests > 0 && float64(r.Errors) > MaxFailedFraction*float64(r.Requests)
+}
+
+// rateLimitHint is BenchResult.Hint when answers were RC_RATE_LIMITED.
+const rateLimitHint = "answers were rate-limited (RC_RATE_LIMITED): the gate allows each session --gate-rate " +
+	"requests per second (default 100, burst --gate-burst) and queues at most --gate-max-pending; " +
+	"to measure the service rather than the limit, start the gate (or hive dev) with --gate-rate 0"
+
+// errorCause is the key of err in BenchResult.ErrorsByCode.
+func errorCause(err error) string {
+	if code, ok := client.CodeOf(err); ok {
+		return code.String()
+	}
+	var pe *client.ProtocolError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errLate), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.As(err, &ne) && ne.Timeout():
+		return ErrTimeout
+	case errors.As(err, &pe):
+		return ErrProtocol
+	case errors.Is(err, errServerClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &ne), errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrNoResponders):
+		return ErrConnection
+	}
+	return ErrOther
 }
 
 // benchOp is one request of a scenario, starting at t0; worker i calls it
@@ -87,9 +143,9 @@ type benchOp func(ctx context.Context, t0 time.Time) error
 // on its own session, then drives the scenario for opt.Duration with every
 // session sending its next request as soon as the last is answered, and
 // returns the counts (requests counts every request that finished, errors
-// the failed ones among them), the rate and the latency percentiles (HdrHistogram,
-// microsecond resolution) of requests that succeeded. Failed requests count
-// as errors; a session that ends is reconnected. Cancelling ctx ends the
+// the failed ones among them, broken down by cause), the rate of successful
+// answers and their latency percentiles (HdrHistogram, microsecond
+// resolution). A session that ends is reconnected. Cancelling ctx ends the
 // measurement early and still returns the result so far.
 //
 // The run itself does not use client.Session, to keep the load generator's
@@ -256,11 +312,12 @@ func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
 	defer stop.Stop()
 	var requests, errs atomic.Int64
 	hists := make([]*hdrhistogram.Histogram, len(ops))
+	workers := make([]*benchWorker, len(ops))
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, op := range ops {
 		w := &benchWorker{op: op, timeout: opt.Timeout, h: newBenchHist(), requests: &requests, errs: &errs}
-		hists[i] = w.h
+		hists[i], workers[i] = w.h, w
 		wg.Go(func() {
 			for w.step(ctx) {
 			}
@@ -274,16 +331,16 @@ func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
 		}
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		var last int64
+		var last int64 // successful answers so far
 		for n := 1; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			r := requests.Load()
-			b, _ := json.Marshal(map[string]any{"t_s": n, "requests": r, "errors": errs.Load(), "rps": r - last})
-			last = r
+			r, e := requests.Load(), errs.Load()
+			b, _ := json.Marshal(map[string]any{"t_s": n, "requests": r, "errors": e, "rps": r - e - last})
+			last = r - e
 			_, _ = opt.Progress.Write(append(b, '\n'))
 		}
 	}()
@@ -299,7 +356,18 @@ func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
 	ms := func(q float64) float64 { return float64(all.ValueAtQuantile(q)) / 1000 }
 	res := &BenchResult{
 		Scenario: opt.Scenario, Conns: len(ops), Requests: requests.Load(), Errors: errs.Load(),
-		RPS: float64(requests.Load()) / elapsed.Seconds(), P50ms: ms(50), P99ms: ms(99), P999ms: ms(99.9),
+		RPS: float64(requests.Load()-errs.Load()) / elapsed.Seconds(), P50ms: ms(50), P99ms: ms(99), P999ms: ms(99.9),
+	}
+	for _, w := range workers {
+		for cause, n := range w.causes {
+			if res.ErrorsByCode == nil {
+				res.ErrorsByCode = map[string]int64{}
+			}
+			res.ErrorsByCode[cause] += n
+		}
+	}
+	if res.ErrorsByCode[def.ResCode_RC_RATE_LIMITED.String()] > 0 {
+		res.Hint = rateLimitHint
 	}
 	if opt.Out != nil {
 		b, _ := json.Marshal(res)
@@ -319,6 +387,9 @@ type benchWorker struct {
 	timeout        time.Duration
 	h              *hdrhistogram.Histogram // latencies of successes, µs
 	requests, errs *atomic.Int64           // shared by all workers
+	// causes counts this worker's failures by errorCause; read once the
+	// run is over.
+	causes map[string]int64
 }
 
 // step runs one request and records it. It reports false once ctx has ended.
@@ -338,6 +409,10 @@ func (w *benchWorker) step(ctx context.Context) bool {
 	w.requests.Add(1)
 	if err != nil {
 		w.errs.Add(1)
+		if w.causes == nil {
+			w.causes = map[string]int64{}
+		}
+		w.causes[errorCause(err)]++
 		return true
 	}
 	_ = w.h.RecordValue(max(1, d.Microseconds()))

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -14,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/client/clienttest"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/frame"
@@ -68,6 +72,61 @@ func TestBenchCountsErrors(t *testing.T) {
 	}
 	if res.Requests == 0 || res.Errors != res.Requests {
 		t.Fatalf("result %+v, want every request an error", res)
+	}
+	// Refusals are no throughput, and the breakdown names their code.
+	if res.RPS != 0 || len(res.ErrorsByCode) != 1 || res.ErrorsByCode["RC_SERVER_INTERNAL_ERROR"] != res.Errors || res.Hint != "" || !res.Failed() {
+		t.Fatalf("result %+v, want rps 0 and every error RC_SERVER_INTERNAL_ERROR, no hint, failed", res)
+	}
+}
+
+// A gate refusing with RC_RATE_LIMITED: the final line breaks the errors
+// down by code and names the flag that lifts the limit.
+func TestBenchRateLimitedHint(t *testing.T) {
+	g := clienttest.StartGate(t, nil)
+	uc := clienttest.StartUC(t, g.Addr())
+	var n atomic.Int64
+	limited := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m protoMessage) {
+		if api == "msg.Echo.Req" && n.Add(1)%2 == 0 {
+			p.Send(&msg.Error_Res{Code: proto.Int32(3), Api: proto.String(api)}) // RC_RATE_LIMITED
+			return
+		}
+		clienttest.DefaultHandler(p, api, m)
+	})
+	var out syncBuffer
+	res, err := Bench(testCtx(t), BenchOptions{UC: uc.URL, Gate: limited.Addr(), Conns: 2, Duration: 300 * time.Millisecond, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors == 0 || res.ErrorsByCode["RC_RATE_LIMITED"] != res.Errors || !strings.Contains(res.Hint, "--gate-rate 0") || !res.Failed() {
+		t.Fatalf("result %+v", res)
+	}
+	if ok := res.Requests - res.Errors; res.RPS <= 0 || res.RPS >= float64(res.Requests)/0.3 || ok <= 0 {
+		t.Fatalf("rps %v counts more than the %d successful answers", res.RPS, ok)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	by, _ := line["errors_by_code"].(map[string]any)
+	if by["RC_RATE_LIMITED"] != float64(res.Errors) || !strings.Contains(line["hint"].(string), "--gate-rate") {
+		t.Fatalf("final line %s", out.Bytes())
+	}
+}
+
+func TestBenchErrorCause(t *testing.T) {
+	for err, want := range map[error]string{
+		&client.Error{Code: 3}:    "RC_RATE_LIMITED",
+		&client.Error{Code: 4242}: "4242",
+		errLate:                   ErrTimeout,
+		fmt.Errorf("x: %w", context.DeadlineExceeded): ErrTimeout,
+		&client.ProtocolError{Msg: "bad"}:             ErrProtocol,
+		errServerClosed:                               ErrConnection,
+		io.EOF:                                        ErrConnection,
+		errors.New("something"):                       ErrOther,
+	} {
+		if got := errorCause(err); got != want {
+			t.Errorf("errorCause(%v) = %q, want %q", err, got, want)
+		}
 	}
 }
 

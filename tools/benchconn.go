@@ -25,6 +25,10 @@ const (
 	apiErrorRes = "msg.Error.Res"
 )
 
+// errServerClosed is the failure of a request whose connection the server
+// closed before answering.
+var errServerClosed = errors.New("bench: connection closed by server")
+
 // errLate is the failure of a request answered after the bench's timeout.
 var errLate = errors.New("bench: answered after the request timeout")
 
@@ -339,7 +343,7 @@ func (c *benchConn) fail(ctx context.Context, err error) error {
 		return err
 	}
 	if errors.Is(err, io.EOF) {
-		err = errors.New("bench: connection closed by server")
+		err = errServerClosed
 	}
 	c.close()
 	return err

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/client"
@@ -34,33 +36,207 @@ type ClientOptions struct {
 	// Heartbeat is the idle time after which the session sends an Echo so
 	// the gate keeps it while the user thinks; 0 means 15 s, negative none.
 	Heartbeat time.Duration
-	// Prompt, if not empty, is written to out before each command (for a
-	// terminal; leave it empty when the input is a script).
+	// Prompt, if not empty, is written to out when a command is awaited,
+	// after the answer to the last one (for a terminal; leave it empty when
+	// the input is a script). A push that comes while it waits is printed on
+	// a line of its own, and the prompt again.
 	Prompt string
+	// First, if set, is run before the commands read from in (`hive client
+	// login USER PASS`), with no prompt before it.
+	First string
+	// Pretty prints answers, pushes and failures as indented text for a
+	// person instead of JSON lines.
+	Pretty bool
 	// FailFast stops at the first command that fails and returns its error
 	// (for scripts). Otherwise failures are printed and ClientREPL goes on.
 	FailFast bool
 }
 
-// replHelp lists the commands.
-const replHelp = `commands:
-  register USER PASS   create an account (does not log in)
-  login USER PASS      log in at uc, connect to the gate it names, log in there
-  guest DEVICE         log in as the guest of a device id
-  bind USER PASS       give the logged-in guest account a username and password
-  items [IDX]          your items (all, or of kind IDX: 100 gold, 101 diamond, 102 card)
-  gift ID IDX NUM      give NUM items of kind IDX to player ID
-  mails [ID]           your mails (all, or mail ID)
-  claim ID | read ID | delete ID    a mail's attachments, mark read, delete
-  rank IDX             leaderboard by amount of item kind IDX
-  rename NAME | icon N | motto TEXT | use IDX NUM
-  user [ID]            a player (yourself by default)
-  echo [VAL]           round trip
-  wait [DURATION]      wait for a push not yet waited for (default 5s)
-  logout               log out and disconnect
-  help | quit
-output: one JSON line each: {"res":API,"msg":{...}} answers, {"push":API,"msg":{...}}
-pushes, {"error":"...","code":N} failures (code when the server gave one)`
+// replCommand is one command of ClientREPL. The table replCommands drives
+// both dispatch and help, so the two cannot disagree.
+type replCommand struct {
+	name string
+	args string // argument synopsis, as in help and usage errors
+	help string
+	// Exactly one of local, req and quit: local runs a command the REPL
+	// handles itself (uc, wait, help); req builds the game request sent on
+	// the session (rest is the text after the command, for arguments that
+	// may hold spaces); quit ends the REPL.
+	local func(r *repl, ctx context.Context, args []string) error
+	req   func(args []string, rest string) (proto.Message, error)
+	quit  bool
+}
+
+// usage is the command's usage error.
+func (c *replCommand) usage() error {
+	return usageError(strings.TrimSpace(c.name + " " + c.args))
+}
+
+// replCommands is every command, in help order. It is filled in init:
+// help reads it, and a variable may not refer to itself.
+var replCommands []replCommand
+
+func init() {
+	replCommands = []replCommand{
+		{name: "register", args: "USER PASS", help: "create an account (does not log in)", local: (*repl).register},
+		{name: "login", args: "USER PASS", help: "log in at uc, connect to the gate it names, log in there", local: (*repl).login},
+		{name: "guest", args: "DEVICE", help: "log in as the guest of a device id", local: (*repl).guest},
+		{name: "bind", args: "USER PASS", help: "give the logged-in guest account a username and password", local: (*repl).bind},
+		{name: "items", args: "[IDX]", help: "your items (all, or of kind IDX: 100 gold, 101 diamond, 102 card)", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("items", "[IDX]", a, 0, 1)
+			return &msg.GetItems_Req{Idx: proto.Int32(int32(first(v)))}, err
+		}},
+		{name: "gift", args: "ID IDX NUM", help: "give NUM items of kind IDX to player ID", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("gift", "ID IDX NUM", a, 3, 3)
+			if err != nil {
+				return nil, err
+			}
+			return &msg.GiftItems_Req{DstId: proto.Int64(v[0]), ItemIdx: proto.Int32(int32(v[1])), ItemNum: proto.Int32(int32(v[2]))}, nil
+		}},
+		{name: "mails", args: "[ID]", help: "your mails (all, or mail ID)", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("mails", "[ID]", a, 0, 1)
+			return &msg.GetMails_Req{Id: proto.Int64(first(v))}, err
+		}},
+		{name: "claim", args: "ID", help: "take a mail's attachments", req: mailReq("claim", func(id int64) proto.Message { return &msg.ClaimMail_Req{Id: proto.Int64(id)} })},
+		{name: "read", args: "ID", help: "mark a mail read", req: mailReq("read", func(id int64) proto.Message { return &msg.ReadMail_Req{Id: proto.Int64(id)} })},
+		{name: "delete", args: "ID", help: "delete a mail", req: mailReq("delete", func(id int64) proto.Message { return &msg.DeleteMail_Req{Id: proto.Int64(id)} })},
+		{name: "rank", args: "IDX", help: "leaderboard by amount of item kind IDX", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("rank", "IDX", a, 1, 1)
+			if err != nil {
+				return nil, err
+			}
+			return &msg.GetRank_Req{Type: proto.Int32(int32(v[0]))}, nil
+		}},
+		{name: "rename", args: "NAME", help: "change your name", req: func(_ []string, rest string) (proto.Message, error) {
+			if rest == "" {
+				return nil, usageError("rename NAME")
+			}
+			return setEvent(def.EventType_EVENT_RENAME, &def.Event{ArgStr: proto.String(rest)}), nil
+		}},
+		{name: "icon", args: "N", help: "change your icon", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("icon", "N", a, 1, 1)
+			if err != nil {
+				return nil, err
+			}
+			return setEvent(def.EventType_EVENT_MOD_ICON, &def.Event{ArgA: proto.Int32(int32(v[0]))}), nil
+		}},
+		{name: "motto", args: "TEXT", help: "change your motto", req: func(_ []string, rest string) (proto.Message, error) {
+			return setEvent(def.EventType_EVENT_MOD_MOTTO, &def.Event{ArgStr: proto.String(rest)}), nil
+		}},
+		{name: "use", args: "IDX NUM", help: "use NUM items of kind IDX", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("use", "IDX NUM", a, 2, 2)
+			if err != nil {
+				return nil, err
+			}
+			return setEvent(def.EventType_EVENT_ITEM_USE, &def.Event{ArgA: proto.Int32(int32(v[0])), ArgB: proto.Int32(int32(v[1]))}), nil
+		}},
+		{name: "user", args: "[ID]", help: "a player (yourself by default)", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("user", "[ID]", a, 0, 1)
+			return &msg.GetUser_Req{Id: proto.Int64(first(v))}, err
+		}},
+		{name: "echo", args: "[VAL]", help: "round trip", req: func(a []string, _ string) (proto.Message, error) {
+			v, err := intArgs("echo", "[VAL]", a, 0, 1)
+			return &msg.Echo_Req{Val: proto.Int64(first(v)), Ct: proto.Int64(time.Now().UnixMilli())}, err
+		}},
+		{name: "wait", args: "[DURATION]", help: "wait for a push not yet waited for (default 5s)", local: (*repl).waitCmd},
+		{name: "logout", help: "log out and disconnect", req: func(a []string, _ string) (proto.Message, error) {
+			if len(a) != 0 {
+				return nil, usageError("logout")
+			}
+			return &msg.Logout_Req{}, nil // the account is filled in by run
+		}},
+		{name: "help", help: "this list", local: func(r *repl, _ context.Context, _ []string) error {
+			r.write([]byte(replHelp()))
+			return nil
+		}},
+		{name: "quit", help: "end the session (also exit)", quit: true},
+		{name: "exit", quit: true}, // no help line: quit's alias
+	}
+}
+
+// findReplCommand returns the command named name, nil if there is none.
+func findReplCommand(name string) *replCommand {
+	for i := range replCommands {
+		if replCommands[i].name == name {
+			return &replCommands[i]
+		}
+	}
+	return nil
+}
+
+// replHelp is the text of `help`, from replCommands.
+func replHelp() string {
+	var b strings.Builder
+	b.WriteString("commands:\n")
+	for _, c := range replCommands {
+		if c.help == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "  %-20s %s\n", strings.TrimSpace(c.name+" "+c.args), c.help)
+	}
+	b.WriteString("output, as JSON lines (indented text with --pretty): {\"res\":API,\"msg\":{...}} answers,\n" +
+		"{\"push\":API,\"msg\":{...}} pushes, {\"error\":\"...\",\"code\":N} failures (code when the server gave one)\n")
+	return b.String()
+}
+
+// intArgs parses the numeric arguments of command name: between min and
+// max of them.
+func intArgs(name, synopsis string, args []string, min, max int) ([]int64, error) {
+	usage := name + " " + synopsis
+	if len(args) < min || len(args) > max {
+		return nil, usageError(usage)
+	}
+	v := make([]int64, len(args))
+	for i, a := range args {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil {
+			return nil, usageError(usage + " (numbers)")
+		}
+		v[i] = n
+	}
+	return v, nil
+}
+
+// first is the optional first argument, 0 when absent.
+func first(v []int64) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return v[0]
+}
+
+// mailReq builds the request of a command taking one mail id.
+func mailReq(name string, mk func(id int64) proto.Message) func([]string, string) (proto.Message, error) {
+	return func(a []string, _ string) (proto.Message, error) {
+		v, err := intArgs(name, "ID", a, 1, 1)
+		if err != nil {
+			return nil, err
+		}
+		return mk(v[0]), nil
+	}
+}
+
+// setEvent is the SetEvent.Req of a profile or item-use command.
+func setEvent(oper def.EventType, e *def.Event) *msg.SetEvent_Req {
+	e.Oper = proto.Int32(int32(oper))
+	return &msg.SetEvent_Req{Event: e}
+}
+
+// ErrCommandsFailed is wrapped by ClientREPL's error when some command
+// failed (and FailFast was off): `hive client` exits 1.
+var ErrCommandsFailed = errors.New("commands failed")
+
+// ucHint is added to the error of a uc request that could not connect.
+const ucHint = "is `hive dev` running? start it with `go run ./cmd/hive dev`"
+
+// ucErr adds ucHint to err when uc could not be reached at all.
+func ucErr(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("%w (%s)", err, ucHint)
+	}
+	return err
+}
 
 // ClientREPL is `hive client`: it reads commands from in, one per line,
 // sends them, and writes every answer and push to out as one JSON line:
@@ -70,9 +246,11 @@ pushes, {"error":"...","code":N} failures (code when the server gave one)`
 //	{"error":"...","code":3002}              a failed command ("code" only for a result code)
 //
 // Messages are protojson with proto field names (64-bit integers as JSON
-// strings, protojson's default). Blank lines and lines starting with # are
-// skipped. It returns nil at the end of input, on quit or when ctx ends;
-// with FailFast, the first failure.
+// strings, protojson's default); with Pretty, the same as indented text
+// instead. Blank lines and lines starting with # are skipped. It returns at
+// the end of input, on quit or when ctx ends: nil when every command
+// succeeded, else an error wrapping ErrCommandsFailed; with FailFast, the
+// first failure at once.
 func ClientREPL(ctx context.Context, in io.Reader, out io.Writer, opt ClientOptions) error {
 	if opt.UC == "" {
 		return errors.New("client: no uc URL")
@@ -88,6 +266,7 @@ func ClientREPL(ctx context.Context, in io.Reader, out io.Writer, opt ClientOpti
 	}
 	r := &repl{opt: opt, out: out, uc: &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}, pushed: make(chan struct{}, 1)}
 	defer r.disconnect()
+	defer r.endPrompt()
 
 	lines := make(chan string)
 	readErr := make(chan error, 1)
@@ -103,38 +282,53 @@ func ClientREPL(ctx context.Context, in io.Reader, out io.Writer, opt ClientOpti
 		}
 		readErr <- sc.Err()
 	}()
+	pending := opt.First
 	for {
-		if opt.Prompt != "" {
-			r.write([]byte(opt.Prompt))
-		}
 		var line string
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-readErr:
-			if err != nil {
-				return fmt.Errorf("client: reading commands: %w", err)
+		if pending != "" {
+			line, pending = pending, ""
+		} else {
+			// The prompt comes only now, after the last command's answer.
+			r.showPrompt()
+			select {
+			case <-ctx.Done():
+				return r.verdict()
+			case err := <-readErr:
+				if err != nil {
+					return fmt.Errorf("client: reading commands: %w", err)
+				}
+				return r.verdict()
+			case line = <-lines:
 			}
-			return nil
-		case line = <-lines:
+			r.lineRead()
 		}
 		f := strings.Fields(line)
 		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
-		if f[0] == "quit" || f[0] == "exit" {
-			return nil
+		if c := findReplCommand(f[0]); c != nil && c.quit {
+			return r.verdict()
 		}
+		r.commands++
 		cctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 		err := r.run(cctx, f, line)
 		cancel()
 		if err != nil {
+			r.failed++
 			r.printErr(err)
 			if opt.FailFast {
 				return err
 			}
 		}
 	}
+}
+
+// verdict is ClientREPL's result once it stops: nil, or how many commands failed.
+func (r *repl) verdict() error {
+	if r.failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d %w", r.failed, r.commands, ErrCommandsFailed)
 }
 
 // repl is the state of one ClientREPL.
@@ -144,6 +338,9 @@ type repl struct {
 
 	wmu sync.Mutex // one line at a time: pushes come from the session's goroutine
 	out io.Writer
+	// prompting: the prompt is the last thing written, waiting for a line
+	// (a push then goes on a line of its own, and the prompt again).
+	prompting bool
 
 	s     *client.Session
 	auth  *msg.Auth_Res // of the current login
@@ -152,6 +349,8 @@ type repl struct {
 	seen  int // pushes consumed by wait
 	// pushed gets a token (if there is room) on each push, to wake wait.
 	pushed chan struct{}
+
+	commands, failed int // commands run, and failed (read by the loop only)
 }
 
 // usageError is a command typed wrong.
@@ -161,74 +360,24 @@ func (e usageError) Error() string { return "usage: " + string(e) }
 
 // run executes one command. f is the line split into fields.
 func (r *repl) run(ctx context.Context, f []string, line string) error {
-	cmd, args := f[0], f[1:]
-	// rest is the text after the command, for arguments that may hold spaces.
-	rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), cmd))
-	switch cmd {
-	case "help":
-		r.write([]byte(replHelp + "\n"))
-		return nil
-	case "register":
-		if len(args) != 2 {
-			return usageError("register USER PASS")
-		}
-		res, err := r.uc.Register(ctx, args[0], args[1])
-		if err != nil {
-			return err
-		}
-		r.printRes(res)
-		return nil
-	case "login":
-		if len(args) != 2 {
-			return usageError("login USER PASS")
-		}
-		res, err := r.uc.Auth(ctx, args[0], args[1])
-		if err != nil {
-			return err
-		}
-		return r.connect(ctx, res)
-	case "guest":
-		if len(args) != 1 {
-			return usageError("guest DEVICE")
-		}
-		res, err := r.uc.Guest(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		return r.connect(ctx, res)
-	case "bind":
-		if len(args) != 2 {
-			return usageError("bind USER PASS")
-		}
-		if r.auth == nil {
-			return errors.New("not logged in: use guest DEVICE first")
-		}
-		if err := r.uc.BindAccount(ctx, r.auth.GetToken(), r.auth.GetAccountId(), args[0], args[1]); err != nil {
-			return err
-		}
-		r.printRes(&msg.BindAccount_Res{Code: proto.Int32(0)})
-		return nil
-	case "wait":
-		d := 5 * time.Second
-		if len(args) > 1 {
-			return usageError("wait [DURATION]")
-		}
-		if len(args) == 1 {
-			var err error
-			if d, err = time.ParseDuration(args[0]); err != nil {
-				return usageError("wait [DURATION], e.g. wait 2s")
-			}
-		}
-		return r.wait(ctx, d)
+	name, args := f[0], f[1:]
+	c := findReplCommand(name)
+	if c == nil {
+		return fmt.Errorf("unknown command %q (try help)", name)
 	}
-	req, err := gameRequest(cmd, args, rest)
+	if c.local != nil {
+		return c.local(r, ctx, args)
+	}
+	// rest is the text after the command, for arguments that may hold spaces.
+	rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), name))
+	req, err := c.req(args, rest)
 	if err != nil {
 		return err
 	}
 	if r.s == nil {
 		return errors.New("not logged in: use login USER PASS or guest DEVICE")
 	}
-	if cmd == "logout" {
+	if name == "logout" {
 		req = &msg.Logout_Req{Account: proto.Int64(r.s.User().GetAccount())}
 	}
 	res, err := r.s.Do(ctx, req)
@@ -236,101 +385,77 @@ func (r *repl) run(ctx context.Context, f []string, line string) error {
 		return err
 	}
 	r.printRes(res)
-	if cmd == "logout" {
+	if name == "logout" {
 		r.disconnect()
 	}
 	return nil
 }
 
-// gameRequest builds the request of a game command.
-func gameRequest(cmd string, args []string, rest string) (proto.Message, error) {
-	ints := func(usage string, min, max int) ([]int64, error) {
-		if len(args) < min || len(args) > max {
-			return nil, usageError(usage)
-		}
-		v := make([]int64, len(args))
-		for i, a := range args {
-			n, err := strconv.ParseInt(a, 10, 64)
-			if err != nil {
-				return nil, usageError(usage + " (numbers)")
-			}
-			v[i] = n
-		}
-		return v, nil
+// register is the register command.
+func (r *repl) register(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return findReplCommand("register").usage()
 	}
-	opt := func(v []int64) int64 { // the optional first argument, 0 when absent
-		if len(v) == 0 {
-			return 0
-		}
-		return v[0]
+	res, err := r.uc.Register(ctx, args[0], args[1])
+	if err != nil {
+		return ucErr(err)
 	}
-	event := func(oper def.EventType, e *def.Event) *msg.SetEvent_Req {
-		e.Oper = proto.Int32(int32(oper))
-		return &msg.SetEvent_Req{Event: e}
+	r.printRes(res)
+	return nil
+}
+
+// login is the login command.
+func (r *repl) login(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return findReplCommand("login").usage()
 	}
-	switch cmd {
-	case "items":
-		v, err := ints("items [IDX]", 0, 1)
-		return &msg.GetItems_Req{Idx: proto.Int32(int32(opt(v)))}, err
-	case "gift":
-		v, err := ints("gift ID IDX NUM", 3, 3)
-		if err != nil {
-			return nil, err
-		}
-		return &msg.GiftItems_Req{DstId: proto.Int64(v[0]), ItemIdx: proto.Int32(int32(v[1])), ItemNum: proto.Int32(int32(v[2]))}, nil
-	case "mails":
-		v, err := ints("mails [ID]", 0, 1)
-		return &msg.GetMails_Req{Id: proto.Int64(opt(v))}, err
-	case "claim", "read", "delete":
-		v, err := ints(cmd+" ID", 1, 1)
-		if err != nil {
-			return nil, err
-		}
-		switch cmd {
-		case "claim":
-			return &msg.ClaimMail_Req{Id: proto.Int64(v[0])}, nil
-		case "read":
-			return &msg.ReadMail_Req{Id: proto.Int64(v[0])}, nil
-		}
-		return &msg.DeleteMail_Req{Id: proto.Int64(v[0])}, nil
-	case "rank":
-		v, err := ints("rank IDX", 1, 1)
-		if err != nil {
-			return nil, err
-		}
-		return &msg.GetRank_Req{Type: proto.Int32(int32(v[0]))}, nil
-	case "user":
-		v, err := ints("user [ID]", 0, 1)
-		return &msg.GetUser_Req{Id: proto.Int64(opt(v))}, err
-	case "echo":
-		v, err := ints("echo [VAL]", 0, 1)
-		return &msg.Echo_Req{Val: proto.Int64(opt(v)), Ct: proto.Int64(time.Now().UnixMilli())}, err
-	case "rename":
-		if rest == "" {
-			return nil, usageError("rename NAME")
-		}
-		return event(def.EventType_EVENT_RENAME, &def.Event{ArgStr: proto.String(rest)}), nil
-	case "motto":
-		return event(def.EventType_EVENT_MOD_MOTTO, &def.Event{ArgStr: proto.String(rest)}), nil
-	case "icon":
-		v, err := ints("icon N", 1, 1)
-		if err != nil {
-			return nil, err
-		}
-		return event(def.EventType_EVENT_MOD_ICON, &def.Event{ArgA: proto.Int32(int32(v[0]))}), nil
-	case "use":
-		v, err := ints("use IDX NUM", 2, 2)
-		if err != nil {
-			return nil, err
-		}
-		return event(def.EventType_EVENT_ITEM_USE, &def.Event{ArgA: proto.Int32(int32(v[0])), ArgB: proto.Int32(int32(v[1]))}), nil
-	case "logout":
-		if len(args) != 0 {
-			return nil, usageError("logout")
-		}
-		return &msg.Logout_Req{}, nil // the account is filled in by run
+	res, err := r.uc.Auth(ctx, args[0], args[1])
+	if err != nil {
+		return ucErr(err)
 	}
-	return nil, fmt.Errorf("unknown command %q (try help)", cmd)
+	return r.connect(ctx, res)
+}
+
+// guest is the guest command.
+func (r *repl) guest(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return findReplCommand("guest").usage()
+	}
+	res, err := r.uc.Guest(ctx, args[0])
+	if err != nil {
+		return ucErr(err)
+	}
+	return r.connect(ctx, res)
+}
+
+// bind is the bind command.
+func (r *repl) bind(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return findReplCommand("bind").usage()
+	}
+	if r.auth == nil {
+		return errors.New("not logged in: use guest DEVICE first")
+	}
+	if err := r.uc.BindAccount(ctx, r.auth.GetToken(), r.auth.GetAccountId(), args[0], args[1]); err != nil {
+		return ucErr(err)
+	}
+	r.printRes(&msg.BindAccount_Res{Code: proto.Int32(0)})
+	return nil
+}
+
+// waitCmd is the wait command.
+func (r *repl) waitCmd(ctx context.Context, args []string) error {
+	d := 5 * time.Second
+	if len(args) > 1 {
+		return findReplCommand("wait").usage()
+	}
+	if len(args) == 1 {
+		var err error
+		if d, err = time.ParseDuration(args[0]); err != nil {
+			return usageError("wait [DURATION], e.g. wait 2s")
+		}
+	}
+	return r.wait(ctx, d)
 }
 
 // connect replaces the session with one to the gate of a uc answer, and logs in.
@@ -391,6 +516,35 @@ func (r *repl) wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// showPrompt writes the prompt, if any, and notes that it waits for a line.
+func (r *repl) showPrompt() {
+	if r.opt.Prompt == "" {
+		return
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	_, _ = io.WriteString(r.out, r.opt.Prompt)
+	r.prompting = true
+}
+
+// lineRead notes that the prompt got its line (the terminal's echo ended it).
+func (r *repl) lineRead() {
+	r.wmu.Lock()
+	r.prompting = false
+	r.wmu.Unlock()
+}
+
+// endPrompt ends a prompt line left waiting (end of input, interrupt), so
+// that what comes next starts on a line of its own.
+func (r *repl) endPrompt() {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.prompting {
+		_, _ = io.WriteString(r.out, "\n")
+		r.prompting = false
+	}
+}
+
 // printPush is the session's push handler.
 func (r *repl) printPush(api string, m proto.Message) {
 	r.printMsg("push", api, m)
@@ -418,8 +572,29 @@ type replLine struct {
 	Code  *int32          `json:"code,omitempty"`
 }
 
+// prettyOpts is the text form of messages with Pretty.
+var prettyOpts = prototext.MarshalOptions{Multiline: true, Indent: "  ", AllowPartial: true}
+
 // printMsg prints {"res"|"push":api,"msg":{...}}.
 func (r *repl) printMsg(kind, api string, m proto.Message) {
+	if r.opt.Pretty {
+		b, err := prettyOpts.Marshal(m)
+		if err != nil {
+			r.printErr(err)
+			return
+		}
+		head := api
+		if kind == "push" {
+			head = "push " + api
+		}
+		body := strings.TrimRight(string(b), "\n")
+		if body == "" {
+			r.write([]byte(head + "\n"))
+			return
+		}
+		r.write([]byte(head + ":\n  " + strings.ReplaceAll(body, "\n", "\n  ") + "\n"))
+		return
+	}
 	b, err := jsonOpts.Marshal(m)
 	if err != nil {
 		r.printErr(err)
@@ -437,6 +612,10 @@ func (r *repl) printMsg(kind, api string, m proto.Message) {
 // printErr prints {"error":"...","code":N}; code only when err carries a
 // result code.
 func (r *repl) printErr(err error) {
+	if r.opt.Pretty {
+		r.write([]byte("error: " + err.Error() + "\n"))
+		return
+	}
 	l := replLine{Error: err.Error()}
 	if c, ok := client.CodeOf(err); ok {
 		l.Code = proto.Int32(int32(c))
@@ -453,9 +632,13 @@ func (r *repl) printLine(l replLine) {
 	r.write(append(b, '\n'))
 }
 
-// write writes one complete line (or prompt) at a time.
+// write writes complete lines, one call at a time. Lines that come while
+// the prompt waits (pushes) go below it, and the prompt is written again.
 func (r *repl) write(b []byte) {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
+	if r.prompting {
+		b = append(append([]byte("\n"), b...), r.opt.Prompt...)
+	}
 	_, _ = r.out.Write(b)
 }

@@ -1,12 +1,17 @@
 package tools
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/qeetap/hive/client/clienttest"
+	"github.com/qeetap/hive/proto/msg"
 )
 
 // runREPL runs a script against a fake uc and gate and returns the output
@@ -70,8 +75,9 @@ quit
 items
 `
 	lines, pushes, err := runREPL(t, script, ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// 8 of the 27 commands before quit fail.
+	if !errors.Is(err, ErrCommandsFailed) || !strings.Contains(err.Error(), "8 of 27") {
+		t.Fatalf("err = %v, want 8 of 27 %v", err, ErrCommandsFailed)
 	}
 	want := []expect{
 		{"", -1, "not logged in"},
@@ -139,8 +145,8 @@ func TestClientREPLFailFast(t *testing.T) {
 
 func TestClientREPLWaitTimesOut(t *testing.T) {
 	lines, _, err := runREPL(t, "login nobody x\nregister a b\nlogin a b\nwait 10ms\n", ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, ErrCommandsFailed) || !strings.Contains(err.Error(), "2 of 4") {
+		t.Fatalf("err = %v, want 2 of 4 failed", err)
 	}
 	if len(lines) != 4 || !strings.Contains(lines[3]["error"].(string), "no push within") {
 		t.Fatalf("lines %v", lines)
@@ -175,4 +181,92 @@ func mustJSON(t *testing.T, v map[string]any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A script whose every command succeeds returns nil; one failure is enough
+// for an error.
+func TestClientREPLVerdict(t *testing.T) {
+	if _, _, err := runREPL(t, "register a b\nlogin a b\nitems\necho 1\nquit\nbogus\n", ClientOptions{}); err != nil {
+		t.Fatalf("all succeeded: %v", err)
+	}
+	for _, script := range []string{"bogus\n", "register a b\nlogin a wrong\n", "register a b\nlogin a b\ngift 2 100 11\n", "items\n"} {
+		if _, _, err := runREPL(t, script, ClientOptions{}); !errors.Is(err, ErrCommandsFailed) {
+			t.Errorf("%q: err = %v, want %v", script, err, ErrCommandsFailed)
+		}
+	}
+}
+
+// The prompt comes after the answer to the command given as arguments,
+// and after each answer; at the end of input the prompt line is ended.
+func TestClientREPLPromptAfterAnswer(t *testing.T) {
+	g := clienttest.StartGate(t, nil)
+	uc := clienttest.StartUC(t, g.Addr())
+	var out syncBuffer
+	err := ClientREPL(testCtx(t), strings.NewReader("echo 7\n"), &out, ClientOptions{UC: uc.URL, Prompt: "hive> ", First: "guest dev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out.Bytes())
+	lines := strings.Split(got, "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], `{"res":"msg.Login.Res"`) ||
+		!strings.HasPrefix(lines[1], `hive> {"res":"msg.Echo.Res"`) || lines[2] != "hive> " || lines[3] != "" {
+		t.Fatalf("output %q: want the login answer, then a prompt before each command, and the last prompt ended", got)
+	}
+}
+
+// A push while the prompt waits goes on a line of its own, and the prompt
+// comes again.
+func TestClientREPLPushBelowPrompt(t *testing.T) {
+	var out bytes.Buffer
+	r := &repl{opt: ClientOptions{Prompt: "hive> "}, out: &out, pushed: make(chan struct{}, 1)}
+	r.showPrompt()
+	r.printPush("msg.GetItems.Res", &msg.GetItems_Res{Code: proto.Int32(0)})
+	want := "hive> \n" + `{"push":"msg.GetItems.Res","msg":{"code":0}}` + "\nhive> "
+	if out.String() != want {
+		t.Fatalf("output %q, want %q", out.String(), want)
+	}
+	r.lineRead()
+	r.printRes(&msg.Echo_Res{Val: proto.Int64(1)})
+	if !strings.HasSuffix(out.String(), "hive> "+`{"res":"msg.Echo.Res","msg":{"val":"1"}}`+"\n") {
+		t.Fatalf("an answer after the line was read: %q", out.String())
+	}
+}
+
+// Pretty prints indented text, not JSON.
+func TestClientREPLPretty(t *testing.T) {
+	g := clienttest.StartGate(t, nil)
+	uc := clienttest.StartUC(t, g.Addr())
+	var out syncBuffer
+	err := ClientREPL(testCtx(t), strings.NewReader("guest dev1\nitems\nbogus\n"), &out, ClientOptions{UC: uc.URL, Pretty: true})
+	if !errors.Is(err, ErrCommandsFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	got := string(out.Bytes())
+	for _, want := range []string{"msg.Login.Res:\n  code:", "msg.GetItems.Res:\n", "\n  items:", "error: unknown command \"bogus\""} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, `{"res"`) {
+		t.Errorf("JSON in pretty output:\n%s", got)
+	}
+}
+
+// uc unreachable: the error says to start hive dev.
+func TestClientREPLUnreachableUCHint(t *testing.T) {
+	var out syncBuffer
+	err := ClientREPL(testCtx(t), strings.NewReader("login a b\n"), &out, ClientOptions{UC: "http://127.0.0.1:1"})
+	if !errors.Is(err, ErrCommandsFailed) || !strings.Contains(string(out.Bytes()), "go run ./cmd/hive dev") {
+		t.Fatalf("err %v, output %s: want a failure and the hint", err, out.Bytes())
+	}
+}
+
+// help is generated from the command table: every command has its line.
+func TestClientREPLHelpListsEveryCommand(t *testing.T) {
+	h := replHelp()
+	for _, c := range replCommands {
+		if c.help != "" && !strings.Contains(h, "\n  "+c.name) {
+			t.Errorf("help lacks %s:\n%s", c.name, h)
+		}
+	}
 }

@@ -46,7 +46,8 @@ var ErrNoEvents = errors.New("no events")
 // snapshot, no cache) and prints the final state as one JSON object, the
 // def.User shape with proto field names, items included. With Steps it
 // prints, instead, one ReplayStep per event. A player without events is an
-// error wrapping ErrNoEvents ("player N has no events").
+// error wrapping ErrNoEvents ("player N has no events"); so is a bound before
+// the player's first event, whose error says when that event is.
 func Replay(ctx context.Context, js jetstream.JetStream, opt ReplayOptions) error {
 	if opt.Out == nil {
 		return errors.New("replay: no output")
@@ -62,6 +63,12 @@ func Replay(ctx context.Context, js jetstream.JetStream, opt ReplayOptions) erro
 	}
 	u, err := game.Replay(ctx, js, opt.Player, ro)
 	if errors.Is(err, game.ErrNoPlayer) {
+		if opt.ToSeq > 0 || !opt.ToTime.IsZero() {
+			// Perhaps it has events, all past the bound: say so.
+			if seq, at, found, ferr := FirstEvent(ctx, js, opt.Player); ferr == nil && found {
+				return &beforeFirstError{player: opt.Player, seq: seq, at: at, opt: opt}
+			}
+		}
 		return fmt.Errorf("player %d has %w", opt.Player, ErrNoEvents)
 	}
 	if err != nil {
@@ -80,6 +87,26 @@ func Replay(ctx context.Context, js jetstream.JetStream, opt ReplayOptions) erro
 	}
 	return writeJSON(opt.Out, c.Bytes())
 }
+
+// beforeFirstError is Replay's error when the bound asked (ToSeq or
+// ToTime) lies before the player's first event. It wraps ErrNoEvents.
+type beforeFirstError struct {
+	player int64
+	seq    uint64    // of the first event
+	at     time.Time // of the first event
+	opt    ReplayOptions
+}
+
+func (e *beforeFirstError) Error() string {
+	bound := fmt.Sprintf("--to-seq %d", e.opt.ToSeq)
+	if !e.opt.ToTime.IsZero() {
+		bound = "--to-time " + e.opt.ToTime.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("player %d's first event is at %s (stream seq %d): nothing of it is stored at or before %s",
+		e.player, e.at.UTC().Format(time.RFC3339Nano), e.seq, bound)
+}
+
+func (e *beforeFirstError) Unwrap() error { return ErrNoEvents }
 
 // writeStep prints one event and the state after it.
 func writeStep(w io.Writer, e *events.Event, u *def.User) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -38,6 +39,27 @@ type TapOptions struct {
 	Consumer string
 	// Out receives one JSON object per event and line. Required.
 	Out io.Writer
+	// NoFollow stops at the end of what is stored when Tap starts (the
+	// last stream sequence then): events stored later are left for the
+	// next run.
+	NoFollow bool
+	// Reset deletes Consumer first, so that it starts again where
+	// FromStart or Since say.
+	Reset bool
+}
+
+// CheckTapSubject returns an error, suggesting the subject meant, unless s
+// is within the EVENTS stream's subjects (bus.EventsWildcard, "evt.>"): a
+// filter outside them matches nothing and a tap on it would wait forever.
+func CheckTapSubject(s string) error {
+	if s == bus.EventsWildcard || (strings.HasPrefix(s, "evt.") && len(s) > len("evt.")) {
+		return nil
+	}
+	want := bus.EventsWildcard
+	if r := strings.TrimPrefix(strings.TrimPrefix(s, "evt"), "."); r != "" {
+		want = "evt." + r
+	}
+	return fmt.Errorf("subject %q is not an event subject: events are stored under %s (evt.player.<id>, evt.account.<id>); did you mean %s?", s, bus.EventsWildcard, want)
 }
 
 // TapLine is one line of Tap's output (DESIGN §8). Event is the event in
@@ -72,6 +94,12 @@ func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
 	if opt.Subject == "" {
 		opt.Subject = bus.EventsWildcard
 	}
+	if err := CheckTapSubject(opt.Subject); err != nil {
+		return fmt.Errorf("tap: %w", err)
+	}
+	if opt.Reset && opt.Consumer == "" {
+		return errors.New("tap: reset needs a consumer name")
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("tap: %w", err)
@@ -88,10 +116,15 @@ func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
 		t := time.Now().Add(-opt.Since)
 		policy, start = jetstream.DeliverByStartTimePolicy, &t
 	}
+	// The end of what is stored now, for NoFollow.
+	last := stream.CachedInfo().State.LastSeq
 	if opt.Consumer != "" {
 		cons, err := durable(ctx, stream, opt, policy, start)
 		if err != nil {
 			return err
+		}
+		if opt.NoFollow {
+			return tapStored(ctx, nc, cons, opt, last, true)
 		}
 		return tapDurable(ctx, nc, cons, opt)
 	}
@@ -101,17 +134,93 @@ func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
 	if err != nil {
 		return fmt.Errorf("tap: consumer: %w", err)
 	}
+	if opt.NoFollow {
+		return tapStored(ctx, nc, cons, opt, last, false)
+	}
 	return tapOrdered(ctx, cons, opt)
+}
+
+// tapStart is how a durable consumer was asked to start, kept in its
+// metadata (key tapStartKey) so that a later run can tell a conflicting
+// start from a resume: "new", "from-start" or "since=<duration>".
+func tapStart(opt TapOptions) string {
+	switch {
+	case opt.FromStart:
+		return "from-start"
+	case opt.Since > 0:
+		return "since=" + opt.Since.String()
+	}
+	return "new"
+}
+
+// tapStartKey is the consumer metadata key holding tapStart.
+const tapStartKey = "hive_tap_start"
+
+// startFlags is a tapStart value in the words of the command line.
+func startFlags(start string) string {
+	switch {
+	case start == "from-start":
+		return "--from-start"
+	case strings.HasPrefix(start, "since="):
+		d, err := time.ParseDuration(strings.TrimPrefix(start, "since="))
+		if err == nil {
+			return "--since " + shortDuration(d)
+		}
+		return "--since"
+	}
+	return "neither --from-start nor --since (new events only)"
+}
+
+// shortDuration is d as a flag would give it: 1h, not 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// createdStart is how an existing consumer was created to start: its
+// metadata, or else (a consumer made by other means) its deliver policy.
+func createdStart(cfg jetstream.ConsumerConfig) string {
+	if v, ok := cfg.Metadata[tapStartKey]; ok {
+		return v
+	}
+	switch cfg.DeliverPolicy {
+	case jetstream.DeliverAllPolicy:
+		return "from-start"
+	case jetstream.DeliverByStartTimePolicy:
+		return "since="
+	}
+	return "new"
 }
 
 // durable returns the named consumer, creating it if it does not exist. An
 // existing one keeps its position; a different filter subject is an error
 // rather than a silent change of what the job consumes.
 func durable(ctx context.Context, stream jetstream.Stream, opt TapOptions, policy jetstream.DeliverPolicy, start *time.Time) (jetstream.Consumer, error) {
+	if opt.Reset {
+		err := stream.DeleteConsumer(ctx, opt.Consumer)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("tap: reset consumer %q: %w", opt.Consumer, err)
+		}
+	}
 	cons, err := stream.Consumer(ctx, opt.Consumer)
 	if err == nil {
-		if f := cons.CachedInfo().Config.FilterSubject; f != opt.Subject {
-			return nil, fmt.Errorf("tap: consumer %q filters %q, not %q: use another name", opt.Consumer, f, opt.Subject)
+		cfg := cons.CachedInfo().Config
+		if f := cfg.FilterSubject; f != opt.Subject {
+			return nil, fmt.Errorf("tap: consumer %q filters %q, not %q: use another name, or --reset to recreate it", opt.Consumer, f, opt.Subject)
+		}
+		// No start asked for: resume. The start it was created with: resume.
+		// Another start would be silently ignored, so refuse it.
+		want, was := tapStart(opt), createdStart(cfg)
+		if want != "new" && want != was && !(was == "since=" && opt.Since > 0) {
+			return nil, fmt.Errorf("tap: consumer %q already exists, created with %s, and resumes where it stopped: "+
+				"%s does not apply to it. Leave the start flags out to resume, or add --reset to delete it and start again "+
+				"(or pick another --consumer name)", opt.Consumer, startFlags(was), startFlags(want))
 		}
 		return cons, nil
 	}
@@ -126,6 +235,7 @@ func durable(ctx context.Context, stream jetstream.Stream, opt TapOptions, polic
 		OptStartTime:  start,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		MaxAckPending: 1024,
+		Metadata:      map[string]string{tapStartKey: tapStart(opt)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tap: create consumer %q: %w", opt.Consumer, err)
@@ -200,6 +310,68 @@ func tapDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt
 		}
 		if err := b.Error(); err != nil {
 			return fmt.Errorf("tap: fetch: %w", err)
+		}
+	}
+	return nil
+}
+
+// tapStored prints what cons holds up to stream sequence last, then
+// returns (NoFollow). Each fetch takes only what is there (no wait); an empty
+// one, or an event past last, is the end. With ack (a durable consumer)
+// printed events are acknowledged and the others given back.
+func tapStored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt TapOptions, last uint64, ack bool) error {
+	if ack {
+		defer nc.FlushTimeout(5 * time.Second) // as tapDurable
+	}
+	giveBack := func(m jetstream.Msg) {
+		if ack {
+			_ = m.Nak()
+		}
+	}
+	n := 0
+	for (opt.Limit == 0 || n < opt.Limit) && ctx.Err() == nil {
+		// An ordered consumer is recreated on every fetch: take big batches.
+		batch := 1000
+		if ack {
+			batch = 64
+		}
+		if opt.Limit > 0 {
+			batch = min(batch, opt.Limit-n)
+		}
+		b, err := cons.FetchNoWait(batch)
+		if err != nil {
+			return fmt.Errorf("tap: fetch: %w", err)
+		}
+		got, end := 0, false
+		var werr error
+		for m := range b.Messages() {
+			got++
+			if md, err := m.Metadata(); err == nil && md.Sequence.Stream > last {
+				end = true
+			}
+			if end || werr != nil || ctx.Err() != nil {
+				giveBack(m)
+				continue
+			}
+			if werr = writeLine(opt.Out, m); werr != nil {
+				giveBack(m)
+				continue
+			}
+			n++
+			if ack {
+				if werr = m.Ack(); werr != nil {
+					werr = fmt.Errorf("tap: ack: %w", werr)
+				}
+			}
+		}
+		if werr != nil {
+			return werr
+		}
+		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("tap: fetch: %w", err)
+		}
+		if end || got == 0 {
+			return nil
 		}
 	}
 	return nil

@@ -57,8 +57,12 @@ func tapLines(t *testing.T, nc *nats.Conn, opt TapOptions) []map[string]any {
 	t.Helper()
 	var out bytes.Buffer
 	opt.Out = &out
-	if err := Tap(testCtx(t), nc, opt); err != nil {
+	ctx := testCtx(t)
+	if err := Tap(ctx, nc, opt); err != nil {
 		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Tap %+v ran until the test's time was up: it did not stop by itself", opt)
 	}
 	return parseLines(t, out.Bytes())
 }
@@ -267,3 +271,98 @@ func TestTapBadOptions(t *testing.T) {
 
 // jsonMarshal is json.Marshal, for tests that compare JSON text.
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// NoFollow stops at the end of what was stored when Tap started, without a
+// limit, for an ordered and a durable consumer alike.
+func TestTapNoFollow(t *testing.T) {
+	n := testenv.StartNATS(t)
+	// An empty stream: nothing to print, and it returns.
+	if lines := tapLines(t, n.Conn, TapOptions{FromStart: true, NoFollow: true}); len(lines) != 0 {
+		t.Fatalf("empty stream: %v", lines)
+	}
+	for i := range 3 {
+		publishEvent(t, n, "evt.player.1", &evt.SceneEntered{Scene: proto.Int32(int32(i))})
+	}
+	publishEvent(t, n, "evt.account.2", &evt.GuestCreated{AccountId: proto.Int64(2)})
+	if got := seqs(tapLines(t, n.Conn, TapOptions{FromStart: true, NoFollow: true})); len(got) != 4 || got[3] != 4 {
+		t.Fatalf("from start: %v", got)
+	}
+	if got := seqs(tapLines(t, n.Conn, TapOptions{Since: time.Hour, Subject: "evt.player.1", NoFollow: true})); len(got) != 3 || got[2] != 3 {
+		t.Fatalf("since, one player: %v", got)
+	}
+	// Nothing matches from where it starts (new events only).
+	if got := tapLines(t, n.Conn, TapOptions{NoFollow: true}); len(got) != 0 {
+		t.Fatalf("new events only: %v", got)
+	}
+	if got := seqs(tapLines(t, n.Conn, TapOptions{FromStart: true, NoFollow: true, Limit: 2})); len(got) != 2 {
+		t.Fatalf("with a limit: %v", got)
+	}
+	nc := n.Connect(t, "job")
+	if got := seqs(tapLines(t, nc, TapOptions{Consumer: "nf", FromStart: true, NoFollow: true})); len(got) != 4 {
+		t.Fatalf("durable, first run: %v", got)
+	}
+	publishEvent(t, n, "evt.player.1", &evt.SceneLeft{})
+	if got := seqs(tapLines(t, nc, TapOptions{Consumer: "nf", NoFollow: true})); len(got) != 1 || got[0] != 5 {
+		t.Fatalf("durable, second run: %v", got)
+	}
+	if got := tapLines(t, nc, TapOptions{Consumer: "nf", NoFollow: true}); len(got) != 0 {
+		t.Fatalf("durable, nothing new: %v", got)
+	}
+}
+
+// A durable consumer's first run starts where Since says.
+func TestTapDurableFirstRunSince(t *testing.T) {
+	n := testenv.StartNATS(t)
+	for i := range 3 {
+		publishEvent(t, n, "evt.player.1", &evt.SceneEntered{Scene: proto.Int32(int32(i))})
+	}
+	if got := seqs(tapLines(t, n.Conn, TapOptions{Consumer: "since-job", Since: time.Hour, Limit: 3})); len(got) != 3 || got[0] != 1 {
+		t.Fatalf("first run with since: %v", got)
+	}
+}
+
+// An existing consumer refuses a start that differs from the one it was
+// created with, naming it and how to reset it; the same start, or none,
+// resumes it; Reset starts it over.
+func TestTapDurableConflictingStart(t *testing.T) {
+	n := testenv.StartNATS(t)
+	for i := range 3 {
+		publishEvent(t, n, "evt.player.1", &evt.SceneEntered{Scene: proto.Int32(int32(i))})
+	}
+	if got := tapLines(t, n.Conn, TapOptions{Consumer: "fresh", NoFollow: true}); len(got) != 0 {
+		t.Fatalf("new-events consumer printed %v", got)
+	}
+	for _, opt := range []TapOptions{{Consumer: "fresh", FromStart: true}, {Consumer: "fresh", Since: time.Hour}} {
+		opt.Out, opt.NoFollow = &bytes.Buffer{}, true
+		err := Tap(testCtx(t), n.Conn, opt)
+		if err == nil || !strings.Contains(err.Error(), `"fresh"`) || !strings.Contains(err.Error(), "--reset") {
+			t.Fatalf("%+v on an existing consumer: %v, want an error naming it and --reset", opt, err)
+		}
+	}
+	if got := seqs(tapLines(t, n.Conn, TapOptions{Consumer: "old", Since: time.Hour, Limit: 1})); len(got) != 1 {
+		t.Fatalf("since: %v", got)
+	}
+	if got := seqs(tapLines(t, n.Conn, TapOptions{Consumer: "old", Since: time.Hour, NoFollow: true})); len(got) != 2 || got[0] != 2 {
+		t.Fatalf("the same --since resumes: %v", got)
+	}
+	err := Tap(testCtx(t), n.Conn, TapOptions{Consumer: "old", Since: 2 * time.Hour, NoFollow: true, Out: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "--since 1h") {
+		t.Fatalf("another --since: %v, want an error naming the one it was created with", err)
+	}
+	if got := seqs(tapLines(t, n.Conn, TapOptions{Consumer: "old", FromStart: true, Reset: true, NoFollow: true})); len(got) != 3 || got[0] != 1 {
+		t.Fatalf("reset, from start: %v", got)
+	}
+}
+
+func TestCheckTapSubject(t *testing.T) {
+	for _, ok := range []string{"evt.>", "evt.player.10001", "evt.account.*"} {
+		if err := CheckTapSubject(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for in, want := range map[string]string{"player.10001": "evt.player.10001", ">": "evt.>", "evt": "evt.>", "": "evt.>"} {
+		if err := CheckTapSubject(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error suggesting %s", in, err, want)
+		}
+	}
+}

@@ -33,7 +33,7 @@ const adminTokenFile = "admin.token"
 var adminSubcommands = []struct{ name, args, summary string }{
 	{"mail", "--to ID[,ID...] | --all --title T --content C [--items idx:num,...]", "send an operator mail (attachments claimable once)"},
 	{"gates", "[--etcd URLS]", "list the live gates with their load"},
-	{"kick", "ID [--reason R]", "close every session of a player on every gate"},
+	{"kick", "ID [--reason R]", "close every session of a player on every gate (exit 1 if no such player)"},
 	{"player", "ID", "a player's state (rebuilt from its events) and online/offline"},
 }
 
@@ -72,7 +72,7 @@ func adminFlags(sub string) (*flag.FlagSet, *adminConfig) {
 	fs := newFlagSet(name, b.String())
 	fs.StringVar(&c.nats, "nats", defaultToolNATS, "NATS URL(s), comma-separated")
 	fs.StringVar(&c.token, "admin-token", "", "the admin credential (= the game's --game-admin-token); empty = read <data-dir>/"+adminTokenFile)
-	fs.StringVar(&c.dataDir, "data-dir", "./data", "the data dir of a `hive dev`, to read its generated "+adminTokenFile+" from")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "the data dir of a hive dev run, to read its generated "+adminTokenFile+" from")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "time limit for the command (a mail to --all waits for every delivery)")
 	switch sub {
 	case "mail":
@@ -80,10 +80,10 @@ func adminFlags(sub string) (*flag.FlagSet, *adminConfig) {
 		fs.BoolVar(&c.all, "all", false, "send to every player that exists (instead of --to)")
 		fs.StringVar(&c.title, "title", "", fmt.Sprintf("mail title, at most %d characters", game.MaxMailTitleRunes))
 		fs.StringVar(&c.content, "content", "", fmt.Sprintf("mail text, at most %d characters", game.MaxMailContentRunes))
-		fs.StringVar(&c.items, "items", "", fmt.Sprintf("attachments, idx:num comma-separated, e.g. 1:10,2:5 (at most %d)", game.MaxMailItems))
+		fs.StringVar(&c.items, "items", "", fmt.Sprintf("attachments, idx:num comma-separated, e.g. 100:10,101:5 for 10 gold and 5 diamonds (at most %d)", game.MaxMailItems))
 		fs.StringVar(&c.id, "id", "", "mail id making a re-send idempotent (players who got this id are skipped); empty = a new one")
 	case "gates":
-		fs.StringVar(&c.etcd, "etcd", "", "etcd endpoints of a cluster, comma-separated; empty = ask `hive dev` on NATS")
+		fs.StringVar(&c.etcd, "etcd", "", "etcd endpoints of a cluster, comma-separated; empty = ask hive dev over NATS")
 	case "kick":
 		fs.StringVar(&c.reason, "reason", tools.KickReason, "reason the kicked client is told")
 	}
@@ -131,7 +131,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	defer nc.Close()
 	if sub == "kick" {
-		if err := tools.Kick(nc, uid, c.reason); err != nil {
+		if err := tools.KickPlayer(ctx, nc, uid, c.reason); err != nil {
 			return err
 		}
 		return printJSON(stdout, map[string]any{"kicked": uid, "reason": c.reason})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -19,9 +20,13 @@ func benchFlags() (*flag.FlagSet, *tools.BenchOptions) {
 	fs := newFlagSet("bench", "Signs up --conns guest players, logs each in on its own connection and drives the\n"+
 		"scenario for --duration, each connection sending its next request when the last is answered.\n"+
 		"Progress each second on stderr, then one JSON line on stdout:\n"+
-		`{"scenario":..., "conns":N, "requests":N, "errors":N, "rps":X, "p50_ms":X, "p99_ms":X, "p999_ms":X, "conservation_errors":N}`+"\n"+
-		"Scenarios: echo, items (GetItems), gift (1 gold to the next player, ring), nats-rr (raw NATS\n"+
-		"request-reply on --nats: the baseline). The gate's --gate-rate limits a session (0 = off).")
+		`{"scenario":..., "conns":N, "requests":N, "errors":N, "rps":X, "p50_ms":X, "p99_ms":X, "p999_ms":X, "conservation_errors":N,`+"\n"+
+		` "errors_by_code":{"RC_RATE_LIMITED":N, "timeout":N, ...}, "hint":"..."}`+"\n"+
+		"requests counts answers and failures, rps and the percentiles successful answers only;\n"+
+		"errors_by_code and hint appear only when something failed. Exit status 1 when more than 1%\n"+
+		"of the requests failed. Scenarios: echo, items (GetItems), gift (1 gold to the next player,\n"+
+		"ring), nats-rr (raw NATS request-reply on --nats: the baseline). The gate's --gate-rate limits\n"+
+		"a session (default 100 requests/s; 0 = off): start hive dev with --gate-rate 0 to measure.")
 	fs.StringVar(&o.UC, "uc", defaultToolUC, "uc base URL (echo, items, gift)")
 	fs.StringVar(&o.Gate, "gate", "", "gate address ip:port to use instead of the one uc hands out")
 	fs.StringVar(&o.NATS, "nats", defaultToolNATS, "NATS URL (nats-rr)")
@@ -53,6 +58,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--scenario %q: want echo, items, gift or nats-rr", o.Scenario)
 	}
 	o.Progress, o.Out = stderr, stdout
-	_, err := tools.Bench(ctx, *o)
-	return err
+	res, err := tools.Bench(ctx, *o)
+	if err != nil {
+		return err
+	}
+	if res.Hint != "" {
+		fmt.Fprintf(stderr, "hive bench: %s\n", res.Hint)
+	}
+	if res.Failed() {
+		return fmt.Errorf("%d of %d requests failed (%.1f%%, more than %g%%; errors_by_code says why): the figures measure failures, not the service",
+			res.Errors, res.Requests, 100*float64(res.Errors)/float64(res.Requests), 100*tools.MaxFailedFraction)
+	}
+	return nil
 }

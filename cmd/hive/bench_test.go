@@ -109,6 +109,55 @@ func TestBinaryBench(t *testing.T) {
 	}
 }
 
+// hive bench against a hive dev whose gate allows 5 requests per second per
+// session: nearly every request is refused, so the final line breaks the
+// errors down (RC_RATE_LIMITED), names --gate-rate, counts only successful
+// answers in rps, and the exit status is 1.
+func TestBinaryBenchRateLimited(t *testing.T) {
+	args, a := devArgs(t, t.TempDir())
+	args = append(args, "--gate-rate", "5", "--gate-burst", "5") // the last of a flag wins
+	dev := exec.Command(hiveBin(t), args...)
+	dev.Env = cleanEnv()
+	var devOut syncBuffer
+	dev.Stdout, dev.Stderr = &devOut, &devOut
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- dev.Wait() }()
+	defer func() {
+		_ = dev.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			dev.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("hive dev output:\n%s", devOut.String())
+		}
+	}()
+	waitUC(t, a.uc, exited)
+	out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--conns", "2", "--duration", "1s")
+	if code != 1 {
+		t.Fatalf("hive bench against a rate limit: exit %d, want 1\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var res tools.BenchResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("final line %q: %v", lines[len(lines)-1], err)
+	}
+	if res.Errors == 0 || res.ErrorsByCode["RC_RATE_LIMITED"] == 0 || !strings.Contains(res.Hint, "--gate-rate") {
+		t.Errorf("result %+v: want RC_RATE_LIMITED errors and a hint naming --gate-rate", res)
+	}
+	if ok := float64(res.Requests - res.Errors); res.RPS > ok {
+		t.Errorf("rps %v > %v successful answers in a second-long run", res.RPS, ok)
+	}
+	if !strings.Contains(errOut, "--gate-rate 0") || !strings.Contains(errOut, "requests failed") {
+		t.Errorf("stderr lacks the hint or the verdict: %q", errOut)
+	}
+}
+
 func TestBinaryBenchUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"bench", "--scenario", "nosuch"},

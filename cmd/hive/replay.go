@@ -30,7 +30,8 @@ func replayFlags() (*flag.FlagSet, *replayConfig) {
 		"instead one line per event, a tap line plus \"state\" (the player after that event):\n"+
 		`{"stream_seq":N,"subject":"evt.player.10001","time":"RFC3339","type":"evt.GiftSent","event":{...},"state":{...}}`+"\n"+
 		"Example: hive replay --player 10001 --steps | jq -c '[.stream_seq, .type, .state.items]'\n"+
-		"A player without events is exit status 1 (\"player N has no events\").")
+		"A player without events is exit status 1 (\"player N has no events\"); so is a --to-seq/--to-time\n"+
+		"before the player's first event (the message says when that event is).")
 	fs.StringVar(&c.nats, "nats", defaultToolNATS, "NATS URL(s), comma-separated")
 	fs.Int64Var(&c.player, "player", 0, "player id to rebuild (required)")
 	fs.Uint64Var(&c.toSeq, "to-seq", 0, "stop after the last event with stream sequence <= N (0 = all)")

@@ -25,13 +25,19 @@ func tapFlags() (*flag.FlagSet, *tapConfig) {
 	c := &tapConfig{}
 	fs := newFlagSet("tap", "Prints the events of the EVENTS stream as JSON lines, one per event:\n"+
 		`{"stream_seq":N,"subject":"evt.player.10001","time":"RFC3339","type":"evt.ItemsGranted","event":{...}}`+"\n"+
-		"and follows new ones until interrupted (or --limit). Example: hive tap --from-start | jq .type")
+		"and follows new ones until interrupted (or --limit); --no-follow stops at the end of what is stored\n"+
+		"when it starts. Examples: hive tap --from-start | jq .type\n"+
+		"  hive tap --since 24h --no-follow | jq -r .type | sort | uniq -c\n"+
+		"--consumer NAME: a durable consumer; its first run starts where --from-start/--since say, later runs\n"+
+		"resume after the last event printed (a different start is refused: --reset starts it over).")
 	fs.StringVar(&c.nats, "nats", defaultToolNATS, "NATS URL(s), comma-separated")
 	fs.StringVar(&c.opt.Subject, "subject", bus.EventsWildcard, "events to show: evt.> (all), evt.player.<id>, evt.account.*, ...")
 	fs.BoolVar(&c.opt.FromStart, "from-start", false, "start at the first event in the stream (default: only new events)")
 	fs.DurationVar(&c.opt.Since, "since", 0, "start at events stored at most this long ago, e.g. 1h (ignored with --from-start)")
 	fs.IntVar(&c.opt.Limit, "limit", 0, "stop after this many events; 0 = follow until interrupted")
 	fs.StringVar(&c.opt.Consumer, "consumer", "", "durable consumer name: a restarted job resumes after the last event it printed")
+	fs.BoolVar(&c.opt.NoFollow, "no-follow", false, "stop at the end of what is stored when tap starts, instead of following new events")
+	fs.BoolVar(&c.opt.Reset, "reset", false, "delete the --consumer first, so that it starts again where --from-start/--since say")
 	return fs, c
 }
 
@@ -46,6 +52,12 @@ func runTap(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	if c.opt.Since < 0 {
 		return usagef("--since %v: must be positive", c.opt.Since)
+	}
+	if err := tools.CheckTapSubject(c.opt.Subject); err != nil {
+		return usagef("--subject: %v", err)
+	}
+	if c.opt.Reset && c.opt.Consumer == "" {
+		return usagef("--reset: give the --consumer to reset")
 	}
 	nc, err := connectTool(c.nats, "hive-tap")
 	if err != nil {

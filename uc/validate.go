@@ -4,7 +4,7 @@ import (
 	"strings"
 )
 
-// Input rules of PROTOCOL §3 / issue 3.
+// Input rules of PROTOCOL §3.
 const (
 	minUsername = 3
 	maxUsername = 32

@@ -232,7 +232,11 @@ func (c *checker) file(name, text string, sections map[string]map[int]bool) []Pr
 		}
 	}
 
-	// Paths to markdown files named in prose, comments and code.
+	// Paths to markdown files named in prose, comments and code (outside
+	// links: a link's text need not be a path, its target is checked above).
+	if isMD {
+		prose = mdLink.ReplaceAllStringFunc(prose, func(l string) string { return strings.Repeat(" ", len(l)) })
+	}
 	for _, m := range mdPath.FindAllStringIndex(prose, -1) {
 		p := prose[m[0]:m[1]]
 		if m[0] >= 3 && prose[m[0]-3:m[0]] == "://" {

@@ -123,6 +123,7 @@ func TestCheckFindsPlantedDefects(t *testing.T) {
 		{"sections in words", "x_test.go", "// following PROTOCOL.md sections 3 and 4\npackage x\n", 1, "no section 4"},
 		{"bare section sign", "README.md", "as §2 says\n", 1, "names no document"},
 		{"bare section in the doc itself", "docs/DESIGN.md", "## 1. One\n\nsee §3\n", 3, "docs/DESIGN.md has no section 3"},
+		{"markdown path in prose", "README.md", "see `shared/DESIGN.md` or docs/DESIGN.md\n", 1, "no such file"},
 		{"markdown path in a Go comment", "proto/frame/vectors_test.go", "// see shared/testdata/README.md\npackage frame\n", 1, "no such file"},
 		{"markdown path climbing out", "cmd/hive/help.go", "package main\n\nconst help = \"the contract: ../shared/PROTOCOL.md\"\n", 3, "no such file"},
 	}
@@ -143,6 +144,7 @@ func TestCheckFindsPlantedDefects(t *testing.T) {
 
 	good := []struct{ name, file, text string }{
 		{"links that resolve", "README.md", "[d](docs/DESIGN.md), [p](./docs/PROTOCOL.md#3-rest-api-of-uc-v1), ![a](docs/img/arch.png), [web](https://example.com/x.md), [mail](mailto:a@b.c)\n"},
+		{"link text that is no path", "README.md", "the spec, [seed/proto.md](docs/seed/proto.md)\n"},
 		{"link from docs", "docs/x.md", "[spec](seed/proto.md) and [design](DESIGN.md#1-processes) and [self](#x)\n\n## x\n"},
 		{"sections that exist", "gate/doc.go", "// Package gate (DESIGN §1, §2; PROTOCOL §3). DESIGN.md §2, PROTOCOL.md section 3.\npackage gate\n"},
 		{"examples in code blocks", "README.md", "```\n[x](nowhere.md) DESIGN §9\n```\n"},

@@ -50,7 +50,7 @@ func readWalkthrough(t *testing.T, readme string) []*walkStep {
 			i++
 		}
 		if i >= len(lines) || !strings.HasPrefix(lines[i], "```") {
-			t.Fatalf("README.md:%d: %s is not followed by a fenced block", i, walkthroughMark)
+			t.Fatalf("README.md:%d: %s is not followed by a fenced block", i+1, walkthroughMark)
 		}
 		blocks++
 		for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
@@ -135,6 +135,15 @@ func shellWords(t *testing.T, line int, s string) []string {
 		words = append(words, cur.String())
 	}
 	return words
+}
+
+// where names the step's place for a failure: its README line, or what
+// the test added after the README's steps.
+func (s *walkStep) where() string {
+	if s.line == 0 {
+		return "after the README's steps"
+	}
+	return fmt.Sprintf("README.md:%d", s.line)
 }
 
 // walk is the state of a walkthrough: who registered, what was given.
@@ -295,7 +304,7 @@ func (w *walk) client(s *walkStep) {
 	}
 	out, errOut, code := w.run(s, stdin, args...)
 	if code != 0 {
-		t.Fatalf("README.md:%d: %q with %q: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", s.line, s.text, s.input, code, out, errOut)
+		t.Fatalf("%s: %q with %q: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", s.where(), s.text, s.input, code, out, errOut)
 	}
 	commands := s.input
 	if len(s.words) > 2 {
@@ -308,17 +317,17 @@ func (w *walk) client(s *walkStep) {
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		var cl clientLine
 		if err := json.Unmarshal([]byte(l), &cl); err != nil {
-			t.Fatalf("README.md:%d: hive client printed a line that is not JSON: %q", s.line, l)
+			t.Fatalf("%s: hive client printed a line that is not JSON: %q", s.where(), l)
 		}
 		if cl.Error != "" {
-			t.Fatalf("README.md:%d: %q with %q failed: %s\nstdout:\n%s", s.line, s.text, s.input, l, out)
+			t.Fatalf("%s: %q with %q failed: %s\nstdout:\n%s", s.where(), s.text, s.input, l, out)
 		}
 		if cl.Push == "" {
 			answers = append(answers, cl)
 		}
 	}
 	if len(answers) != len(commands) {
-		t.Fatalf("README.md:%d: %d answers to %q, want %d:\n%s", s.line, len(answers), commands, len(commands), out)
+		t.Fatalf("%s: %d answers to %q, want %d:\n%s", s.where(), len(answers), commands, len(commands), out)
 	}
 	var self int64
 	for i, cmd := range commands {
@@ -333,10 +342,10 @@ func (w *walk) client(s *walkStep) {
 		case "gift":
 			to, _ := strconv.ParseInt(f[1], 10, 64)
 			if _, ok := w.creds[to]; !ok || to == self {
-				t.Fatalf("README.md:%d: gift to %d: want another player the walkthrough registered (%v)", s.line, to, w.accounts)
+				t.Fatalf("%s: gift to %d: want another player the walkthrough registered (%v)", s.where(), to, w.accounts)
 			}
 			if _, ok := w.gold[to]; !ok {
-				t.Fatalf("README.md:%d: gift to %d, who never logged in: the game has no such player yet", s.line, to)
+				t.Fatalf("%s: gift to %d, who never logged in: the game has no such player yet", s.where(), to)
 			}
 			if f[2] == "100" {
 				n, _ := strconv.ParseInt(f[3], 10, 64)
@@ -358,7 +367,7 @@ func (w *walk) client(s *walkStep) {
 				} `json:"rank"`
 			}
 			if err := json.Unmarshal(answers[i].Msg, &r); err != nil || r.Code != 0 {
-				t.Fatalf("README.md:%d: rank 100 answered %s (%v)", s.line, answers[i].Msg, err)
+				t.Fatalf("%s: rank 100 answered %s (%v)", s.where(), answers[i].Msg, err)
 			}
 			ranked := map[string]bool{}
 			for _, it := range r.Rank.Items {
@@ -366,7 +375,7 @@ func (w *walk) client(s *walkStep) {
 			}
 			for _, a := range w.accounts {
 				if !ranked[fmt.Sprint(a)] {
-					t.Errorf("README.md:%d (%s, %d restarts): rank 100 = %s, lacks player %d", s.line, s.text, w.restarts, answers[i].Msg, a)
+					t.Errorf("%s (%s, %d restarts): rank 100 = %s, lacks player %d", s.where(), s.text, w.restarts, answers[i].Msg, a)
 				}
 			}
 			if w.restarts > 0 {
@@ -433,7 +442,7 @@ func (w *walk) run(s *walkStep, stdin string, args ...string) (stdout, stderr st
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("README.md:%d: %q (hive %q) did not end within 30s; printed:\n%s", s.line, s.text, args, o.String())
+		t.Fatalf("%s: %q (hive %q) did not end within 30s; printed:\n%s", s.where(), s.text, args, o.String())
 	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return o.String(), e.String(), ee.ExitCode()
@@ -477,6 +486,10 @@ func (w *walk) secondDevRefused() {
 			}
 			if pid := strconv.Itoa(w.dev.cmd.Process.Pid); !strings.Contains(errOut.String(), pid) {
 				t.Errorf("a second hive dev on the same data dir said %q, want the holder's pid %s named", errOut.String(), pid)
+			}
+			// nats-server says this when it opens a store another server has open.
+			if strings.Contains(errOut.String(), "Stream state outdated") {
+				t.Errorf("a second hive dev opened the running one's JetStream store before refusing:\n%s", errOut.String())
 			}
 			return
 		default:

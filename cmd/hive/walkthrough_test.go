@@ -528,3 +528,17 @@ func (w *walk) secondDevRefused() {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// The README's command lines split as sh splits them.
+func TestShellWords(t *testing.T) {
+	for line, want := range map[string]string{
+		`curl -X POST -d 'username=lisp&password=secret-lisp-1' http://127.0.0.1:8082/v1/account/registry`: `curl|-X|POST|-d|username=lisp&password=secret-lisp-1|http://127.0.0.1:8082/v1/account/registry`,
+		`hive client login alan secret-alan-1 < /dev/null`:                                                 `hive|client|login|alan|secret-alan-1|<|/dev/null`,
+		`hive tap --since 24h --no-follow | jq -r '[.time[0:13], .type] | @tsv' | sort`:                    `hive|tap|--since|24h|--no-follow|||jq|-r|[.time[0:13], .type] | @tsv|||sort`,
+		`hive admin mail --title "Sorry all"`:                                                              `hive|admin|mail|--title|Sorry all`,
+	} {
+		if got := strings.Join(shellWords(t, 0, line), "|"); got != want {
+			t.Errorf("shellWords(%q) = %q, want %q", line, got, want)
+		}
+	}
+}

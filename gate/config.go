@@ -73,7 +73,7 @@ type Config struct {
 	Version string
 }
 
-// DefaultConfig returns the defaults of DESIGN §8 and the gate issue, with a
+// DefaultConfig returns the defaults of DESIGN §8, with a
 // fresh ID (see DefaultID).
 func DefaultConfig() Config {
 	return Config{

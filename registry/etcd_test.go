@@ -68,7 +68,7 @@ func TestEtcdRegisterListUpdateRevoke(t *testing.T) {
 		g, ok := gateByID(ucReg.Gates(), "g1")
 		return ok && g.Addr == "127.0.0.1:9000" && g.Capacity == 100 && g.Started.Equal(started)
 	})
-	// The value is the JSON the issue names, readable by anyone.
+	// The value is the JSON of DESIGN §6, readable by anyone.
 	resp, err := e.Client.Get(ctx, GatesPrefix+"g1")
 	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 {
 		t.Fatalf("raw entry = %v, %v; want one key on a lease", resp, err)

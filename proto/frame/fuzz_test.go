@@ -16,7 +16,7 @@ type modelFrame struct {
 	api, payload []byte
 }
 
-// modelParse is a plain reading of PROTOCOL.md section 2 over a complete
+// modelParse is a plain reading of PROTOCOL §2 over a complete
 // input: the frames it holds and the error that ends them (io.EOF at a frame
 // boundary).
 func modelParse(data []byte, max int) ([]modelFrame, error) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -16,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// vector is one entry of testdata/vectors.json (see shared/testdata/README.md).
+// vector is one entry of testdata/vectors.json (see testdata/README.md).
 type vector struct {
 	Name     string          `json:"name"`
 	API      string          `json:"api"`
@@ -28,7 +27,7 @@ type vector struct {
 
 const vectorsFile = "testdata/vectors.json"
 
-// loadVectors reads the checked-in copy of the shared vectors.
+// loadVectors reads the test vectors.
 func loadVectors(tb testing.TB) []vector {
 	tb.Helper()
 	data, err := os.ReadFile(vectorsFile)
@@ -52,45 +51,6 @@ func (v vector) frameBytes(tb testing.TB) []byte {
 	return b
 }
 
-// repoRoot walks up from the package directory to the directory of go.mod.
-func repoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
-// TestVectorsCopyMatchesShared checks that the checked-in copy equals the
-// shared original when the shared directory sits beside the repository.
-func TestVectorsCopyMatchesShared(t *testing.T) {
-	shared := filepath.Join(repoRoot(t), "..", "shared", "testdata", "vectors.json")
-	want, err := os.ReadFile(shared)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s absent; the checked-in copy is the source of truth", shared)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from %s: copy the shared file again", vectorsFile, shared)
-	}
-}
-
 // isCloseErr reports whether err is one of the errors after which the gate
 // closes the connection.
 func isCloseErr(err error) bool {
@@ -103,7 +63,7 @@ func isCloseErr(err error) bool {
 }
 
 // gateVerdict is what the gate does with one frame sent by a logged-in
-// client, following PROTOCOL.md sections 2 and 4: "close", "error:5",
+// client, following PROTOCOL §2 and §4: "close", "error:5",
 // "res:2" (answered with the request's own Res) or "ok".
 func gateVerdict(t *testing.T, frame []byte) string {
 	t.Helper()

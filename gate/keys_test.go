@@ -67,7 +67,7 @@ func TestKidFloodReadsNothing(t *testing.T) {
 	}
 	t.Cleanup(func() { reg.Close() })
 	e.reg = reg
-	g := e.startGate(func(c *Config) { c.Rate = 0 })
+	g := e.startGate(func(c *Config) { c.Rate = 0; c.LoginRatePerIP = 0 })
 
 	c := e.dial(g)
 	before := kv.gets.Load()

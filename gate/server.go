@@ -48,6 +48,7 @@ type Server struct {
 	log  *slog.Logger
 	m    *metrics
 	keys *keyring
+	ips  *ipLimits
 
 	epoch        time.Time     // base of the sessions' monotonic clocks
 	slack        time.Duration // see maxDeadlineSlack
@@ -113,6 +114,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		stopReport:   make(chan struct{}),
 		acceptDone:   make(chan struct{}),
 	}
+	srv.ips = newIPLimits(cfg, srv.mono)
 	// Session ids start from the clock, not 1: with a fixed --gate-id a
 	// restarted gate must not reuse an old session's id, since the game
 	// dedups commands by gate/session/request.
@@ -205,6 +207,7 @@ func (s *Server) report() {
 			return
 		case <-t.C:
 		}
+		s.ips.sweep()
 		if n := s.Conns(); n != last {
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReportInterval)
 			if err := s.lease.Update(ctx, s.gateEntry()); err != nil {
@@ -238,10 +241,17 @@ func (s *Server) acceptLoop() {
 			s.refuse(c)
 			continue
 		}
+		ipKey, perIP := s.ips.key(c.RemoteAddr())
+		if perIP && !s.ips.open(ipKey) {
+			s.m.ipConnsRefused.Inc()
+			s.kickAndClose(c, def.ResCode_RC_RATE_LIMITED, "too many connections from your address")
+			continue
+		}
 		s.nconns.Add(1)
 		s.m.conns.Inc()
 		s.m.accepted.Inc()
 		sess := newSession(s, c)
+		sess.ipKey, sess.perIP = ipKey, perIP
 		s.sessions.Store(sess.id, sess)
 		s.sessWG.Add(1)
 		go sess.run()
@@ -256,6 +266,12 @@ func (s *Server) refuse(c net.Conn) {
 	if s.draining.Load() {
 		code, reason = def.ResCode_RC_GATE_DRAINING, "gate is shutting down"
 	}
+	s.kickAndClose(c, code, reason)
+}
+
+// kickAndClose writes msg.Kick.Res{code, reason} to a connection that was
+// never served and closes it.
+func (s *Server) kickAndClose(c net.Conn, code def.ResCode, reason string) {
 	f, _ := frame.AppendFrame(nil, apiKickRes, kickPayload(code, reason))
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write(f)

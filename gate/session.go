@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,10 @@ type session struct {
 	conn net.Conn
 	raw  syscall.RawConn // conn's socket for non-blocking writes; nil if it has none
 	rd   *frame.Reader
+	// ipKey is the client address the session counts against (perIP false:
+	// not an IP peer, not counted).
+	ipKey netip.Prefix
+	perIP bool
 
 	// Reader goroutine only.
 	tokens     float64 // token bucket
@@ -222,6 +227,13 @@ func (s *session) handle(api, payload []byte) {
 	case a.name == apiLogin:
 		if state != stateNew {
 			s.sendInline(a.res, a.answer(def.ResCode_RC_BAD_REQUEST)) // one login per session
+			return
+		}
+		if s.perIP && !s.srv.ips.login(s.ipKey) {
+			// Before the token is looked at: the limit bounds the work an
+			// address can make the gate do, valid token or not.
+			s.srv.m.ipLoginsLimited.Inc()
+			s.sendInline(a.res, a.answer(def.ResCode_RC_RATE_LIMITED))
 			return
 		}
 		var l msg.Login_Req
@@ -679,6 +691,9 @@ func (s *session) teardown() {
 	s.srv.sessions.Delete(s.id)
 	if state == stateLoggedIn && !noLogout {
 		s.srv.publishLogout(s, uid, user, reqID)
+	}
+	if s.perIP {
+		s.srv.ips.close(s.ipKey)
 	}
 	s.srv.nconns.Add(-1)
 	s.srv.m.conns.Dec()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -49,6 +50,9 @@ type Server struct {
 	m    *metrics
 	keys *keyring
 	ips  *ipLimits
+
+	versionsMu sync.Mutex
+	versions   jetstream.KeyValue // bus.TokenVersionsBucket, bound on first login
 
 	epoch        time.Time     // base of the sessions' monotonic clocks
 	slack        time.Duration // see maxDeadlineSlack
@@ -357,7 +361,55 @@ func (s *Server) onUserMsg(m *nats.Msg) {
 		s.m.unroutable.Inc()
 		return
 	}
+	if !sess.loggedIn() {
+		// user.<uid> is subscribed while the login is checked and at the
+		// game (for kicks); pushes wait for the Login.Res.
+		s.m.unroutable.Inc()
+		return
+	}
 	sess.push(api, m.Data)
+}
+
+// tokenVersion is the account's current token version: the value of its
+// key in bus.TokenVersionsBucket, 0 when absent. The gate reads only that
+// bucket (a KV get: a direct get when the stream allows it).
+func (s *Server) tokenVersion(ctx context.Context, uid int64) (int64, error) {
+	kv, err := s.versionsBucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	e, err := kv.Get(ctx, strconv.FormatInt(uid, 10))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gate: read %s: %w", bus.TokenVersionsBucket, err)
+	}
+	v, err := strconv.ParseInt(string(e.Value()), 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("gate: %s: bad version %q for %d", bus.TokenVersionsBucket, e.Value(), uid)
+	}
+	return v, nil
+}
+
+// versionsBucket binds bus.TokenVersionsBucket on first use (and again
+// after a failure), so a gate may start before the bucket exists.
+func (s *Server) versionsBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	s.versionsMu.Lock()
+	defer s.versionsMu.Unlock()
+	if s.versions != nil {
+		return s.versions, nil
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil, fmt.Errorf("gate: jetstream: %w", err)
+	}
+	kv, err := js.KeyValue(ctx, bus.TokenVersionsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("gate: kv bucket %s: %w", bus.TokenVersionsBucket, err)
+	}
+	s.versions = kv
+	return kv, nil
 }
 
 // publishLoginKick tells every other session of uid, on any gate, that sess

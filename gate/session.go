@@ -306,12 +306,14 @@ func (s *session) checkRevoked(c token.Claims) (def.ResCode, string) {
 		s.mu.Lock()
 		s.userSub = sub
 		s.mu.Unlock()
-		err = s.srv.nc.FlushTimeout(s.srv.cfg.RequestTimeout)
 	}
 	if err != nil {
 		s.srv.log.Warn("subscribe user subject failed", "user", c.AccountID, "err", err)
 		return def.ResCode_RC_COMMON_SERVER_NOT_READY, "subscribe"
 	}
+	// No flush: the version is read with a request on the same connection,
+	// sent after the SUB, and NATS handles a connection's messages in order;
+	// its answer proves the subscription is live.
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.RequestTimeout)
 	defer cancel()
 	cur, err := s.srv.tokenVersion(ctx, c.AccountID)

@@ -3,8 +3,10 @@ package uc
 import (
 	"context"
 	"crypto/ed25519"
+	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,5 +237,21 @@ func TestLegacyPublishedKeyGetsExpiry(t *testing.T) {
 	}
 	if got, want := published(t, reg, kid), now.Add(cfg.TokenTTL+keySlack); !got.Equal(want) {
 		t.Fatalf("legacy key expires %v, want %v", got, want)
+	}
+}
+
+func TestKeyRotateFlag(t *testing.T) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("uc", flag.ContinueOnError)
+	cfg.Flags(fs)
+	if err := fs.Parse([]string{"--uc-key-rotate", "2h"}); err != nil || cfg.KeyRotate != 2*time.Hour {
+		t.Fatalf("--uc-key-rotate 2h: %v %v", cfg.KeyRotate, err)
+	}
+	if _, err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.KeyRotate = 30 * time.Second
+	if _, err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "--uc-key-rotate") {
+		t.Fatalf("30s accepted: %v", err)
 	}
 }

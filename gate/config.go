@@ -78,8 +78,9 @@ type Config struct {
 
 	// TokenIssuer is the iss claim tokens must carry.
 	TokenIssuer string
-	// TokenPublicKeys are PEM files of trusted token public keys. Keys of
-	// other kids are fetched from the registry (Registry.Key) on first use.
+	// TokenPublicKeys are PEM files of trusted token public keys (an Expires
+	// header, as uc publishes, is honoured). Keys of other kids come from the
+	// registry's watched copy of the published keys (Registry.Key).
 	TokenPublicKeys []string
 
 	// Version is published in the registry entry.
@@ -163,7 +164,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "gate-drain-timeout", c.DrainTimeout, "on SIGTERM, close sessions still open after this")
 	fs.DurationVar(&c.ReportInterval, "gate-report-interval", c.ReportInterval, "how often the connection count is republished in the registry")
 	fs.StringVar(&c.TokenIssuer, "gate-token-issuer", c.TokenIssuer, "iss claim login tokens must carry")
-	fs.Func("gate-token-public-key", "PEM file of a trusted token public key (repeatable or comma-separated; other kids are read from the registry)", func(s string) error {
+	fs.Func("gate-token-public-key", "PEM file of a trusted token public key (repeatable or comma-separated; other kids come from the keys published in the registry)", func(s string) error {
 		for _, p := range strings.Split(s, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				c.TokenPublicKeys = append(c.TokenPublicKeys, p)

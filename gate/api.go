@@ -38,6 +38,7 @@ var cannedCodes = []def.ResCode{
 	def.ResCode_RC_TIMEOUT,
 	def.ResCode_RC_COMMON_SERVER_NOT_READY,
 	def.ResCode_RC_LOGIN_TOKEN_INVALID,
+	def.ResCode_RC_LOGIN_TOKEN_REVOKED,
 	def.ResCode_RC_LOGIN_TOKEN_EXPIRED,
 	def.ResCode_RC_LOGIN_REQUIRED,
 	def.ResCode_RC_GATE_DRAINING,

@@ -108,6 +108,7 @@ func newBenchWorld(b *testing.B) *benchWorld {
 	leanGame(b, n.Connect(b, "game"))
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.Rate = "127.0.0.1:0", 0
+	cfg.MaxConnsPerIP, cfg.LoginRatePerIP = 0, 0 // every connection comes from loopback
 	g, err := New(cfg, Deps{NC: n.Connect(b, "gate"), Registry: reg})
 	if err != nil {
 		b.Fatal(err)

@@ -39,6 +39,19 @@ type Config struct {
 	// refused with msg.Kick.Res{RC_COMMON_SERVER_NOT_READY}. It is also the
 	// capacity published in the registry.
 	MaxConns int
+	// MaxConnsPerIP is the most connections one client address (an IPv4
+	// address, or an IPv6 prefix of IPv6PrefixLen bits) may hold open; more
+	// get msg.Kick.Res{RC_RATE_LIMITED} and are closed. 0 = no cap.
+	MaxConnsPerIP int
+	// LoginRatePerIP is the sustained number of login attempts per second
+	// one client address may make (token bucket refill), over all its
+	// connections; more get msg.Login.Res{RC_RATE_LIMITED}. 0 = no limit.
+	LoginRatePerIP float64
+	// LoginBurstPerIP is the size of that bucket.
+	LoginBurstPerIP int
+	// IPv6PrefixLen is how many leading bits of an IPv6 address count as one
+	// client address for the per-IP limits (a /64 is one subscriber).
+	IPv6PrefixLen int
 	// MaxFrame is the largest frame size field accepted from a client.
 	MaxFrame int
 
@@ -65,8 +78,9 @@ type Config struct {
 
 	// TokenIssuer is the iss claim tokens must carry.
 	TokenIssuer string
-	// TokenPublicKeys are PEM files of trusted token public keys. Keys of
-	// other kids are fetched from the registry (Registry.Key) on first use.
+	// TokenPublicKeys are PEM files of trusted token public keys (an Expires
+	// header, as uc publishes, is honoured). Keys of other kids come from the
+	// registry's watched copy of the published keys (Registry.Key).
 	TokenPublicKeys []string
 
 	// Version is published in the registry entry.
@@ -77,22 +91,26 @@ type Config struct {
 // fresh ID (see DefaultID).
 func DefaultConfig() Config {
 	return Config{
-		Listen:         ":9000",
-		ID:             DefaultID(),
-		LoginTimeout:   10 * time.Second,
-		IdleTimeout:    60 * time.Second,
-		WriteTimeout:   10 * time.Second,
-		MaxConns:       20000,
-		MaxFrame:       frame.MaxSize,
-		RequestTimeout: 5 * time.Second,
-		MaxPending:     8,
-		Rate:           100,
-		Burst:          200,
-		QueueBytes:     256 << 10,
-		DrainTimeout:   15 * time.Second,
-		ReportInterval: 3 * time.Second,
-		TokenIssuer:    token.DefaultIssuer,
-		Version:        "dev",
+		Listen:          ":9000",
+		ID:              DefaultID(),
+		LoginTimeout:    10 * time.Second,
+		IdleTimeout:     60 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		MaxConns:        20000,
+		MaxFrame:        frame.MaxSize,
+		MaxConnsPerIP:   100,
+		LoginRatePerIP:  10,
+		LoginBurstPerIP: 50,
+		IPv6PrefixLen:   64,
+		RequestTimeout:  5 * time.Second,
+		MaxPending:      8,
+		Rate:            100,
+		Burst:           200,
+		QueueBytes:      256 << 10,
+		DrainTimeout:    15 * time.Second,
+		ReportInterval:  3 * time.Second,
+		TokenIssuer:     token.DefaultIssuer,
+		Version:         "dev",
 	}
 }
 
@@ -133,6 +151,10 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IdleTimeout, "gate-idle-timeout", c.IdleTimeout, "close a logged-in session silent for this long (msg.Echo.Req is the heartbeat)")
 	fs.DurationVar(&c.WriteTimeout, "gate-write-timeout", c.WriteTimeout, "close a session whose socket accepts nothing for this long")
 	fs.IntVar(&c.MaxConns, "gate-max-conns", c.MaxConns, "most sessions this gate serves (also its capacity in the registry)")
+	fs.IntVar(&c.MaxConnsPerIP, "gate-max-conns-per-ip", c.MaxConnsPerIP, "most open connections from one client address (IPv4 address or IPv6 prefix); more are kicked with RC_RATE_LIMITED (0 = no cap)")
+	fs.Float64Var(&c.LoginRatePerIP, "gate-ip-login-rate", c.LoginRatePerIP, "login attempts per second per client address over all its connections (token bucket refill; more get RC_RATE_LIMITED; 0 = no limit)")
+	fs.IntVar(&c.LoginBurstPerIP, "gate-ip-login-burst", c.LoginBurstPerIP, "token bucket size of --gate-ip-login-rate")
+	fs.IntVar(&c.IPv6PrefixLen, "gate-ipv6-prefix", c.IPv6PrefixLen, "leading bits of an IPv6 address that count as one client address for the per-address limits (1..128)")
 	fs.IntVar(&c.MaxFrame, "gate-max-frame", c.MaxFrame, "largest frame size field accepted from a client (at most 65535)")
 	fs.DurationVar(&c.RequestTimeout, "gate-request-timeout", c.RequestTimeout, "answer RC_TIMEOUT when the game has not answered a request within this")
 	fs.IntVar(&c.MaxPending, "gate-max-pending", c.MaxPending, "requests a session may queue behind the one in flight; more get RC_RATE_LIMITED")
@@ -142,7 +164,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "gate-drain-timeout", c.DrainTimeout, "on SIGTERM, close sessions still open after this")
 	fs.DurationVar(&c.ReportInterval, "gate-report-interval", c.ReportInterval, "how often the connection count is republished in the registry")
 	fs.StringVar(&c.TokenIssuer, "gate-token-issuer", c.TokenIssuer, "iss claim login tokens must carry")
-	fs.Func("gate-token-public-key", "PEM file of a trusted token public key (repeatable or comma-separated; other kids are read from the registry)", func(s string) error {
+	fs.Func("gate-token-public-key", "PEM file of a trusted token public key (repeatable or comma-separated; other kids come from the keys published in the registry)", func(s string) error {
 		for _, p := range strings.Split(s, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				c.TokenPublicKeys = append(c.TokenPublicKeys, p)
@@ -177,6 +199,18 @@ func (c *Config) validate() error {
 	}
 	if c.MaxConns <= 0 {
 		errs = append(errs, fmt.Errorf("--gate-max-conns must be positive, got %d", c.MaxConns))
+	}
+	if c.MaxConnsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("--gate-max-conns-per-ip must not be negative, got %d", c.MaxConnsPerIP))
+	}
+	if c.LoginRatePerIP < 0 {
+		errs = append(errs, fmt.Errorf("--gate-ip-login-rate must not be negative, got %v", c.LoginRatePerIP))
+	}
+	if c.LoginRatePerIP > 0 && c.LoginBurstPerIP < 1 {
+		errs = append(errs, fmt.Errorf("--gate-ip-login-burst must be at least 1 with a rate, got %d", c.LoginBurstPerIP))
+	}
+	if c.IPv6PrefixLen < 1 || c.IPv6PrefixLen > 128 {
+		errs = append(errs, fmt.Errorf("--gate-ipv6-prefix must be 1..128, got %d", c.IPv6PrefixLen))
 	}
 	if c.MaxFrame < 16 || c.MaxFrame > frame.MaxSize {
 		errs = append(errs, fmt.Errorf("--gate-max-frame must be 16..%d, got %d", frame.MaxSize, c.MaxFrame))

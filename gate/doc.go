@@ -16,7 +16,10 @@
 //
 // # Sessions
 //
-// A new connection has --gate-login-timeout to log in; until then only
+// A client address (an IPv4 address, an IPv6 /--gate-ipv6-prefix) may hold
+// --gate-max-conns-per-ip connections; one more gets msg.Kick.Res{code:
+// RC_RATE_LIMITED} and is closed. A new connection has --gate-login-timeout
+// to log in; until then only
 // msg.Login.Req and msg.Echo.Req are served (Echo answered by the gate
 // itself). Any other known request gets its own X.Res{code:
 // RC_LOGIN_REQUIRED} (msg.Error.Res for a Res without a code field). When the
@@ -42,16 +45,29 @@
 //
 // # Login
 //
+// A login attempt first takes a token from its client address's bucket
+// (--gate-ip-login-rate, --gate-ip-login-burst, shared by the address's
+// connections); an empty bucket is answered msg.Login.Res{RC_RATE_LIMITED}.
 // The token is verified with token.Verifier: keys from --gate-token-public-key
-// and, for any other kid, from Registry.Key (read on first use and cached;
-// unknown kids are remembered for a few seconds). Failures are answered by
-// the gate: RC_LOGIN_TOKEN_EXPIRED or RC_LOGIN_TOKEN_INVALID. A valid login
-// is forwarded to the game like any request, with Hive-User = the token's
+// and the keys published in the registry, looked up in the registry's watched
+// copy (no registry read per login: an unknown kid is refused at once). A
+// key past its Expires time is refused even if nobody removed it. Failures
+// are answered by the gate: RC_LOGIN_TOKEN_EXPIRED (token or key expired) or
+// RC_LOGIN_TOKEN_INVALID. The gate then subscribes user.<uid> and, once the
+// subscription is live, reads the account's token version from the KV
+// bucket token-versions (bus.TokenVersionsBucket; absent = 0): a token whose
+// ver claim is lower gets RC_LOGIN_TOKEN_REVOKED, and a version raised after
+// that read is followed by uc's kick on user.<uid>, which the session
+// already receives. If the bucket cannot be read the login gets
+// RC_COMMON_SERVER_NOT_READY (fail closed). A login that passes is
+// forwarded to the game like any request, with Hive-User = the token's
 // account id (user id == account id in Hive). When the game answers
-// msg.Login.Res{code: 0} the gate subscribes user.<uid>, announces the login
-// (see Kicks) and relays the Login.Res; any other answer is relayed and the
-// session stays logged out. A msg.Logout.Res{code: 0} returns the session to
-// the logged-out state (user.<uid> dropped, a new login deadline).
+// msg.Login.Res{code: 0} the gate announces the login (see Kicks) and
+// relays the Login.Res; any other answer is relayed, user.<uid> is dropped
+// and the session stays logged out. Pushes on user.<uid> before the
+// Login.Res are dropped; kicks are not. A msg.Logout.Res{code: 0} returns
+// the session to the logged-out state (user.<uid> dropped, a new login
+// deadline).
 //
 // # Requests and answers (the contract with the game)
 //

@@ -130,7 +130,11 @@ func TestGateInEtcd(t *testing.T) {
 	if err := g.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Keys come from etcd here.
+	// Keys come from etcd here, through the registry's watch.
+	eventually(t, "the key through the watch", func() bool {
+		_, ok, _ := reg.Key(context.Background(), e.signer.KeyID())
+		return ok
+	})
 	c := e.dial(g)
 	c.login(e.token(1), 1)
 	eventually(t, "gate listed with one connection", func() bool {

@@ -78,6 +78,7 @@ func TestIdleConnMemory(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.MaxConns = "127.0.0.1:0", n+10
 	cfg.IdleTimeout, cfg.LoginTimeout, cfg.Rate = time.Hour, time.Minute, 0
+	cfg.MaxConnsPerIP, cfg.LoginRatePerIP = 0, 0 // every connection comes from loopback
 	g, err := New(cfg, Deps{NC: nc, Registry: reg, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -26,24 +26,28 @@ const (
 // metrics are the gate's Prometheus collectors, registered on the
 // Registerer of Deps (never the global default).
 type metrics struct {
-	conns       prometheus.Gauge
-	accepted    prometheus.Counter
-	refused     prometheus.Counter
-	disconnects *prometheus.CounterVec
-	queueDrops  prometheus.Counter
-	kicks       *prometheus.CounterVec
-	rateLimited prometheus.Counter
-	loginFails  *prometheus.CounterVec
-	requests    *prometheus.CounterVec
-	reqSeconds  prometheus.Histogram
-	unroutable  prometheus.Counter
-	framesIn    *prometheus.CounterVec
-	bytesIn     *prometheus.CounterVec
-	framesOut   *prometheus.CounterVec
-	bytesOut    *prometheus.CounterVec
-	results     map[string]prometheus.Counter // requests by result, resolved once
-	perAPI      map[string]*apiMetrics        // by api name, every known api
-	unknownAPI  *apiMetrics
+	conns    prometheus.Gauge
+	accepted prometheus.Counter
+	refused  prometheus.Counter
+	// ipConnsRefused counts connections over --gate-max-conns-per-ip.
+	ipConnsRefused prometheus.Counter
+	// ipLoginsLimited counts login attempts over --gate-ip-login-rate.
+	ipLoginsLimited prometheus.Counter
+	disconnects     *prometheus.CounterVec
+	queueDrops      prometheus.Counter
+	kicks           *prometheus.CounterVec
+	rateLimited     prometheus.Counter
+	loginFails      *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	reqSeconds      prometheus.Histogram
+	unroutable      prometheus.Counter
+	framesIn        *prometheus.CounterVec
+	bytesIn         *prometheus.CounterVec
+	framesOut       *prometheus.CounterVec
+	bytesOut        *prometheus.CounterVec
+	results         map[string]prometheus.Counter // requests by result, resolved once
+	perAPI          map[string]*apiMetrics        // by api name, every known api
+	unknownAPI      *apiMetrics
 }
 
 // apiMetrics are the per-api counters, resolved once so the hot path does
@@ -54,9 +58,13 @@ type apiMetrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		conns:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "hive_gate_connections", Help: "Open client connections."}),
-		accepted:    prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_connections_accepted_total", Help: "Client connections accepted."}),
-		refused:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_connections_refused_total", Help: "Connections refused because the gate was full (--gate-max-conns)."}),
+		conns:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "hive_gate_connections", Help: "Open client connections."}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_connections_accepted_total", Help: "Client connections accepted."}),
+		refused:  prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_connections_refused_total", Help: "Connections refused because the gate was full (--gate-max-conns)."}),
+		ipConnsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_ip_connections_refused_total",
+			Help: "Connections refused because their client address already held --gate-max-conns-per-ip."}),
+		ipLoginsLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_ip_logins_limited_total",
+			Help: "Login attempts answered RC_RATE_LIMITED by the per-address bucket (--gate-ip-login-rate)."}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_disconnects_total", Help: "Closed sessions by reason."}, []string{"reason"}),
 		queueDrops:  prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_queue_drops_total", Help: "Slow readers disconnected because their outgoing queue exceeded --gate-queue."}),
 		kicks:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_kicks_total", Help: "Sessions kicked (msg.Kick.Res sent, then closed) by reason."}, []string{"reason"}),
@@ -72,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		bytesOut:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_bytes_out_total", Help: "Frame bytes queued to clients by api."}, []string{"api"}),
 		perAPI:     map[string]*apiMetrics{},
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.accepted, m.refused, m.disconnects, m.queueDrops, m.kicks, m.rateLimited,
+	for _, c := range []prometheus.Collector{m.conns, m.accepted, m.refused, m.ipConnsRefused, m.ipLoginsLimited, m.disconnects, m.queueDrops, m.kicks, m.rateLimited,
 		m.loginFails, m.requests, m.reqSeconds, m.unroutable, m.framesIn, m.bytesIn, m.framesOut, m.bytesOut} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -48,6 +49,10 @@ type Server struct {
 	log  *slog.Logger
 	m    *metrics
 	keys *keyring
+	ips  *ipLimits
+
+	versionsMu sync.Mutex
+	versions   jetstream.KeyValue // bus.TokenVersionsBucket, bound on first login
 
 	epoch        time.Time     // base of the sessions' monotonic clocks
 	slack        time.Duration // see maxDeadlineSlack
@@ -113,6 +118,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		stopReport:   make(chan struct{}),
 		acceptDone:   make(chan struct{}),
 	}
+	srv.ips = newIPLimits(cfg, srv.mono)
 	// Session ids start from the clock, not 1: with a fixed --gate-id a
 	// restarted gate must not reuse an old session's id, since the game
 	// dedups commands by gate/session/request.
@@ -205,6 +211,7 @@ func (s *Server) report() {
 			return
 		case <-t.C:
 		}
+		s.ips.sweep()
 		if n := s.Conns(); n != last {
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReportInterval)
 			if err := s.lease.Update(ctx, s.gateEntry()); err != nil {
@@ -238,10 +245,17 @@ func (s *Server) acceptLoop() {
 			s.refuse(c)
 			continue
 		}
+		ipKey, perIP := s.ips.key(c.RemoteAddr())
+		if perIP && !s.ips.open(ipKey) {
+			s.m.ipConnsRefused.Inc()
+			s.kickAndClose(c, def.ResCode_RC_RATE_LIMITED, "too many connections from your address")
+			continue
+		}
 		s.nconns.Add(1)
 		s.m.conns.Inc()
 		s.m.accepted.Inc()
 		sess := newSession(s, c)
+		sess.ipKey, sess.perIP = ipKey, perIP
 		s.sessions.Store(sess.id, sess)
 		s.sessWG.Add(1)
 		go sess.run()
@@ -256,6 +270,12 @@ func (s *Server) refuse(c net.Conn) {
 	if s.draining.Load() {
 		code, reason = def.ResCode_RC_GATE_DRAINING, "gate is shutting down"
 	}
+	s.kickAndClose(c, code, reason)
+}
+
+// kickAndClose writes msg.Kick.Res{code, reason} to a connection that was
+// never served and closes it.
+func (s *Server) kickAndClose(c net.Conn, code def.ResCode, reason string) {
 	f, _ := frame.AppendFrame(nil, apiKickRes, kickPayload(code, reason))
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write(f)
@@ -341,7 +361,55 @@ func (s *Server) onUserMsg(m *nats.Msg) {
 		s.m.unroutable.Inc()
 		return
 	}
+	if !sess.loggedIn() {
+		// user.<uid> is subscribed while the login is checked and at the
+		// game (for kicks); pushes wait for the Login.Res.
+		s.m.unroutable.Inc()
+		return
+	}
 	sess.push(api, m.Data)
+}
+
+// tokenVersion is the account's current token version: the value of its
+// key in bus.TokenVersionsBucket, 0 when absent. The gate reads only that
+// bucket (a KV get: a direct get when the stream allows it).
+func (s *Server) tokenVersion(ctx context.Context, uid int64) (int64, error) {
+	kv, err := s.versionsBucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	e, err := kv.Get(ctx, strconv.FormatInt(uid, 10))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("gate: read %s: %w", bus.TokenVersionsBucket, err)
+	}
+	v, err := strconv.ParseInt(string(e.Value()), 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("gate: %s: bad version %q for %d", bus.TokenVersionsBucket, e.Value(), uid)
+	}
+	return v, nil
+}
+
+// versionsBucket binds bus.TokenVersionsBucket on first use (and again
+// after a failure), so a gate may start before the bucket exists.
+func (s *Server) versionsBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	s.versionsMu.Lock()
+	defer s.versionsMu.Unlock()
+	if s.versions != nil {
+		return s.versions, nil
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil, fmt.Errorf("gate: jetstream: %w", err)
+	}
+	kv, err := js.KeyValue(ctx, bus.TokenVersionsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("gate: kv bucket %s: %w", bus.TokenVersionsBucket, err)
+	}
+	s.versions = kv
+	return kv, nil
 }
 
 // publishLoginKick tells every other session of uid, on any gate, that sess

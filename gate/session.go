@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,10 @@ type session struct {
 	conn net.Conn
 	raw  syscall.RawConn // conn's socket for non-blocking writes; nil if it has none
 	rd   *frame.Reader
+	// ipKey is the client address the session counts against (perIP false:
+	// not an IP peer, not counted).
+	ipKey netip.Prefix
+	perIP bool
 
 	// Reader goroutine only.
 	tokens     float64 // token bucket
@@ -93,7 +98,7 @@ type request struct {
 	deadline time.Time
 	login    bool
 	// confirming: the game accepted this login and confirmLogin is
-	// subscribing; only confirmLogin may complete it now.
+	// completing it; only confirmLogin may complete it now.
 	confirming bool
 }
 
@@ -224,6 +229,13 @@ func (s *session) handle(api, payload []byte) {
 			s.sendInline(a.res, a.answer(def.ResCode_RC_BAD_REQUEST)) // one login per session
 			return
 		}
+		if s.perIP && !s.srv.ips.login(s.ipKey) {
+			// Before the token is looked at: the limit bounds the work an
+			// address can make the gate do, valid token or not.
+			s.srv.m.ipLoginsLimited.Inc()
+			s.sendInline(a.res, a.answer(def.ResCode_RC_RATE_LIMITED))
+			return
+		}
 		var l msg.Login_Req
 		_ = proto.Unmarshal(payload, &l) // validated above
 		s.login(a, l.GetToken(), payload)
@@ -250,8 +262,9 @@ func (s *session) allow() bool {
 	return true
 }
 
-// login verifies the token and, if it holds, forwards the Login.Req to the
-// game with the verified account id.
+// login verifies the token, subscribes user.<uid> and checks the token is
+// not older than the account's token version; if all holds it forwards the
+// Login.Req to the game with the verified account id.
 func (s *session) login(a *apiInfo, tok string, payload []byte) {
 	claims, err := s.srv.keys.verify(context.Background(), tok)
 	if err != nil {
@@ -267,7 +280,54 @@ func (s *session) login(a *apiInfo, tok string, payload []byte) {
 	s.mu.Lock()
 	s.state = stateLoggingIn
 	s.mu.Unlock()
+	if code, reason := s.checkRevoked(claims); code != def.ResCode_RC_OK {
+		s.mu.Lock()
+		s.state = stateNew
+		s.dropUserLocked()
+		s.mu.Unlock()
+		s.srv.m.loginFails.WithLabelValues(reason).Inc()
+		s.sendInline(a.res, a.answer(code))
+		return
+	}
 	s.forward(a, payload, claims.AccountID, userHeader(claims.AccountID), true)
+}
+
+// checkRevoked refuses a token older than its account's token version
+// (bus.TokenVersionsBucket). uc raises the version and then kicks the
+// account on user.<uid>; so that a login racing that cannot survive, the
+// session subscribes user.<uid> first and reads the version once the
+// subscription is live: a raise before the read is seen by the read, a
+// raise after it is followed by a kick this session receives. It returns
+// RC_OK, or the code to answer and the login failure reason.
+func (s *session) checkRevoked(c token.Claims) (def.ResCode, string) {
+	sub, err := s.srv.nc.ChanSubscribe(bus.UserSubject(c.AccountID), s.srv.userCh)
+	if err == nil {
+		s.srv.userSubs.Store(sub, s)
+		s.mu.Lock()
+		s.userSub = sub
+		s.mu.Unlock()
+	}
+	if err != nil {
+		s.srv.log.Warn("subscribe user subject failed", "user", c.AccountID, "err", err)
+		return def.ResCode_RC_COMMON_SERVER_NOT_READY, "subscribe"
+	}
+	// No flush: the version is read with a request on the same connection,
+	// sent after the SUB, and NATS handles a connection's messages in order;
+	// its answer proves the subscription is live.
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.RequestTimeout)
+	defer cancel()
+	cur, err := s.srv.tokenVersion(ctx, c.AccountID)
+	if err != nil {
+		// Fail closed: a gate that cannot tell whether the token was
+		// revoked does not let it in.
+		s.srv.log.Warn("token version read failed", "user", c.AccountID, "err", err)
+		return def.ResCode_RC_COMMON_SERVER_NOT_READY, "token_version"
+	}
+	if c.Version < cur {
+		s.srv.log.Debug("login refused: token revoked", "session", s.id, "user", c.AccountID, "ver", c.Version, "current", cur)
+		return def.ResCode_RC_LOGIN_TOKEN_REVOKED, "token_revoked"
+	}
+	return def.ResCode_RC_OK, ""
 }
 
 // forward sends a request to the game, or queues it behind the one in
@@ -285,6 +345,7 @@ func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, lo
 			s.seq--
 			if login {
 				s.state = stateNew
+				s.dropUserLocked()
 			}
 			s.mu.Unlock()
 			s.srv.m.rateLimited.Inc()
@@ -422,6 +483,7 @@ func (s *session) finish(id uint64, api string, data []byte, encoded bool, resul
 	}
 	if r.login {
 		s.state = stateNew
+		s.dropUserLocked()
 		reason := result
 		if result == "ok" {
 			reason = "game_refused"
@@ -475,37 +537,17 @@ func resCode(payload []byte) int32 {
 	return r.GetCode()
 }
 
-// confirmLogin completes a login the game accepted: it subscribes
-// user.<uid> and waits until NATS has the subscription (a flush round trip,
-// so a push sent once the client holds its Login.Res reaches it), then
-// announces the login so older sessions of the account are kicked, starts
-// the idle timeout and relays the game's Login.Res. If the subscription
-// fails the client gets Login.Res{RC_COMMON_SERVER_NOT_READY} instead.
+// confirmLogin completes a login the game accepted: user.<uid> is live
+// already (login subscribed it before forwarding, so a push sent once the
+// client holds its Login.Res reaches it); it announces the login so older
+// sessions of the account are kicked, starts the idle timeout and relays
+// the game's Login.Res.
 func (s *session) confirmLogin(r *request, api string, data []byte) {
-	sub, err := s.srv.nc.ChanSubscribe(bus.UserSubject(r.uid), s.srv.userCh)
-	if err == nil {
-		err = s.srv.nc.FlushTimeout(s.srv.cfg.RequestTimeout)
-	}
 	s.mu.Lock()
 	if s.inflight != r || s.closing {
 		s.mu.Unlock()
-		if sub != nil {
-			_ = sub.Unsubscribe()
-		}
-		return
+		return // teardown drops user.<uid>
 	}
-	if err != nil {
-		s.srv.log.Warn("subscribe user subject failed", "user", r.uid, "err", err)
-		if sub != nil {
-			_ = sub.Unsubscribe()
-		}
-		s.state = stateNew
-		s.srv.m.loginFails.WithLabelValues("subscribe").Inc()
-		s.completeLocked(r, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, "ok")
-		return
-	}
-	s.srv.userSubs.Store(sub, s)
-	s.userSub = sub
 	s.uid, s.user = r.uid, r.user
 	s.loginAt = time.Now().UnixNano()
 	s.state = stateLoggedIn
@@ -514,6 +556,13 @@ func (s *session) confirmLogin(r *request, api string, data []byte) {
 	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 	s.completeLocked(r, api, data, false, "ok")
+}
+
+// loggedIn reports whether the session is logged in.
+func (s *session) loggedIn() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stateLoggedIn
 }
 
 // logoutDoneLocked returns the session to the logged-out state after the
@@ -679,6 +728,9 @@ func (s *session) teardown() {
 	s.srv.sessions.Delete(s.id)
 	if state == stateLoggedIn && !noLogout {
 		s.srv.publishLogout(s, uid, user, reqID)
+	}
+	if s.perIP {
+		s.srv.ips.close(s.ipKey)
 	}
 	s.srv.nconns.Add(-1)
 	s.srv.m.conns.Dec()

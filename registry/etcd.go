@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -35,10 +36,11 @@ const DefaultTTL = 10 * time.Second
 // etcd cannot wedge a loop.
 const opTimeout = 5 * time.Second
 
-// Etcd is the registry of a cluster, kept in etcd. Gates() is served from a
-// local copy of /hive/gates/ maintained by a prefix watch (resynced with a
-// full read after a watch error or compaction), so it is cheap and may lag
-// by a moment.
+// Etcd is the registry of a cluster, kept in etcd. Gates() and Key() are
+// served from local copies of /hive/gates/ and /hive/keys/ maintained by
+// prefix watches (resynced with a full read after a watch error or
+// compaction), so they are cheap, never read etcd per call, and may lag by a
+// moment.
 type Etcd struct {
 	cli    *clientv3.Client
 	ttl    time.Duration
@@ -46,16 +48,18 @@ type Etcd struct {
 	ctx    context.Context // cancelled by Close: stops watch, keep-alives, campaigns
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	now    func() time.Time
 
 	mu    sync.RWMutex
 	gates map[string]Gate
+	keys  map[string]publishedKey
 }
 
 // NewEtcd returns a registry on cli whose gate leases live ttl (DefaultTTL
 // if not positive; etcd rounds up to whole seconds). It reads the live gates
-// once before returning (an error if etcd does not answer within a few
-// seconds) and then follows them with a watch. Close stops the watch and
-// the keep-alives but leaves cli open.
+// and the published keys once before returning (an error if etcd does not
+// answer within a few seconds) and then follows them with watches. Close
+// stops the watches and the keep-alives but leaves cli open.
 func NewEtcd(cli *clientv3.Client, ttl time.Duration, logger *slog.Logger) (*Etcd, error) {
 	if cli == nil {
 		return nil, errors.New("registry: nil etcd client")
@@ -67,14 +71,17 @@ func NewEtcd(cli *clientv3.Client, ttl time.Duration, logger *slog.Logger) (*Etc
 		logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Etcd{cli: cli, ttl: ttl, log: logger.With("component", "registry"), ctx: ctx, cancel: cancel, gates: map[string]Gate{}}
-	rev, err := e.resync()
-	if err != nil {
-		cancel()
-		return nil, err
+	e := &Etcd{cli: cli, ttl: ttl, log: logger.With("component", "registry"), ctx: ctx, cancel: cancel, now: time.Now,
+		gates: map[string]Gate{}, keys: map[string]publishedKey{}}
+	for _, f := range []*follower{e.gateFollower(), e.keyFollower()} {
+		rev, err := e.resync(f)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		e.wg.Add(1)
+		go e.watch(f, rev)
 	}
-	e.wg.Add(1)
-	go e.watch(rev)
 	return e, nil
 }
 
@@ -84,23 +91,85 @@ func (e *Etcd) ttlSeconds() int64 {
 	return max(s, 1)
 }
 
-// resync replaces the local gate map with a full read of the prefix and
+// follower keeps one local copy of a prefix: reset replaces it with a full
+// read, apply takes one watch event. Both run under e.mu.
+type follower struct {
+	prefix string
+	reset  func(kvs []*mvccpb.KeyValue)
+	apply  func(ev *clientv3.Event)
+}
+
+func (e *Etcd) gateFollower() *follower {
+	return &follower{
+		prefix: GatesPrefix,
+		reset: func(kvs []*mvccpb.KeyValue) {
+			m := make(map[string]Gate, len(kvs))
+			for _, kv := range kvs {
+				if g, ok := e.decodeGate(kv.Key, kv.Value); ok {
+					m[g.ID] = g
+				}
+			}
+			e.gates = m
+		},
+		apply: func(ev *clientv3.Event) {
+			id := strings.TrimPrefix(string(ev.Kv.Key), GatesPrefix)
+			if ev.Type == clientv3.EventTypeDelete {
+				delete(e.gates, id)
+			} else if g, ok := e.decodeGate(ev.Kv.Key, ev.Kv.Value); ok {
+				e.gates[id] = g
+			}
+		},
+	}
+}
+
+func (e *Etcd) keyFollower() *follower {
+	return &follower{
+		prefix: KeysPrefix,
+		reset: func(kvs []*mvccpb.KeyValue) {
+			m := make(map[string]publishedKey, len(kvs))
+			for _, kv := range kvs {
+				kid := strings.TrimPrefix(string(kv.Key), KeysPrefix)
+				if k, ok := e.decodeKey(kid, kv.Value); ok {
+					m[kid] = k
+				}
+			}
+			e.keys = m
+		},
+		apply: func(ev *clientv3.Event) {
+			kid := strings.TrimPrefix(string(ev.Kv.Key), KeysPrefix)
+			if ev.Type == clientv3.EventTypeDelete {
+				delete(e.keys, kid)
+			} else if k, ok := e.decodeKey(kid, ev.Kv.Value); ok {
+				e.keys[kid] = k
+			} else {
+				delete(e.keys, kid)
+			}
+		},
+	}
+}
+
+// decodeKey reads a published key's expiry; a malformed entry is logged
+// and left out (nobody may trust it).
+func (e *Etcd) decodeKey(kid string, val []byte) (publishedKey, bool) {
+	k, err := parsePublishedKey(val)
+	if err != nil {
+		e.log.Warn("skipping malformed token key", "kid", kid, "err", err)
+		return publishedKey{}, false
+	}
+	return k, true
+}
+
+// resync replaces f's local copy with a full read of its prefix and
 // returns the revision it reflects.
-func (e *Etcd) resync() (int64, error) {
+func (e *Etcd) resync(f *follower) (int64, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, opTimeout)
 	defer cancel()
-	resp, err := e.cli.Get(ctx, GatesPrefix, clientv3.WithPrefix())
+	resp, err := e.cli.Get(ctx, f.prefix, clientv3.WithPrefix())
 	if err != nil {
-		return 0, fmt.Errorf("registry: read %s: %w", GatesPrefix, err)
-	}
-	m := make(map[string]Gate, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		if g, ok := e.decodeGate(kv.Key, kv.Value); ok {
-			m[g.ID] = g
-		}
+		return 0, fmt.Errorf("registry: read %s: %w", f.prefix, err)
 	}
 	e.mu.Lock()
-	e.gates = m
+	f.reset(resp.Kvs)
 	e.mu.Unlock()
 	return resp.Header.Revision, nil
 }
@@ -119,41 +188,36 @@ func (e *Etcd) decodeGate(key, val []byte) (Gate, bool) {
 	return g, true
 }
 
-// watch follows the gate prefix from rev+1, applying puts and deletes to the
-// local map. When the watch fails (compaction, etcd restart, cancellation by
-// the server) it rereads the prefix and watches again from there.
-func (e *Etcd) watch(rev int64) {
+// watch follows f's prefix from rev+1, applying puts and deletes to the
+// local copy. When the watch fails (compaction, etcd restart, cancellation
+// by the server) it rereads the prefix and watches again from there.
+func (e *Etcd) watch(f *follower, rev int64) {
 	defer e.wg.Done()
 	backoff := 100 * time.Millisecond
 	for e.ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(e.ctx))
-		wch := e.cli.Watch(wctx, GatesPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		wch := e.cli.Watch(wctx, f.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 		for wr := range wch {
 			if err := wr.Err(); err != nil {
-				e.log.Warn("gate watch failed, resyncing", "err", err)
+				e.log.Warn("watch failed, resyncing", "prefix", f.prefix, "err", err)
 				break
 			}
 			backoff = 100 * time.Millisecond
 			e.mu.Lock()
 			for _, ev := range wr.Events {
-				id := strings.TrimPrefix(string(ev.Kv.Key), GatesPrefix)
-				if ev.Type == clientv3.EventTypeDelete {
-					delete(e.gates, id)
-				} else if g, ok := e.decodeGate(ev.Kv.Key, ev.Kv.Value); ok {
-					e.gates[id] = g
-				}
+				f.apply(ev)
 			}
 			e.mu.Unlock()
 			rev = wr.Header.Revision
 		}
 		cancel()
 		for e.ctx.Err() == nil {
-			r, err := e.resync()
+			r, err := e.resync(f)
 			if err == nil {
 				rev = r
 				break
 			}
-			e.log.Warn("gate resync failed", "err", err)
+			e.log.Warn("resync failed", "prefix", f.prefix, "err", err)
 			select {
 			case <-e.ctx.Done():
 			case <-time.After(backoff):
@@ -194,31 +258,63 @@ func (e *Etcd) Register(ctx context.Context, g Gate) (Lease, error) {
 	return l, nil
 }
 
-// PublishKey implements Registry: /hive/keys/<kid> = pem, without a lease
-// (keys outlive the uc that published them, so tokens it signed stay valid).
+// PublishKey implements Registry: /hive/keys/<kid> = pem. A key without an
+// Expires header has no lease (it stays until deleted); one with an expiry
+// is put on a lease that ends then, so etcd deletes it on its own, and one
+// already expired is deleted. Keys outlive the uc that published them, so
+// tokens it signed stay valid.
 func (e *Etcd) PublishKey(ctx context.Context, kid string, pem []byte) error {
 	if kid == "" || strings.Contains(kid, "/") {
 		return fmt.Errorf("registry: bad key id %q", kid)
 	}
-	if _, err := e.cli.Put(ctx, KeysPrefix+kid, string(pem)); err != nil {
+	k, err := parsePublishedKey(pem)
+	if err != nil {
+		return fmt.Errorf("registry: publish key %s: %w", kid, err)
+	}
+	var opts []clientv3.OpOption
+	if !k.expires.IsZero() {
+		left := k.expires.Sub(e.now())
+		if left <= 0 {
+			if _, err := e.cli.Delete(ctx, KeysPrefix+kid); err != nil {
+				return fmt.Errorf("registry: delete expired key %s: %w", kid, err)
+			}
+			return nil
+		}
+		gr, err := e.cli.Grant(ctx, int64((left+time.Second-1)/time.Second))
+		if err != nil {
+			return fmt.Errorf("registry: publish key %s: lease: %w", kid, err)
+		}
+		opts = append(opts, clientv3.WithLease(gr.ID))
+	}
+	if _, err := e.cli.Put(ctx, KeysPrefix+kid, string(pem), opts...); err != nil {
 		return fmt.Errorf("registry: publish key %s: %w", kid, err)
 	}
 	return nil
 }
 
-// Key implements Registry.
-func (e *Etcd) Key(ctx context.Context, kid string) ([]byte, bool, error) {
-	if kid == "" || strings.Contains(kid, "/") {
+// Key implements Registry from the watched copy: no etcd read.
+func (e *Etcd) Key(_ context.Context, kid string) ([]byte, bool, error) {
+	e.mu.RLock()
+	k, ok := e.keys[kid]
+	e.mu.RUnlock()
+	if !ok || k.expired(e.now()) {
 		return nil, false, nil
 	}
-	resp, err := e.cli.Get(ctx, KeysPrefix+kid)
-	if err != nil {
-		return nil, false, fmt.Errorf("registry: read key %s: %w", kid, err)
+	return k.pem, true, nil
+}
+
+// Keys implements Registry from the watched copy.
+func (e *Etcd) Keys() map[string][]byte {
+	now := e.now()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make(map[string][]byte, len(e.keys))
+	for kid, k := range e.keys {
+		if !k.expired(now) {
+			out[kid] = k.pem
+		}
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, false, nil
-	}
-	return resp.Kvs[0].Value, true, nil
+	return out
 }
 
 // Campaign implements Registry with an etcd election under

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/qeetap/hive/internal/testenv"
+	"github.com/qeetap/hive/token"
 )
 
 // eventually polls cond every 20ms until it holds or 15s pass.
@@ -147,19 +150,22 @@ func TestEtcdKeys(t *testing.T) {
 	gate := newEtcd(t, newClient(t, e), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, ok, err := gate.Key(ctx, "k1"); ok || err != nil {
+	kid, pem := publishedPEM(t, time.Time{})
+	if _, ok, err := gate.Key(ctx, kid); ok || err != nil {
 		t.Fatalf("Key before publish = %v, %v", ok, err)
 	}
-	pem := []byte("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")
-	if err := uc.PublishKey(ctx, "k1", pem); err != nil {
+	if err := uc.PublishKey(ctx, kid, pem); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := gate.Key(ctx, "k1")
-	if err != nil || !ok || string(got) != string(pem) {
-		t.Fatalf("Key = %q, %v, %v", got, ok, err)
-	}
+	eventually(t, "the key through the watch", func() bool {
+		got, ok, err := gate.Key(ctx, kid)
+		return err == nil && ok && string(got) == string(pem)
+	})
 	if err := uc.PublishKey(ctx, "a/b", pem); err == nil {
 		t.Fatal("PublishKey accepted a kid with a slash")
+	}
+	if err := uc.PublishKey(ctx, "k1", []byte("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")); err == nil {
+		t.Fatal("PublishKey accepted a PEM that is no key")
 	}
 }
 
@@ -228,5 +234,107 @@ func TestEtcdLeaderDiesHandsOver(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("b did not take over from a closed leader")
+	}
+}
+
+// publishedPEM is a public key PEM with an Expires header.
+func publishedPEM(t *testing.T, expires time.Time) (string, []byte) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := token.EncodePublishedKey(pub, expires)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token.KeyID(pub), b
+}
+
+// TestEtcdKeysWatchedAndExpire: keys published by one process are seen by
+// another through its watch, Key reads nothing from etcd, an expired key is
+// not returned even while still stored, and etcd removes it on its own.
+func TestEtcdKeysWatchedAndExpire(t *testing.T) {
+	e := testenv.StartEtcd(t)
+	ucReg := newEtcd(t, newClient(t, e), 5*time.Second)
+	gateReg := newEtcd(t, newClient(t, e), 5*time.Second)
+	ctx := context.Background()
+
+	kid, pem := publishedPEM(t, time.Now().Add(time.Hour))
+	if err := ucReg.PublishKey(ctx, kid, pem); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the key at the gate", func() bool {
+		_, ok, _ := gateReg.Key(ctx, kid)
+		return ok
+	})
+	if len(gateReg.Keys()) != 1 {
+		t.Fatalf("Keys() = %v", gateReg.Keys())
+	}
+
+	// Expiring in 2s: etcd deletes it once its lease ends.
+	short, spem := publishedPEM(t, time.Now().Add(2*time.Second))
+	if err := ucReg.PublishKey(ctx, short, spem); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the short key at the gate", func() bool {
+		_, ok, _ := gateReg.Key(ctx, short)
+		return ok
+	})
+	eventually(t, "etcd to remove the expired key", func() bool {
+		r, err := e.Client.Get(ctx, KeysPrefix+short)
+		return err == nil && len(r.Kvs) == 0
+	})
+	if _, ok, _ := gateReg.Key(ctx, short); ok {
+		t.Fatal("expired key still returned")
+	}
+
+	// A stored key past its expiry (nobody removed it) is not returned.
+	gone, gpem := publishedPEM(t, time.Now().Add(-time.Minute))
+	if _, err := e.Client.Put(ctx, KeysPrefix+gone, string(gpem)); err != nil {
+		t.Fatal(err)
+	}
+	live, lpem := publishedPEM(t, time.Time{})
+	if _, err := e.Client.Put(ctx, KeysPrefix+live, string(lpem)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the later put at the gate", func() bool {
+		_, ok, _ := gateReg.Key(ctx, live)
+		return ok
+	})
+	if _, ok, _ := gateReg.Key(ctx, gone); ok {
+		t.Fatal("stored key past its expiry returned")
+	}
+	if _, ok := gateReg.Keys()[gone]; ok {
+		t.Fatal("Keys() lists a key past its expiry")
+	}
+	// Publishing an already expired key deletes it.
+	if err := ucReg.PublishKey(ctx, gone, gpem); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := e.Client.Get(ctx, KeysPrefix+gone); len(r.Kvs) != 0 {
+		t.Fatal("publishing an expired key left it stored")
+	}
+}
+
+func TestMemoryKeysExpire(t *testing.T) {
+	m := NewMemory()
+	ctx := context.Background()
+	kid, pem := publishedPEM(t, time.Now().Add(-time.Second))
+	old, opem := publishedPEM(t, time.Time{})
+	if err := m.PublishKey(ctx, kid, pem); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PublishKey(ctx, old, opem); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := m.Key(ctx, kid); ok {
+		t.Fatal("expired key returned")
+	}
+	if _, ok, _ := m.Key(ctx, old); !ok {
+		t.Fatal("key without expiry not returned")
+	}
+	if err := m.PublishKey(ctx, "x", []byte("junk")); err == nil {
+		t.Fatal("junk PEM published")
 	}
 }

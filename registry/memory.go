@@ -2,8 +2,10 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Memory is the in-process registry of `hive dev`: one process, so every
@@ -11,13 +13,13 @@ import (
 type Memory struct {
 	mu    sync.Mutex
 	gates map[string]Gate
-	keys  map[string][]byte
+	keys  map[string]publishedKey
 	jobs  map[string]chan struct{}
 }
 
 // NewMemory returns an empty in-process registry.
 func NewMemory() *Memory {
-	return &Memory{gates: map[string]Gate{}, keys: map[string][]byte{}, jobs: map[string]chan struct{}{}}
+	return &Memory{gates: map[string]Gate{}, keys: map[string]publishedKey{}, jobs: map[string]chan struct{}{}}
 }
 
 // Register implements Registry.
@@ -40,10 +42,15 @@ func (m *Memory) Gates() []Gate {
 	return out
 }
 
-// PublishKey implements Registry.
+// PublishKey implements Registry. Expired keys are removed by Key and Keys
+// when they find them.
 func (m *Memory) PublishKey(_ context.Context, kid string, pem []byte) error {
+	k, err := parsePublishedKey(pem)
+	if err != nil {
+		return fmt.Errorf("registry: publish key %s: %w", kid, err)
+	}
 	m.mu.Lock()
-	m.keys[kid] = append([]byte(nil), pem...)
+	m.keys[kid] = k
 	m.mu.Unlock()
 	return nil
 }
@@ -53,7 +60,27 @@ func (m *Memory) Key(_ context.Context, kid string) ([]byte, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k, ok := m.keys[kid]
-	return k, ok, nil
+	if ok && k.expired(time.Now()) {
+		delete(m.keys, kid)
+		return nil, false, nil
+	}
+	return k.pem, ok, nil
+}
+
+// Keys implements Registry.
+func (m *Memory) Keys() map[string][]byte {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]byte, len(m.keys))
+	for kid, k := range m.keys {
+		if k.expired(now) {
+			delete(m.keys, kid)
+			continue
+		}
+		out[kid] = k.pem
+	}
+	return out
 }
 
 // Campaign implements Registry: one leader per job within the process.

@@ -7,6 +7,8 @@ package registry
 import (
 	"context"
 	"time"
+
+	"github.com/qeetap/hive/token"
 )
 
 // Gate is one live gate as published at /hive/gates/<id> (JSON).
@@ -27,10 +29,18 @@ type Registry interface {
 	Register(ctx context.Context, g Gate) (Lease, error)
 	// Gates lists the live gates (from a local watch: cheap, may lag by a moment).
 	Gates() []Gate
-	// PublishKey stores a token public key (PEM) under its kid.
+	// PublishKey stores a token public key (PEM, as token.EncodePublishedKey
+	// makes it) under its kid. A PEM with an Expires header is removed by the
+	// registry itself once that time passes; one already expired is removed now.
 	PublishKey(ctx context.Context, kid string, pem []byte) error
-	// Key returns the public key (PEM) published under kid; ok is false if none.
+	// Key returns the public key (PEM) published under kid; ok is false if
+	// none, or if its Expires time has passed (even if nobody removed it).
+	// It is served from a local copy kept by a watch: it never reads the
+	// store, so a flood of unknown kids costs nothing; it may lag a moment.
 	Key(ctx context.Context, kid string) (pem []byte, ok bool, err error)
+	// Keys returns every published key by kid, expired ones left out (from
+	// the same local copy as Key).
+	Keys() map[string][]byte
 	// Campaign blocks until this process leads the named singleton job or ctx ends.
 	// Leadership lasts until ctx is cancelled or the process dies.
 	Campaign(ctx context.Context, job string) error
@@ -69,4 +79,25 @@ func (g Gate) Load() float64 {
 		return float64(g.Conns)
 	}
 	return float64(g.Conns) / float64(g.Capacity)
+}
+
+// publishedKey is one entry of /hive/keys/: the PEM as published and its
+// expiry (zero: none).
+type publishedKey struct {
+	pem     []byte
+	expires time.Time
+}
+
+// parsePublishedKey checks a published PEM and reads its expiry.
+func parsePublishedKey(pem []byte) (publishedKey, error) {
+	_, exp, err := token.DecodePublishedKey(pem)
+	if err != nil {
+		return publishedKey{}, err
+	}
+	return publishedKey{pem: append([]byte(nil), pem...), expires: exp}, nil
+}
+
+// expired reports whether k's expiry has passed at now.
+func (k publishedKey) expired(now time.Time) bool {
+	return !k.expires.IsZero() && !now.Before(k.expires)
 }

@@ -109,8 +109,15 @@ func (s *Signer) Sign(account, version int64) (string, time.Time, error) {
 type Verifier struct {
 	issuer string
 	mu     sync.RWMutex
-	keys   map[string]ed25519.PublicKey
+	keys   map[string]verifyKey
 	parser *jwt.Parser
+	now    func() time.Time
+}
+
+// verifyKey is a trusted key and when it stops being trusted (zero: never).
+type verifyKey struct {
+	pub     ed25519.PublicKey
+	expires time.Time
 }
 
 // NewVerifier returns a verifier that accepts only EdDSA tokens from issuer
@@ -119,7 +126,7 @@ func NewVerifier(issuer string, keys ...ed25519.PublicKey) *Verifier {
 	if issuer == "" {
 		issuer = DefaultIssuer
 	}
-	v := &Verifier{issuer: issuer, keys: map[string]ed25519.PublicKey{}}
+	v := &Verifier{issuer: issuer, keys: map[string]verifyKey{}, now: time.Now}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(issuer),
@@ -132,11 +139,40 @@ func NewVerifier(issuer string, keys ...ed25519.PublicKey) *Verifier {
 	return v
 }
 
-// AddKey trusts pub under its KeyID.
-func (v *Verifier) AddKey(pub ed25519.PublicKey) {
+// AddKey trusts pub under its KeyID, with no expiry.
+func (v *Verifier) AddKey(pub ed25519.PublicKey) { v.AddKeyUntil(pub, time.Time{}) }
+
+// AddKeyUntil trusts pub under its KeyID until expires (zero: no expiry).
+// Tokens whose key has expired are refused with ErrExpired: by the time a
+// key expires every token it signed has expired too (uc publishes it so),
+// so an honest client holding one is simply told to log in again.
+func (v *Verifier) AddKeyUntil(pub ed25519.PublicKey, expires time.Time) {
 	v.mu.Lock()
-	v.keys[KeyID(pub)] = pub
+	v.keys[KeyID(pub)] = verifyKey{pub: pub, expires: expires}
 	v.mu.Unlock()
+}
+
+// Trusts reports whether the key kid is trusted and not expired.
+func (v *Verifier) Trusts(kid string) bool {
+	v.mu.RLock()
+	k, ok := v.keys[kid]
+	v.mu.RUnlock()
+	return ok && (k.expires.IsZero() || v.now().Before(k.expires))
+}
+
+// RemoveExpired stops trusting every key past its expiry and returns their kids.
+func (v *Verifier) RemoveExpired() []string {
+	now := v.now()
+	var gone []string
+	v.mu.Lock()
+	for kid, k := range v.keys {
+		if !k.expires.IsZero() && !now.Before(k.expires) {
+			delete(v.keys, kid)
+			gone = append(gone, kid)
+		}
+	}
+	v.mu.Unlock()
+	return gone
 }
 
 // RemoveKey stops trusting the key kid.
@@ -162,6 +198,7 @@ func (v *Verifier) Verify(tok string) (Claims, error) {
 	var all claims
 	rc := &all.RegisteredClaims
 	var kid string
+	keyExpired := false
 	_, err := v.parser.ParseWithClaims(tok, &all, func(t *jwt.Token) (any, error) {
 		kid, _ = t.Header["kid"].(string)
 		v.mu.RLock()
@@ -170,9 +207,15 @@ func (v *Verifier) Verify(tok string) (Claims, error) {
 		if !ok {
 			return nil, fmt.Errorf("unknown kid %q", kid)
 		}
-		return k, nil
+		if !k.expires.IsZero() && !v.now().Before(k.expires) {
+			keyExpired = true
+			return nil, fmt.Errorf("key %q expired at %s", kid, k.expires.UTC().Format(time.RFC3339))
+		}
+		return k.pub, nil
 	})
 	switch {
+	case keyExpired:
+		return Claims{}, fmt.Errorf("%w: %v", ErrExpired, err)
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return Claims{}, fmt.Errorf("%w: %v", ErrExpired, err)
 	case err != nil:

@@ -201,3 +201,93 @@ func TestPeekKeyID(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyExpiry: a key trusted until a time verifies before it and refuses
+// (ErrExpired) after it, though the token itself has not expired;
+// RemoveExpired drops it; the published PEM round-trips the expiry.
+func TestKeyExpiry(t *testing.T) {
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	s := NewSigner(k, "", time.Hour)
+	tok, _, err := s.Sign(7, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(10 * time.Minute).Truncate(time.Second)
+	b, err := EncodePublishedKey(s.PublicKey(), until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, exp, err := DecodePublishedKey(b)
+	if err != nil || !exp.Equal(until) || KeyID(pub) != s.KeyID() {
+		t.Fatalf("decoded %v %v %v", KeyID(pub), exp, err)
+	}
+	if p2, err := DecodePublicKey(b); err != nil || !p2.Equal(pub) {
+		t.Fatalf("plain decoder on a published key: %v", err)
+	}
+	if _, exp, err := DecodePublishedKey(mustPEM(t, s.PublicKey())); err != nil || !exp.IsZero() {
+		t.Fatalf("key without header: expiry %v, %v", exp, err)
+	}
+
+	v := NewVerifier("")
+	now := time.Now()
+	v.now = func() time.Time { return now }
+	v.AddKeyUntil(pub, until)
+	if _, err := v.Verify(tok); err != nil || !v.Trusts(s.KeyID()) {
+		t.Fatalf("before expiry: %v", err)
+	}
+	now = until
+	if _, err := v.Verify(tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("after the key's expiry: %v, want ErrExpired", err)
+	}
+	if v.Trusts(s.KeyID()) {
+		t.Fatal("expired key still trusted")
+	}
+	if gone := v.RemoveExpired(); len(gone) != 1 || gone[0] != s.KeyID() || v.Keys() != 0 {
+		t.Fatalf("RemoveExpired = %v, %d keys left", gone, v.Keys())
+	}
+}
+
+// TestKeyFileRotation: WriteNewKey replaces the key file in one piece and
+// dates it; a file without the date (an older uc's) is dated by its mtime.
+func TestKeyFileRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "uc.key")
+	if _, _, ok, err := LoadKeyFile(path); ok || err != nil {
+		t.Fatalf("missing file: %v %v", ok, err)
+	}
+	old, err := LoadOrCreateKey(path) // as an older uc made it
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(path, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	k, created, ok, err := LoadKeyFile(path)
+	if err != nil || !ok || !k.Equal(old) || !created.Equal(mt) {
+		t.Fatalf("old file: created %v (want %v), %v", created, mt, err)
+	}
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	nk, err := WriteNewKey(path, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, created, _, err = LoadKeyFile(path)
+	if err != nil || !k.Equal(nk) || k.Equal(old) || !created.Equal(at) {
+		t.Fatalf("rotated file: created %v, %v", created, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("leftover files: %v", ents)
+	}
+}
+
+func mustPEM(t *testing.T, pub ed25519.PublicKey) []byte {
+	t.Helper()
+	b, err := EncodePublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -25,6 +25,9 @@ type Config struct {
 	// when absent (--uc-key-file). Used by NewSigner when Deps.Signer is nil;
 	// cmd/hive defaults it to <data-dir>/uc-signing-key.pem.
 	KeyFile string
+	// KeyRotate is the age at which the signing key is replaced by a new one
+	// (--uc-key-rotate). Retired keys stay published for one TokenTTL more.
+	KeyRotate time.Duration
 
 	// Argon2Time, Argon2MemoryKiB and Argon2Threads are the argon2id
 	// parameters for new password hashes (--uc-argon2-time, -memory, -threads).
@@ -129,6 +132,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:           ":8082",
 		TokenTTL:         time.Hour,
+		KeyRotate:        24 * time.Hour,
 		TokenIssuer:      token.DefaultIssuer,
 		Argon2Time:       2,
 		Argon2MemoryKiB:  19 * 1024,
@@ -171,6 +175,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "lifetime of the JWTs uc issues")
 	fs.StringVar(&c.TokenIssuer, "uc-token-issuer", c.TokenIssuer, "iss claim of the JWTs uc issues (gates must expect the same)")
 	fs.StringVar(&c.KeyFile, "uc-key-file", c.KeyFile, "Ed25519 signing key (PKCS#8 PEM); created when absent (default <data-dir>/uc-signing-key.pem)")
+	fs.DurationVar(&c.KeyRotate, "uc-key-rotate", c.KeyRotate, "replace the signing key once it is this old; a retired key stays published until its tokens have expired (--token-ttl)")
 	fs.IntVar(&c.Argon2Time, "uc-argon2-time", c.Argon2Time, "argon2id passes (t) for new password hashes")
 	fs.IntVar(&c.Argon2MemoryKiB, "uc-argon2-memory", c.Argon2MemoryKiB, "argon2id memory in KiB (m) for new password hashes")
 	fs.IntVar(&c.Argon2Threads, "uc-argon2-threads", c.Argon2Threads, "argon2id lanes (p) for new password hashes")
@@ -213,6 +218,8 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 	switch {
 	case c.TokenTTL <= 0:
 		return nil, fmt.Errorf("uc: --token-ttl must be positive")
+	case c.KeyRotate < time.Minute:
+		return nil, fmt.Errorf("uc: --uc-key-rotate must be at least 1m, got %v", c.KeyRotate)
 	case c.Argon2Time < 1 || c.Argon2Time > 100:
 		return nil, fmt.Errorf("uc: --uc-argon2-time %d out of [1,100]", c.Argon2Time)
 	case c.Argon2MemoryKiB < 8*c.Argon2Threads || c.Argon2MemoryKiB > 4<<20:

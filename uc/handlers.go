@@ -371,11 +371,11 @@ func (s *Server) verifyToken(ctx context.Context, tok string) (token.Claims, err
 	if kerr != nil || !found {
 		return c, err
 	}
-	pub, derr := token.DecodePublicKey(pemb)
+	pub, exp, derr := token.DecodePublishedKey(pemb)
 	if derr != nil || token.KeyID(pub) != kid {
 		return c, err
 	}
-	s.verifier.AddKey(pub)
+	s.verifier.AddKeyUntil(pub, exp)
 	return s.verifier.Verify(tok)
 }
 

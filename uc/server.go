@@ -38,10 +38,11 @@ type Deps struct {
 	// Cache holds verification codes and rate-limit counters (redis in a
 	// cluster so every uc replica shares them; memory in dev).
 	Cache cache.Cache
-	// Signer signs tokens; nil: Config.NewSigner() (from Config.KeyFile).
-	// If given, make it with Config.TokenIssuer and Config.TokenTTL (as
-	// Config.NewSigner does): uc verifies bind/account bearer tokens
-	// against Config.TokenIssuer.
+	// Signer signs tokens with a fixed key (never rotated; its published
+	// expiry moves forward while uc runs); nil: the key in Config.KeyFile,
+	// rotated every Config.KeyRotate. If given, make it with
+	// Config.TokenIssuer and Config.TokenTTL (as Config.NewSigner does): uc
+	// verifies bind/account bearer tokens against Config.TokenIssuer.
 	Signer *token.Signer
 	// SMS delivers verification codes; nil: a WebhookSender when
 	// Config.SMSWebhook is set, else a LogSender if Config.SMSLogCodes
@@ -60,7 +61,7 @@ type Server struct {
 	log      *slog.Logger
 	m        *metrics
 	proxies  []netip.Prefix
-	signer   *token.Signer
+	signer   *signingKeys
 	verifier *token.Verifier
 	hash     *hasher
 	limits   *limiter
@@ -77,6 +78,9 @@ type Server struct {
 	wg     sync.WaitGroup
 	ln     *connTracker
 	served chan error
+
+	stopKeys context.CancelFunc // stops the signing key rotation
+	keysDone chan struct{}
 }
 
 // New checks cfg and deps and builds the server; Start makes it serve.
@@ -104,10 +108,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	if deps.Signer == nil {
-		if deps.Signer, err = cfg.NewSigner(); err != nil {
-			return nil, err
-		}
+	keys, err := newSigningKeys(cfg, deps.Signer, deps.Registry, deps.Logger)
+	if err != nil {
+		return nil, err
 	}
 	if deps.SMS == nil {
 		switch {
@@ -127,8 +130,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:      deps.Logger,
 		m:        m,
 		proxies:  proxies,
-		signer:   deps.Signer,
-		verifier: token.NewVerifier(cfg.TokenIssuer, deps.Signer.PublicKey()),
+		signer:   keys,
+		verifier: keys.verifier,
 		hash:     newHasher(cfg),
 		sms:      deps.SMS,
 		smsSlots: make(chan struct{}, 256),
@@ -159,13 +162,12 @@ func (s *Server) Start() error {
 		return fmt.Errorf("uc: kv bucket %s (run bus.EnsureStore first): %w", bus.TokenVersionsBucket, err)
 	}
 	s.store = &store{kv: kv, counters: counters, grace: s.cfg.IndexGrace, log: s.log, repaired: s.m.repairs.Inc, now: time.Now}
-	pemb, err := token.EncodePublicKey(s.signer.PublicKey())
-	if err != nil {
-		return fmt.Errorf("uc: public key: %w", err)
+	if err := s.signer.start(ctx); err != nil {
+		return err
 	}
-	if err := s.deps.Registry.PublishKey(ctx, s.signer.KeyID(), pemb); err != nil {
-		return fmt.Errorf("uc: publish public key: %w", err)
-	}
+	kctx, stopKeys := context.WithCancel(context.Background())
+	s.stopKeys, s.keysDone = stopKeys, make(chan struct{})
+	go func() { defer close(s.keysDone); s.signer.run(kctx) }()
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("uc: listen %s: %w", s.cfg.Listen, err)
@@ -190,6 +192,10 @@ func (s *Server) Addr() string {
 // a request in flight are closed at once; whatever is still open when ctx
 // ends is closed then.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stopKeys != nil {
+		s.stopKeys()
+		<-s.keysDone
+	}
 	var err error
 	if s.ln != nil {
 		// fasthttp closes idle connections itself, but not ones still

@@ -25,7 +25,7 @@ func devArgs(t testing.TB, dataDir string) ([]string, devAddrs) {
 	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
 	a := devAddrs{uc: free(), gate: free(), nats: free()}
 	return []string{"dev", "--data-dir", dataDir, "--uc-listen", a.uc, "--gate-listen", a.gate,
-		"--nats-listen", a.nats, "--gate-rate", "0", "--uc-ip-rate", "0", "--log-level", "warn"}, a
+		"--nats-listen", a.nats, "--gate-rate", "0", "--gate-max-conns-per-ip", "0", "--gate-ip-login-rate", "0", "--uc-ip-rate", "0", "--log-level", "warn"}, a
 }
 
 // waitUC polls uc until it answers HTTP at all (any status).

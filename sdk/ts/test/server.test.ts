@@ -16,6 +16,7 @@ import {
   TimeoutError,
   UcClient,
   connectTcp,
+  FrameDecoder,
   tcp,
   type Response,
   type Transport,
@@ -250,6 +251,37 @@ describe("TCP session", () => {
       assert.equal(transports.length, 2);
       assert.equal(s.user?.id, a.accountId);
       assert.ok(!s.closed);
+    } finally {
+      s.close();
+    }
+  });
+
+  test("an idle session sends msg.Echo.Req as its heartbeat", limit, async () => {
+    const a = await guest();
+    const dial = tcp(a.addr);
+    let echoes = 0;
+    let sawEcho!: () => void;
+    const echoed = new Promise<void>((r) => (sawEcho = r));
+    const s = await Session.connect(
+      async (): Promise<Transport> => {
+        const t = (await dial()) as TcpTransport;
+        const send = t.send.bind(t);
+        t.send = (frame) => {
+          if (new FrameDecoder().push(frame)[0]?.api === "msg.Echo.Req") {
+            echoes++;
+            sawEcho();
+          }
+          send(frame);
+        };
+        return t;
+      },
+      a.token,
+      { heartbeatMs: 50 },
+    );
+    try {
+      await echoed;
+      assert.ok(echoes >= 1);
+      assert.equal((await s.call(create(GetItems_ReqSchema, {}))).code, ResCode.RC_OK);
     } finally {
       s.close();
     }

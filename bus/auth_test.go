@@ -137,9 +137,47 @@ func TestGateReadsTokenVersions(t *testing.T) {
 	if err != nil || string(e.Value()) != "3" {
 		t.Fatalf("gate reads a token version: %v", err)
 	}
+	// A watch (one subscription instead of a read per login) works too.
+	w, err := kv.WatchAll(context.Background())
+	if err != nil {
+		t.Fatalf("gate watches %s: %v", bus.TokenVersionsBucket, err)
+	}
+	defer w.Stop()
+	if e := <-w.Updates(); e == nil || e.Key() != "10001" || string(e.Value()) != "3" {
+		t.Fatalf("watch: first entry %v, want 10001=3", e)
+	}
 	if _, err := kv.Put(context.Background(), "10001", []byte("0")); err == nil {
 		t.Fatal("gate lowered a token version")
 	}
+}
+
+// uc bumps token versions and kicks the sessions of an account.
+func TestUCWritesTokenVersionsAndKicks(t *testing.T) {
+	n := testenv.StartNATS(t)
+	a := connectAttacker(t, n, bus.RoleUC)
+	kv, err := a.js.KeyValue(context.Background(), bus.TokenVersionsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(context.Background(), "10001", []byte("1")); err != nil {
+		t.Fatalf("uc bumps a token version: %v", err)
+	}
+	gate := n.ConnectAs(t, bus.RoleGate)
+	sub, err := gate.SubscribeSync(bus.UserSubject(10001))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gate.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.nc.Publish(bus.UserSubject(10001), []byte("kick")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("the gate got no kick from uc: %v", err)
+	}
+	// uc has no business with player events.
+	a.publishEvent(t, bus.PlayerSubject(10001))
 }
 
 func TestGameCannotReadAccounts(t *testing.T) {

@@ -158,5 +158,10 @@ func TestBinaryClusterProcesses(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Fatalf("hive %s did not exit within 60s of SIGTERM", p.name)
 		}
+		// Each process ran as its NATS role: a refused operation is a
+		// missing permission in bus.Permissions.
+		if strings.Contains(strings.ToLower(p.out.String()), "permissions violation") {
+			t.Errorf("hive %s hit a NATS permission violation", p.name)
+		}
 	}
 }

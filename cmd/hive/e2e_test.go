@@ -89,6 +89,11 @@ func (d *devProc) stop(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		t.Fatal("hive dev did not exit within 90s of SIGTERM")
 	}
+	// Every part runs as its NATS role: one refused operation is a bug in
+	// the permission table (bus.Permissions), caught here before production.
+	if strings.Contains(strings.ToLower(d.err.String()), "permissions violation") {
+		t.Errorf("hive dev hit a NATS permission violation:\n%s", d.err.String())
+	}
 }
 
 // clientLine is one line `hive client` prints.

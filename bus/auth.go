@@ -187,8 +187,22 @@ func Permissions(r Role) *server.Permissions {
 		return nil
 	}
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: pub, Deny: pubDeny},
+		Publish:   &server.SubjectPermission{Allow: unique(pub), Deny: pubDeny},
 		Subscribe: &server.SubjectPermission{Allow: sub},
 		Response:  resp,
 	}
+}
+
+// unique drops repeated subjects (a stream's info is both managed and read),
+// keeping the first of each: the generated config stays short.
+func unique(subjects []string) []string {
+	seen := make(map[string]bool, len(subjects))
+	out := subjects[:0]
+	for _, s := range subjects {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -24,6 +24,10 @@ type EmbeddedConfig struct {
 	SyncAlways bool
 	// Logger receives the server's own log lines at Info and above; nil = quiet.
 	Logger *slog.Logger
+	// Users are the identities the server accepts (Secrets.Users), each
+	// with its permissions; anonymous clients are refused. Empty = no
+	// authentication (an open server, for benchmarks of NATS itself).
+	Users []*server.NkeyUser
 }
 
 // Embedded is a running in-process nats-server with JetStream.
@@ -44,6 +48,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:     true,
 		SyncAlways: cfg.SyncAlways,
 		MaxPayload: 8 << 20,
+		Nkeys:      cfg.Users,
 	}
 	if cfg.Listen == "" {
 		opts.DontListen = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,9 +74,22 @@ func EventsStreamConfig(c StoreConfig) jetstream.StreamConfig {
 	}
 }
 
-// EnsureStore creates or updates the EVENTS stream and the KV buckets. It is
-// idempotent; every process that writes calls it at start.
+// EnsureStore creates or updates the EVENTS stream and every KV bucket. It
+// is idempotent. It needs every bucket's permissions: a process calls
+// EnsureStoreFor its role instead.
 func EnsureStore(ctx context.Context, js jetstream.JetStream, c StoreConfig) error {
+	return ensure(ctx, js, c, nil)
+}
+
+// EnsureStoreFor creates or updates the EVENTS stream and the KV buckets
+// role r writes (RoleBuckets), and nothing else: each writer calls it at
+// start with its own identity.
+func EnsureStoreFor(ctx context.Context, js jetstream.JetStream, c StoreConfig, r Role) error {
+	return ensure(ctx, js, c, RoleBuckets(r))
+}
+
+// ensure creates or updates EVENTS and the buckets named in only (nil = all).
+func ensure(ctx context.Context, js jetstream.JetStream, c StoreConfig, only []string) error {
 	if _, err := js.CreateOrUpdateStream(ctx, EventsStreamConfig(c)); err != nil {
 		return fmt.Errorf("bus: stream %s: %w", EventsStream, err)
 	}
@@ -91,6 +105,9 @@ func EnsureStore(ctx context.Context, js jetstream.JetStream, c StoreConfig) err
 		{Bucket: PresenceBucket, Description: "online players by gate (projection of login events)", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 		{Bucket: TokenVersionsBucket, Description: "current token version per account (gates refuse older tokens)", History: 1, Storage: jetstream.FileStorage, Replicas: r},
 	} {
+		if only != nil && !slices.Contains(only, b.Bucket) {
+			continue
+		}
 		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
 			return fmt.Errorf("bus: kv bucket %s: %w", b.Bucket, err)
 		}

@@ -60,7 +60,7 @@ func testConfig() Config {
 // would), stopped at the end of the test. mod may adjust it before Start.
 func (h *harness) worker(cfg Config, mod ...func(*Worker)) *Worker {
 	h.t.Helper()
-	nc := h.n.Connect(h.t, "game")
+	nc := h.n.ConnectAs(h.t, bus.RoleGame)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		h.t.Fatal(err)

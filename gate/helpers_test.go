@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, nats: n, reg: reg, signer: signer}
-	e.game = startGame(t, n.Connect(t, "game"))
+	e.game = startGame(t, n.ConnectAs(t, bus.RoleGame))
 	return e
 }
 
@@ -88,7 +88,7 @@ func (e *env) startGate(mod func(*Config)) *Server {
 	if mod != nil {
 		mod(&cfg)
 	}
-	g, err := New(cfg, Deps{NC: e.nats.Connect(e.t, "gate-"+cfg.ID), Registry: e.reg, Logger: testLogger(), Metrics: prometheus.NewRegistry()})
+	g, err := New(cfg, Deps{NC: e.nats.ConnectAs(e.t, bus.RoleGate), Registry: e.reg, Logger: testLogger(), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		e.t.Fatal(err)
 	}

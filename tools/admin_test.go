@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/internal/testenv"
@@ -75,7 +77,7 @@ func TestKick(t *testing.T) {
 	if err := n.Conn.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	other := n.Connect(t, "admin")
+	other := n.ConnectAs(t, bus.RoleAdmin)
 	if err := Kick(other, 10001, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +113,12 @@ func TestGatesOverBus(t *testing.T) {
 	if _, err := reg.Register(ctx, registry.Gate{ID: "g1", Addr: "127.0.0.1:9000", Conns: 3, Capacity: 10}); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := ServeGates(n.Conn, "tok", reg)
+	sub, err := ServeGates(n.ConnectAs(t, bus.RoleUC), "tok", reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	cli := n.Connect(t, "admin")
+	cli := n.ConnectAs(t, bus.RoleAdmin)
 	gates, err := GatesOverBus(ctx, cli, "tok")
 	if err != nil || len(gates) != 1 || gates[0].ID != "g1" || gates[0].Conns != 3 {
 		t.Errorf("gates = %+v, %v", gates, err)
@@ -140,21 +142,25 @@ func TestGatesOverBus(t *testing.T) {
 // from the presence bucket.
 func TestReplayAndPlayer(t *testing.T) {
 	n := testenv.StartNATS(t)
+	js, err := jetstream.New(n.ConnectAs(t, bus.RoleTools)) // the tools read with their own identity
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := Replay(ctx, n.JS, ReplayOptions{Player: 424242, Out: &out})
+	err = Replay(ctx, js, ReplayOptions{Player: 424242, Out: &out})
 	if !errors.Is(err, ErrNoEvents) || err.Error() != "player 424242 has no events" || out.Len() != 0 {
 		t.Errorf("Replay of nobody: %v, output %q", err, out.String())
 	}
-	if _, err := Player(ctx, n.JS, 424242); !errors.Is(err, ErrNoEvents) {
+	if _, err := Player(ctx, js, 424242); !errors.Is(err, ErrNoEvents) {
 		t.Errorf("Player of nobody: %v", err)
 	}
 
 	// A player with one event: PlayerCreated, as the game appends it.
 	uid := createPlayer(t, n)
 	out.Reset()
-	if err := Replay(ctx, n.JS, ReplayOptions{Player: uid, Out: &out}); err != nil {
+	if err := Replay(ctx, js, ReplayOptions{Player: uid, Out: &out}); err != nil {
 		t.Fatal(err)
 	}
 	var u struct {
@@ -167,7 +173,7 @@ func TestReplayAndPlayer(t *testing.T) {
 		t.Errorf("Replay printed %q (%v), want one def.User line with items", out.String(), err)
 	}
 	out.Reset()
-	if err := Replay(ctx, n.JS, ReplayOptions{Player: uid, Steps: true, Out: &out}); err != nil {
+	if err := Replay(ctx, js, ReplayOptions{Player: uid, Steps: true, Out: &out}); err != nil {
 		t.Fatal(err)
 	}
 	var step ReplayStep
@@ -177,7 +183,7 @@ func TestReplayAndPlayer(t *testing.T) {
 	}
 
 	// Presence: offline until the bucket has the player.
-	st, err := Player(ctx, n.JS, uid)
+	st, err := Player(ctx, js, uid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +198,7 @@ func TestReplayAndPlayer(t *testing.T) {
 	if _, err := kv.Put(ctx, u.ID, b); err != nil {
 		t.Fatal(err)
 	}
-	if st, err = Player(ctx, n.JS, uid); err != nil || !st.Online || st.Gate != "g1" || st.Session != "7" || st.Since != "2023-11-14T22:13:20Z" {
+	if st, err = Player(ctx, js, uid); err != nil || !st.Online || st.Gate != "g1" || st.Session != "7" || st.Since != "2023-11-14T22:13:20Z" {
 		t.Errorf("Player with presence: %+v, %v", st, err)
 	}
 }

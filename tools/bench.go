@@ -41,6 +41,9 @@ type BenchOptions struct {
 	Gate string
 	// NATS is the NATS URL for nats-rr.
 	NATS string
+	// NATSOptions are added to every NATS connection of nats-rr (its
+	// credentials: the bench role's).
+	NATSOptions []nats.Option
 	// Conns is the number of players (sessions), each sending one request
 	// at a time; for nats-rr, the number of concurrent requesters. Default 10.
 	Conns int
@@ -613,12 +616,12 @@ func natsOps(opt BenchOptions) ([]benchOp, func(), error) {
 			nc.Close()
 		}
 	}
-	responder, err := bus.Connect(opt.NATS, "hive-bench-responder")
+	responder, err := bus.Connect(opt.NATS, "hive-bench-responder", opt.NATSOptions...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: %w", err)
 	}
 	conns = append(conns, responder)
-	subject := "hive.bench." + nats.NewInbox()[len("_INBOX."):]
+	subject := bus.BenchPrefix + nats.NewInbox()[len("_INBOX."):]
 	if _, err := responder.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
 		cleanup()
 		return nil, nil, fmt.Errorf("bench: responder: %w", err)
@@ -629,7 +632,7 @@ func natsOps(opt BenchOptions) ([]benchOp, func(), error) {
 	}
 	var requesters []*nats.Conn
 	for range min(opt.Conns, 8) {
-		nc, err := bus.Connect(opt.NATS, "hive-bench")
+		nc, err := bus.Connect(opt.NATS, "hive-bench", opt.NATSOptions...)
 		if err != nil {
 			cleanup()
 			return nil, nil, fmt.Errorf("bench: %w", err)

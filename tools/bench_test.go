@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/client/clienttest"
 	"github.com/qeetap/hive/internal/testenv"
@@ -132,7 +134,11 @@ func TestBenchErrorCause(t *testing.T) {
 
 func TestBenchNATSRR(t *testing.T) {
 	n := testenv.StartNATS(t)
-	res, err := Bench(testCtx(t), BenchOptions{NATS: n.URL, Conns: 4, Duration: 300 * time.Millisecond, Scenario: ScenarioNATSRR})
+	creds, err := bus.CredsOption(n.Secrets.CredsFile(bus.RoleBench)) // the bench's own subjects only
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(testCtx(t), BenchOptions{NATS: n.URL, NATSOptions: []nats.Option{creds}, Conns: 4, Duration: 300 * time.Millisecond, Scenario: ScenarioNATSRR})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,7 +98,7 @@ func TestTapFromStart(t *testing.T) {
 	publish(t, n, "evt.player.10001", "", []byte{8, 1})
 	publish(t, n, "evt.player.10001", "evt.Renamed", []byte{0xff})
 
-	lines := tapLines(t, n.Conn, TapOptions{FromStart: true, Limit: 5})
+	lines := tapLines(t, n.ConnectAs(t, bus.RoleTools), TapOptions{FromStart: true, Limit: 5})
 	if len(lines) != 5 {
 		t.Fatalf("%d lines", len(lines))
 	}
@@ -131,11 +131,11 @@ func TestTapSubjectFilter(t *testing.T) {
 	publishEvent(t, n, "evt.player.1", &evt.Renamed{Name: proto.String("a")})
 	publishEvent(t, n, "evt.account.2", &evt.GuestCreated{AccountId: proto.Int64(2)})
 	publishEvent(t, n, "evt.player.1", &evt.Renamed{Name: proto.String("b")})
-	lines := tapLines(t, n.Conn, TapOptions{Subject: "evt.account.*", FromStart: true, Limit: 1})
+	lines := tapLines(t, n.ConnectAs(t, bus.RoleTools), TapOptions{Subject: "evt.account.*", FromStart: true, Limit: 1})
 	if len(lines) != 1 || lines[0]["subject"] != "evt.account.2" || lines[0]["type"] != "evt.GuestCreated" {
 		t.Fatalf("lines %v", lines)
 	}
-	lines = tapLines(t, n.Conn, TapOptions{Subject: "evt.player.1", Since: time.Hour, Limit: 2})
+	lines = tapLines(t, n.ConnectAs(t, bus.RoleTools), TapOptions{Subject: "evt.player.1", Since: time.Hour, Limit: 2})
 	if got := seqs(lines); len(got) != 2 || got[0] != 1 || got[1] != 3 {
 		t.Fatalf("player 1 since an hour: seqs %v", got)
 	}
@@ -220,12 +220,12 @@ func TestTapDurableResumes(t *testing.T) {
 	for i := range 5 {
 		publishEvent(t, n, "evt.player.1", &evt.SceneEntered{Scene: proto.Int32(int32(i))})
 	}
-	nc := n.Connect(t, "analytics")
+	nc := n.ConnectAs(t, bus.RoleTools)
 	if got := seqs(tapLines(t, nc, TapOptions{Consumer: "job", FromStart: true, Limit: 2})); len(got) != 2 || got[0] != 1 || got[1] != 2 {
 		t.Fatalf("first run: %v", got)
 	}
 	// A new connection, as a restarted job would have.
-	nc2 := n.Connect(t, "analytics-2")
+	nc2 := n.ConnectAs(t, bus.RoleTools)
 	if got := seqs(tapLines(t, nc2, TapOptions{Consumer: "job", FromStart: true, Limit: 2})); len(got) != 2 || got[0] != 3 || got[1] != 4 {
 		t.Fatalf("second run: %v", got)
 	}

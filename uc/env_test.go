@@ -97,7 +97,12 @@ func newEnvCache(t *testing.T, c cache.Cache, mod func(*Config)) *env {
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	e.signer = token.NewSigner(key, cfg.TokenIssuer, cfg.TokenTTL)
-	srv, err := New(cfg, Deps{NC: e.nats.Conn, JS: e.nats.JS, Registry: e.reg, Cache: c, Signer: e.signer, Logger: testLogger(t)})
+	nc := e.nats.ConnectAs(t, bus.RoleUC) // uc's own identity and permissions
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, Deps{NC: nc, JS: js, Registry: e.reg, Cache: c, Signer: e.signer, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

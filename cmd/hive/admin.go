@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/tools"
@@ -40,6 +41,7 @@ var adminSubcommands = []struct{ name, args, summary string }{
 // adminConfig is what `hive admin`'s flags parse into.
 type adminConfig struct {
 	nats    string
+	creds   string
 	token   string
 	dataDir string
 	etcd    string
@@ -63,7 +65,8 @@ func adminFlags(sub string) (*flag.FlagSet, *adminConfig) {
 	b.WriteString("Each prints one JSON object. Authorisation: mail and gates present the admin token, which must\n" +
 		"equal the game's --game-admin-token (HIVE_GAME_ADMIN_TOKEN). `hive dev` without one generates it\n" +
 		"into <data-dir>/" + adminTokenFile + ", which `hive admin` reads when --admin-token is empty.\n" +
-		"kick and player act on NATS directly: whoever may reach NATS may run them.\n" +
+		"NATS identity: mail, gates and kick connect as the admin role (--nats-creds admin.nk), player as\n" +
+		"the read-only tools role (tools.nk; admin.nk works too); empty = <data-dir>/secrets/<role>.nk.\n" +
 		"gates: `hive dev` answers it on NATS; in a cluster give --etcd (gates live in etcd).")
 	name := "admin"
 	if sub != "" {
@@ -72,7 +75,8 @@ func adminFlags(sub string) (*flag.FlagSet, *adminConfig) {
 	fs := newFlagSet(name, b.String())
 	fs.StringVar(&c.nats, "nats", defaultToolNATS, "NATS URL(s), comma-separated")
 	fs.StringVar(&c.token, "admin-token", "", "the admin credential (= the game's --game-admin-token); empty = read <data-dir>/"+adminTokenFile)
-	fs.StringVar(&c.dataDir, "data-dir", "./data", "the data dir of a hive dev run, to read its generated "+adminTokenFile+" from")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "the data dir of a hive dev run, to read its generated "+adminTokenFile+" and NATS credentials (secrets/) from")
+	natsCredsFlag(fs, &c.creds)
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "time limit for the command (a mail to --all waits for every delivery)")
 	switch sub {
 	case "mail":
@@ -125,7 +129,11 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nc, err := connectTool(c.nats, "hive-admin")
+	role := bus.RoleAdmin // kick publishes on user.*
+	if sub == "player" {
+		role = bus.RoleTools // read-only
+	}
+	nc, err := connectTool(c.nats, "hive-admin", c.creds, c.dataDir, role)
 	if err != nil {
 		return err
 	}
@@ -226,7 +234,7 @@ func adminMail(ctx context.Context, c *adminConfig, pos []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	nc, err := connectTool(c.nats, "hive-admin")
+	nc, err := connectTool(c.nats, "hive-admin", c.creds, c.dataDir, bus.RoleAdmin)
 	if err != nil {
 		return err
 	}
@@ -274,7 +282,7 @@ func adminGates(ctx context.Context, c *adminConfig, pos []string, stdout io.Wri
 		if err != nil {
 			return err
 		}
-		nc, err := connectTool(c.nats, "hive-admin")
+		nc, err := connectTool(c.nats, "hive-admin", c.creds, c.dataDir, bus.RoleAdmin)
 		if err != nil {
 			return err
 		}

@@ -8,15 +8,24 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/tools"
 )
 
 // defaultToolUC is where the tools find uc by default: `hive dev`'s --uc-listen.
 const defaultToolUC = "http://127.0.0.1:8082"
 
+// benchConfig is what `hive bench`'s flags parse into.
+type benchConfig struct {
+	tools.BenchOptions
+	creds, dataDir string
+}
+
 // benchFlags is the FlagSet of `hive bench` (DESIGN §8).
-func benchFlags() (*flag.FlagSet, *tools.BenchOptions) {
-	o := &tools.BenchOptions{}
+func benchFlags() (*flag.FlagSet, *benchConfig) {
+	o := &benchConfig{}
 	fs := newFlagSet("bench", "Signs up --conns guest players, logs each in on its own connection and drives the\n"+
 		"scenario for --duration, each connection sending its next request when the last is answered.\n"+
 		"Progress each second on stderr, then one JSON line on stdout:\n"+
@@ -30,6 +39,7 @@ func benchFlags() (*flag.FlagSet, *tools.BenchOptions) {
 	fs.StringVar(&o.UC, "uc", defaultToolUC, "uc base URL (echo, items, gift)")
 	fs.StringVar(&o.Gate, "gate", "", "gate address ip:port to use instead of the one uc hands out")
 	fs.StringVar(&o.NATS, "nats", defaultToolNATS, "NATS URL (nats-rr)")
+	toolCredsFlags(fs, &o.creds, &o.dataDir)
 	fs.IntVar(&o.Conns, "conns", 10, "connections (players), each with one request in flight")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measurement time (sign-up and login come before)")
 	fs.StringVar(&o.Scenario, "scenario", tools.ScenarioEcho, "echo | items | gift | nats-rr")
@@ -57,10 +67,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return usagef("--scenario %q: want echo, items, gift or nats-rr", o.Scenario)
 	}
+	if o.Scenario == tools.ScenarioNATSRR {
+		creds, err := natsCreds(o.creds, o.dataDir, bus.RoleBench)
+		if err != nil {
+			return err
+		}
+		o.NATSOptions = append(creds, nats.RetryOnFailedConnect(false)) // a refused login fails at once
+	}
 	o.Progress, o.Out = stderr, stdout
-	res, err := tools.Bench(ctx, *o)
+	res, err := tools.Bench(ctx, o.BenchOptions)
 	if err != nil {
-		return err
+		return explainAuth(err, bus.RoleBench)
 	}
 	if res.Hint != "" {
 		fmt.Fprintf(stderr, "hive bench: %s\n", res.Hint)

@@ -17,13 +17,13 @@ import (
 )
 
 // devAddrs are the listen addresses of a `hive dev` started by a test.
-type devAddrs struct{ uc, gate, nats string }
+type devAddrs struct{ uc, gate, nats, dataDir string }
 
 // devArgs returns `hive dev` arguments on free ports with the limits a
 // benchmark needs off (per-session rate, per-IP sign-up rate).
 func devArgs(t testing.TB, dataDir string) ([]string, devAddrs) {
 	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	a := devAddrs{uc: free(), gate: free(), nats: free()}
+	a := devAddrs{uc: free(), gate: free(), nats: free(), dataDir: dataDir}
 	return []string{"dev", "--data-dir", dataDir, "--uc-listen", a.uc, "--gate-listen", a.gate,
 		"--nats-listen", a.nats, "--gate-rate", "0", "--gate-max-conns-per-ip", "0", "--gate-ip-login-rate", "0", "--uc-ip-rate", "0", "--log-level", "warn"}, a
 }
@@ -87,7 +87,7 @@ func TestBinaryBench(t *testing.T) {
 		conns int
 	}{{"echo", 4}, {"gift", 4}, {"gift", 1}, {"nats-rr", 4}} {
 		sc := c.sc
-		out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--nats", "nats://"+a.nats,
+		out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--nats", "nats://"+a.nats, "--data-dir", a.dataDir,
 			"--conns", fmt.Sprint(c.conns), "--duration", "2s", "--scenario", sc)
 		if code != 0 {
 			t.Fatalf("hive bench %s: exit %d, stderr %q", sc, code, errOut)

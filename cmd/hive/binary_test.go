@@ -216,7 +216,7 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 			t.Fatalf("hive dev exited early: %v", err)
 		default:
 		}
-		c, err := nats.Connect("nats://"+natsAddr, nats.Timeout(time.Second))
+		c, err := nats.Connect("nats://"+natsAddr, nats.Timeout(time.Second), devCreds(t, dataDir, bus.RoleUC))
 		if err == nil {
 			nc = c
 			break
@@ -265,7 +265,12 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 		t.Errorf("the banner does not show the NATS address %s:\n%s", natsAddr, out.String())
 	}
 
-	checkTap(t, nc, "nats://"+natsAddr)
+	// Every part runs as its role: anonymous clients are refused.
+	if anon, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second)); err == nil {
+		anon.Close()
+		t.Error("hive dev's NATS accepted a client without credentials")
+	}
+	checkTap(t, nc, "nats://"+natsAddr, dataDir)
 	if addr, ok := listen["uc-listen"]; ok {
 		checkUC(t, addr)
 	}
@@ -291,9 +296,23 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 	}
 }
 
+// devCreds authenticates as role with the seed a `hive dev` generated in
+// dataDir (a test would rather wait than fail if it is not written yet:
+// the seeds are written before NATS listens, so once it answers they exist).
+func devCreds(t *testing.T, dataDir string, role bus.Role) nats.Option {
+	t.Helper()
+	return func(o *nats.Options) error {
+		opt, err := bus.CredsOption(bus.CredsPath(filepath.Join(dataDir, secretsDir), role))
+		if err != nil {
+			return err
+		}
+		return opt(o)
+	}
+}
+
 // checkTap appends an event to the running hive dev's stream and reads it
 // back through `hive tap --from-start --limit 1`, decoded to JSON.
-func checkTap(t *testing.T, nc *nats.Conn, url string) {
+func checkTap(t *testing.T, nc *nats.Conn, url, dataDir string) {
 	t.Helper()
 	payload, err := proto.Marshal(&evt.AccountRegistered{AccountId: proto.Int64(10001), Username: proto.String("lisp")})
 	if err != nil {
@@ -308,7 +327,7 @@ func checkTap(t *testing.T, nc *nats.Conn, url string) {
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := runHive(t, nil, "tap", "--nats", url, "--from-start", "--limit", "1", "--subject", bus.AccountSubject(10001))
+	out, errOut, code := runHive(t, nil, "tap", "--nats", url, "--data-dir", dataDir, "--from-start", "--limit", "1", "--subject", bus.AccountSubject(10001))
 	var line struct {
 		Subject string `json:"subject"`
 		Type    string `json:"type"`

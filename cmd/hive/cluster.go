@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
 )
@@ -43,12 +45,14 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 		return err
 	}
 
-	nc, err := bus.Connect(c.NATS, "hive-"+name)
+	creds, err := natsCreds(c.NATSCreds, c.DataDir, bus.Role(name))
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	return serve(ctx, c, nc, log, false, name != "gate", func(_ deps, up []running, _ *obs.Server) (func(), error) {
+	connect := func(r bus.Role) (*nats.Conn, error) {
+		return bus.Connect(c.NATS, "hive-"+string(r), creds...)
+	}
+	return serve(ctx, c, connect, log, false, func(_ deps, up []running, _ *obs.Server, _ map[bus.Role]*nats.Conn) (func(), error) {
 		for _, r := range up {
 			fmt.Fprintf(stdout, "hive %s: serving on %s\n", r.name, r.svc.Addr())
 		}

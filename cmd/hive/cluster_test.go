@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/testenv"
 )
 
@@ -30,9 +31,12 @@ func TestBinaryClusterNeedsNATSAndEtcd(t *testing.T) {
 }
 
 // The compose topology as plain processes on loopback: uc, a gate and a
-// game worker, each its own hive process, joined by a real NATS, etcd and
-// redis. A registration answers code 0 only if uc sees the gate's lease in
-// etcd; each process is ready on its /readyz and drains to exit 0 on SIGTERM.
+// game worker, each its own hive process, joined by a real NATS (with the
+// identities and permissions of production: each process gets its role's
+// --nats-creds, as compose does), etcd and redis. A registration answers
+// code 0 only if uc sees the gate's lease in etcd; a player then logs in
+// through the gate to the game and gifts; each process is ready on its
+// /readyz and drains to exit 0 on SIGTERM.
 func TestBinaryClusterProcesses(t *testing.T) {
 	for _, sub := range []string{"uc", "gate", "game"} {
 		if _, wired := parts[sub]; !wired {
@@ -55,7 +59,8 @@ func TestBinaryClusterProcesses(t *testing.T) {
 	var procs []*proc
 	start := func(sub string, extra ...string) *proc {
 		p := &proc{name: sub, metrics: free(), out: &syncBuffer{}, exited: make(chan error, 1)}
-		args := append(append([]string{sub}, common...), append(extra, "--metrics-listen", p.metrics)...)
+		args := append(append([]string{sub}, common...), append(extra, "--metrics-listen", p.metrics,
+			"--nats-creds", n.Secrets.CredsFile(bus.Role(sub)))...)
 		p.cmd = exec.Command(hiveBin(t), args...)
 		p.cmd.Env = cleanEnv()
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -127,6 +132,19 @@ func TestBinaryClusterProcesses(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// Through the gate to the game and back, each on its own identity.
+	ucURL := "http://" + ucAddr
+	bob := userOf(t, runClientScript(t, ucURL, "register bob secret-bob-1", "login bob secret-bob-1")[1])
+	lines := runClientScript(t, ucURL, "register alice secret-alice-1", "login alice secret-alice-1", "gift "+bob.ID+" 100 7", "user")
+	if alice := userOf(t, lines[3]); alice.items()[100] != "993" {
+		t.Fatalf("alice after a gift of 7 gold: %+v, want 993", alice)
+	}
+	// The tools read the events with their own (read-only) identity.
+	out, errOut, code := runHive(t, nil, "replay", "--nats", n.URL, "--nats-creds", n.Secrets.CredsFile(bus.RoleTools), "--player", bob.ID)
+	if code != 0 || !strings.Contains(out, `"id":"`+bob.ID+`"`) {
+		t.Fatalf("hive replay as tools: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
 	for i := len(procs) - 1; i >= 0; i-- { // gate first, as hive dev drains
 		p := procs[i]
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -139,6 +157,11 @@ func TestBinaryClusterProcesses(t *testing.T) {
 			}
 		case <-time.After(60 * time.Second):
 			t.Fatalf("hive %s did not exit within 60s of SIGTERM", p.name)
+		}
+		// Each process ran as its NATS role: a refused operation is a
+		// missing permission in bus.Permissions.
+		if strings.Contains(strings.ToLower(p.out.String()), "permissions violation") {
+			t.Errorf("hive %s hit a NATS permission violation", p.name)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/qeetap/hive/bus"
 )
 
 // composeFile is the part of compose.yaml the checks read.
@@ -27,6 +29,8 @@ type composeService struct {
 	Healthcheck struct {
 		Test []string `json:"test"`
 	} `json:"healthcheck"`
+	Ports   []string `json:"ports"`
+	Volumes []string `json:"volumes"`
 }
 
 // env returns the service's environment, in either compose form (map or KEY=VALUE list).
@@ -164,9 +168,21 @@ func TestComposeMatchesTheBinary(t *testing.T) {
 	f := loadCompose(t)
 	count := map[string]int{}
 	seen := map[string]map[string]bool{} // flag -> values, for the gates
+	secretsDir := ""
+	for _, s := range f.Services {
+		if len(s.Command) == 3 && s.Command[0] == "secrets" && s.Command[1] == "init" {
+			secretsDir = s.Command[2] // the one-shot init: where every service finds its seed
+		}
+	}
+	if secretsDir == "" {
+		t.Fatal("no service runs `hive secrets init DIR`: NATS would run without identities")
+	}
 	for name, s := range f.Services {
 		if s.Build == nil && !strings.HasPrefix(s.Image, "hive") {
 			continue // nats, etcd, redis
+		}
+		if len(s.Command) > 0 && s.Command[0] == "secrets" {
+			continue
 		}
 		where := "service " + name
 		vals, problems, skipped := checkHiveCommand(s.Command)
@@ -200,6 +216,13 @@ func TestComposeMatchesTheBinary(t *testing.T) {
 		if u, err := url.Parse(vals["nats"]); err != nil || u.Scheme != "nats" || u.Host != "nats:4222" {
 			t.Errorf("%s: --nats %q, want nats://nats:4222", where, vals["nats"])
 		}
+		// Each process connects as its own role, with the seed the init wrote.
+		if want := secretsDir + "/" + sub + ".nk"; vals["nats-creds"] != want {
+			t.Errorf("%s: --nats-creds %q, want %s", where, vals["nats-creds"], want)
+		}
+		if !mounts(s, secretsDir) {
+			t.Errorf("%s: does not mount the secrets volume at %s", where, secretsDir)
+		}
 		if sub == "gate" {
 			for _, k := range []string{"gate-id", "gate-advertise"} {
 				if seen[k] == nil {
@@ -222,11 +245,50 @@ func TestComposeMatchesTheBinary(t *testing.T) {
 	if !strings.Contains(nats, "-js") || !strings.Contains(nats, "-sd /data") {
 		t.Errorf("nats command %q: want JetStream (-js) with its store on the volume (-sd /data)", nats)
 	}
+	// nats runs with the generated identities, and only this host reaches it.
+	conf := ""
+	for _, v := range f.Services["nats"].Volumes {
+		if parts := strings.Split(v, ":"); len(parts) >= 2 && parts[0] == volumeOf(f, secretsDir) {
+			conf = parts[1] + "/" + bus.ServerConfigFile
+		}
+	}
+	if conf == "" || !strings.Contains(nats, "-c "+conf) {
+		t.Errorf("nats command %q: want -c with the generated %s from the secrets volume", nats, bus.ServerConfigFile)
+	}
+	for _, p := range f.Services["nats"].Ports {
+		if !strings.HasPrefix(p, "127.0.0.1:") {
+			t.Errorf("nats publishes %q: want 127.0.0.1 only (NATS is for the cluster and this host's tools)", p)
+		}
+	}
 	for _, b := range []string{"etcd", "redis"} {
 		if _, ok := f.Services[b]; !ok {
 			t.Errorf("compose.yaml has no %s service", b)
 		}
 	}
+}
+
+// mounts reports whether s mounts a volume at dir.
+func mounts(s composeService, dir string) bool {
+	for _, v := range s.Volumes {
+		if parts := strings.Split(v, ":"); len(parts) >= 2 && parts[1] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// volumeOf is the volume the secrets service mounts at dir.
+func volumeOf(f composeFile, dir string) string {
+	for _, s := range f.Services {
+		if len(s.Command) > 0 && s.Command[0] == "secrets" {
+			for _, v := range s.Volumes {
+				if parts := strings.Split(v, ":"); len(parts) >= 2 && parts[1] == dir {
+					return parts[0]
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // The Dockerfile's default command and HIVE_* defaults exist in the binary.

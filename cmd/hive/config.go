@@ -21,15 +21,16 @@ type builder struct {
 // --help) inspect the same sets.
 func flagSets() map[string]func() *flag.FlagSet {
 	return map[string]func() *flag.FlagSet{
-		"dev":    func() *flag.FlagSet { fs, _ := devFlags(); return fs },
-		"uc":     func() *flag.FlagSet { fs, _ := clusterFlags("uc"); return fs },
-		"gate":   func() *flag.FlagSet { fs, _ := clusterFlags("gate"); return fs },
-		"game":   func() *flag.FlagSet { fs, _ := clusterFlags("game"); return fs },
-		"tap":    func() *flag.FlagSet { fs, _ := tapFlags(); return fs },
-		"client": func() *flag.FlagSet { fs, _ := clientFlags(); return fs },
-		"replay": func() *flag.FlagSet { fs, _ := replayFlags(); return fs },
-		"admin":  func() *flag.FlagSet { fs, _ := adminFlags(""); return fs },
-		"bench":  func() *flag.FlagSet { fs, _ := benchFlags(); return fs },
+		"dev":     func() *flag.FlagSet { fs, _ := devFlags(); return fs },
+		"uc":      func() *flag.FlagSet { fs, _ := clusterFlags("uc"); return fs },
+		"gate":    func() *flag.FlagSet { fs, _ := clusterFlags("gate"); return fs },
+		"game":    func() *flag.FlagSet { fs, _ := clusterFlags("game"); return fs },
+		"tap":     func() *flag.FlagSet { fs, _ := tapFlags(); return fs },
+		"client":  func() *flag.FlagSet { fs, _ := clientFlags(); return fs },
+		"replay":  func() *flag.FlagSet { fs, _ := replayFlags(); return fs },
+		"admin":   func() *flag.FlagSet { fs, _ := adminFlags(""); return fs },
+		"bench":   func() *flag.FlagSet { fs, _ := benchFlags(); return fs },
+		"secrets": func() *flag.FlagSet { fs, _ := secretsFlags(); return fs },
 	}
 }
 

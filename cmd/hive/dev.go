@@ -39,11 +39,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	// NATS: the embedded server unless --nats points elsewhere.
+	// NATS: the embedded server unless --nats points elsewhere. The
+	// embedded one runs with the identities and permissions of production
+	// (their seeds in <data-dir>/secrets, kept across restarts), and each
+	// part connects as its own role, so a missing permission fails here first.
 	var emb *bus.Embedded
-	var nc *nats.Conn
+	var connect func(bus.Role) (*nats.Conn, error)
 	natsURL := c.NATS
 	if c.NATS == "" {
+		sec, err := bus.InitSecrets(filepath.Join(c.DataDir, secretsDir))
+		if err != nil {
+			return err
+		}
 		// nats-server's notices are many; show its warnings and errors only,
 		// unless debugging.
 		natsLevel := "warn"
@@ -55,33 +62,47 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			StoreDir: filepath.Join(c.DataDir, "nats"),
 			Listen:   c.NATSListen,
 			Logger:   nlog,
+			Users:    sec.Users(),
 		})
 		if err != nil {
 			return err
 		}
-		defer emb.Shutdown() // last: after every part and the connection
+		defer emb.Shutdown() // last: after every part and its connection
 		natsURL = emb.ClientURL()
-		nc, err = emb.Connect("hive-dev")
+		connect = func(r bus.Role) (*nats.Conn, error) {
+			creds, err := bus.CredsOption(sec.CredsFile(r))
+			if err != nil {
+				return nil, err
+			}
+			return emb.Connect("hive-dev-"+string(r), creds)
+		}
 	} else {
-		nc, err = bus.Connect(c.NATS, "hive-dev")
+		connect = func(r bus.Role) (*nats.Conn, error) {
+			creds, err := natsCreds(c.NATSCreds, c.DataDir, r)
+			if err != nil {
+				return nil, err
+			}
+			return bus.Connect(c.NATS, "hive-dev-"+string(r), creds...)
+		}
 	}
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	return serve(ctx, c, nc, log, true, true, func(d deps, up []running, ms *obs.Server) (func(), error) {
+	return serve(ctx, c, connect, log, true, func(d deps, up []running, ms *obs.Server, conns map[bus.Role]*nats.Conn) (func(), error) {
 		// `hive admin gates` asks the in-process registry over NATS (a
-		// cluster's gates are in etcd instead).
-		gatesSub, err := tools.ServeGates(nc, adminToken, d.Registry)
-		if err != nil {
-			return nil, fmt.Errorf("admin.gates: %w", err)
+		// cluster's gates are in etcd instead); uc, which picks gates from
+		// the registry, answers.
+		stop := func() {}
+		if nc := conns[bus.RoleUC]; nc != nil {
+			gatesSub, err := tools.ServeGates(nc, adminToken, d.Registry)
+			if err != nil {
+				return nil, fmt.Errorf("admin.gates: %w", err)
+			}
+			stop = func() { gatesSub.Unsubscribe() }
 		}
 		printDevBanner(stdout, c, natsURL, up, ms)
 		if adminToken != "" {
 			fmt.Fprintf(stdout, "Operator commands: go run ./cmd/hive admin --help (token in %s, or --game-admin-token)\n", filepath.Join(c.DataDir, adminTokenFile))
 		}
 		log.Info("hive dev ready", "data_dir", c.DataDir, "nats", natsURL)
-		return func() { gatesSub.Unsubscribe() }, nil
+		return stop, nil
 	})
 }
 
@@ -135,7 +156,8 @@ func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *ob
 		fmt.Fprintf(w, "  go run ./cmd/hive client --uc http://%s login lisp secret-lisp-1\n", uc)
 	}
 	if natsURL != "" {
-		fmt.Fprintf(w, "\nWatch the events: go run ./cmd/hive tap --nats %s\n", natsURL)
+		fmt.Fprintf(w, "\nWatch the events: go run ./cmd/hive tap --nats %s --data-dir %s\n", natsURL, c.DataDir)
+		fmt.Fprintf(w, "  (the tools find their NATS credentials in %s)\n", filepath.Join(c.DataDir, secretsDir))
 	}
 	fmt.Fprintf(w, "Ctrl-C drains and stops.\n")
 }

@@ -89,6 +89,11 @@ func (d *devProc) stop(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		t.Fatal("hive dev did not exit within 90s of SIGTERM")
 	}
+	// Every part runs as its NATS role: one refused operation is a bug in
+	// the permission table (bus.Permissions), caught here before production.
+	if strings.Contains(strings.ToLower(d.err.String()), "permissions violation") {
+		t.Errorf("hive dev hit a NATS permission violation:\n%s", d.err.String())
+	}
 }
 
 // clientLine is one line `hive client` prints.
@@ -162,9 +167,9 @@ func userOf(t *testing.T, l clientLine) userJSON {
 }
 
 // storedEvents is the number of events in the EVENTS stream now.
-func storedEvents(t *testing.T, url string) int {
+func storedEvents(t *testing.T, url, dataDir string) int {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second), devCreds(t, dataDir, bus.RoleTools))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +233,8 @@ func TestBinaryEndToEnd(t *testing.T) {
 
 	// hive tap: every event stored so far (more may follow: logouts land
 	// a moment after the clients exit), as JSON lines of the DESIGN §8 shape.
-	n := storedEvents(t, dev.natsURL)
-	out := hiveOK(t, "tap", "--nats", dev.natsURL, "--from-start", "--limit", fmt.Sprint(n))
+	n := storedEvents(t, dev.natsURL, dataDir)
+	out := hiveOK(t, "tap", "--nats", dev.natsURL, "--data-dir", dataDir, "--from-start", "--limit", fmt.Sprint(n))
 	types := map[string]int{}
 	seqs := map[uint64]bool{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -263,13 +268,13 @@ func TestBinaryEndToEnd(t *testing.T) {
 
 	// hive replay: the state the game reported, rebuilt from the events.
 	var replayed userJSON
-	if err := json.Unmarshal([]byte(hiveOK(t, "replay", "--nats", dev.natsURL, "--player", alice.ID)), &replayed); err != nil {
+	if err := json.Unmarshal([]byte(hiveOK(t, "replay", "--nats", dev.natsURL, "--data-dir", dataDir, "--player", alice.ID)), &replayed); err != nil {
 		t.Fatal(err)
 	}
 	if replayed.Name != alice.Name || fmt.Sprint(replayed.items()) != fmt.Sprint(alice.items()) {
 		t.Errorf("hive replay: %+v, want the game's %+v", replayed, alice)
 	}
-	steps := strings.Split(strings.TrimSpace(hiveOK(t, "replay", "--nats", dev.natsURL, "--player", alice.ID, "--steps")), "\n")
+	steps := strings.Split(strings.TrimSpace(hiveOK(t, "replay", "--nats", dev.natsURL, "--data-dir", dataDir, "--player", alice.ID, "--steps")), "\n")
 	stepTypes := map[string]bool{}
 	for _, l := range steps {
 		var st struct {
@@ -287,13 +292,13 @@ func TestBinaryEndToEnd(t *testing.T) {
 		}
 	}
 	var bobReplayed userJSON
-	if err := json.Unmarshal([]byte(hiveOK(t, "replay", "--nats", dev.natsURL, "--player", bob.ID)), &bobReplayed); err != nil {
+	if err := json.Unmarshal([]byte(hiveOK(t, "replay", "--nats", dev.natsURL, "--data-dir", dataDir, "--player", bob.ID)), &bobReplayed); err != nil {
 		t.Fatal(err)
 	}
 	if bobReplayed.items()[100] != "1007" {
 		t.Errorf("bob replayed: %+v, want 1007 gold after the gift", bobReplayed)
 	}
-	if _, errOut, code := runHive(t, nil, "replay", "--nats", dev.natsURL, "--player", "99999"); code != 1 || !strings.Contains(errOut, "player 99999 has no events") {
+	if _, errOut, code := runHive(t, nil, "replay", "--nats", dev.natsURL, "--data-dir", dataDir, "--player", "99999"); code != 1 || !strings.Contains(errOut, "player 99999 has no events") {
 		t.Errorf("hive replay of a player without events: exit %d, stderr %q", code, errOut)
 	}
 
@@ -306,7 +311,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if _, errOut, code := runHive(t, nil, "admin", "mail", "--nats", dev.natsURL, "--data-dir", dataDir, "--to", alice.ID, "--title", "x", "--items", "100"); code != 2 || !strings.Contains(errOut, "idx:num") {
 		t.Errorf("hive admin mail --items 100: exit %d, stderr %q; want 2 explaining idx:num", code, errOut)
 	}
-	if _, _, code := runHive(t, nil, "admin", "mail", "--nats", dev.natsURL, "--admin-token", "wrong", "--to", alice.ID, "--title", "x"); code != 1 {
+	if _, _, code := runHive(t, nil, "admin", "mail", "--nats", dev.natsURL, "--data-dir", dataDir, "--admin-token", "wrong", "--to", alice.ID, "--title", "x"); code != 1 {
 		t.Errorf("hive admin mail with a wrong token: exit %d, want 1", code)
 	}
 	// An amount over the game's --game-mail-max-amount: refused, and the CLI says why.
@@ -327,10 +332,10 @@ func TestBinaryEndToEnd(t *testing.T) {
 		Player userJSON `json:"player"`
 		Online *bool    `json:"online"`
 	}
-	if err := json.Unmarshal([]byte(hiveOK(t, "admin", "player", alice.ID, "--nats", dev.natsURL)), &status); err != nil || status.Player.Name != "Alicia" || status.Online == nil {
+	if err := json.Unmarshal([]byte(hiveOK(t, "admin", "player", alice.ID, "--nats", dev.natsURL, "--data-dir", dataDir)), &status); err != nil || status.Player.Name != "Alicia" || status.Online == nil {
 		t.Errorf("hive admin player: %+v, %v", status, err)
 	}
-	hiveOK(t, "admin", "kick", alice.ID, "--nats", dev.natsURL)
+	hiveOK(t, "admin", "kick", alice.ID, "--nats", dev.natsURL, "--data-dir", dataDir)
 
 	mails := runClientScript(t, dev.ucURL, "login alice secret-alice-1", "mails")
 	var ml struct {

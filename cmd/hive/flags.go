@@ -21,6 +21,7 @@ var errHelpShown = errors.New("help shown")
 // long-running commands; the parts (uc, gate, game) register their own.
 type common struct {
 	NATS          string
+	NATSCreds     string
 	NATSListen    string // dev only
 	Etcd          string
 	Redis         string
@@ -36,7 +37,7 @@ type common struct {
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.
-var sharedNames = []string{"nats", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas"}
+var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas"}
 
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
@@ -56,11 +57,18 @@ func (c *common) register(fs *flag.FlagSet, dev bool) {
 		fs.StringVar(&c.Redis, "redis", "", "redis address host:port; empty = an in-process cache (one process only: not for a cluster)")
 		fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory (uc's signing key by default)")
 	}
+	natsCredsFlag(fs, &c.NATSCreds)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the EVENTS stream and KV buckets: 1, or 3 on a 3-node NATS cluster (an ack then means a majority has the event); the same on every process")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz; empty = off")
 	c.LogFormat, c.LogLevel = "text", "info"
 	fs.Var(&choice{p: &c.LogFormat, allowed: obs.LogFormats}, "log-format", "log format: `text|json`")
 	fs.Var(&choice{p: &c.LogLevel, allowed: []string{"debug", "info", "warn", "error"}}, "log-level", "least log level: `debug|info|warn|error`")
+}
+
+// natsCredsFlag registers --nats-creds on fs: every process and tool has it.
+func natsCredsFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "nats-creds", "", "NATS credentials of this command's role: an nkey seed file from `hive secrets init` (or a .creds file); "+
+		"empty = <data-dir>/secrets/<role>.nk when it exists (`hive dev` writes them there), else none")
 }
 
 // choice is a string flag restricted to a few values, so a bad value (also

@@ -87,7 +87,7 @@ func TestFlagSetsBuildAndDocumentEveryFlag(t *testing.T) {
 			})
 			// The tools (not long-running processes) have their own flags.
 			switch name {
-			case "tap", "client", "replay", "admin", "bench":
+			case "tap", "client", "replay", "admin", "bench", "secrets":
 				return
 			}
 			for _, s := range sharedNames {

@@ -55,6 +55,7 @@ func commands() []command {
 		{name: "client", summary: "a terminal game client (JSON lines out; `help` at its prompt)", issue: 6, run: runClient},
 		{name: "bench", summary: "load generator with latency percentiles", issue: 7, run: runBench},
 		{name: "admin", summary: "operator commands: mail, gates, kick, player", issue: 6, run: runAdmin},
+		{name: "secrets", summary: "write a deployment's NATS identities: one credentials file per role, the server config", run: runSecrets},
 		{name: "version", summary: "print the version, Go version and VCS revision", run: runVersion},
 		{name: "help", summary: "list the commands, or `hive help <cmd>` for a command's flags", run: runHelp},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,22 +27,26 @@ type running struct {
 	svc  service
 }
 
-// startParts builds and starts each bound part in order. On a failure it stops
-// the ones already started and returns the error.
-func startParts(builders []builder, d deps) ([]running, error) {
+// startParts builds and starts each bound part in order, each with the deps
+// partDeps gives it (its own NATS connection). On a failure it stops the
+// ones already started and returns the error.
+func startParts(builders []builder, log *slog.Logger, partDeps func(name string) (deps, error)) ([]running, error) {
 	var up []running
 	for _, b := range builders {
-		pd := d
-		pd.Log = d.Log.With("part", b.name)
-		svc, err := b.build(pd)
+		pd, err := partDeps(b.name)
+		var svc service
+		if err == nil {
+			pd.Log = pd.Log.With("part", b.name)
+			svc, err = b.build(pd)
+		}
 		if err == nil {
 			err = svc.Start()
 		}
 		if err != nil {
-			stopParts(up, d.Log)
+			stopParts(up, log)
 			return nil, fmt.Errorf("%s: %w", b.name, err)
 		}
-		d.Log.Info("started", "part", b.name, "addr", svc.Addr())
+		log.Info("started", "part", b.name, "addr", svc.Addr())
 		up = append(up, running{b.name, svc})
 	}
 	return up, nil
@@ -66,23 +71,32 @@ func stopParts(up []running, log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
-// readiness tracks what /readyz reports: the NATS connection and whether
-// every part has started.
+// readiness tracks what /readyz reports: the NATS connections (one per
+// part) and whether every part has started.
 type readiness struct {
-	nc      atomic.Pointer[nats.Conn]
+	mu      sync.Mutex
+	conns   []*nats.Conn
 	started atomic.Bool
+}
+
+// add makes nc one of the connections /readyz checks.
+func (r *readiness) add(nc *nats.Conn) {
+	r.mu.Lock()
+	r.conns = append(r.conns, nc)
+	r.mu.Unlock()
 }
 
 // check is the obs ready func.
 func (r *readiness) check() error {
-	nc := r.nc.Load()
-	switch {
-	case nc == nil:
-		return errors.New("nats not connected yet")
-	case !nc.IsConnected():
-		return fmt.Errorf("nats %s", nc.Status())
-	case !r.started.Load():
+	if !r.started.Load() {
 		return errors.New("starting")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, nc := range r.conns {
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats %s", nc.Status())
+		}
 	}
 	return nil
 }
@@ -122,27 +136,18 @@ func dialable(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// serve runs the configured parts on nc until ctx ends, then drains them: the
-// one sequence `hive dev` and `hive uc|gate|game` share. ensureStore is false
-// for a process that only reads the stream (a gate). announce runs once every
-// part is up, before waiting (banners, extra subscriptions).
-func serve(ctx context.Context, c *config, nc *nats.Conn, log *slog.Logger, dev, ensureStore bool,
-	announce func(d deps, up []running, ms *obs.Server) (stop func(), err error)) error {
-	js, err := jetstream.New(nc)
+// serve runs the configured parts until ctx ends, then drains them: the one
+// sequence `hive dev` and `hive uc|gate|game` share. connect opens a NATS
+// connection as a role: each part gets its own, as its role (the part's
+// name), and a part that writes (uc, game) first makes sure the stream and
+// its buckets exist (bus.EnsureStoreFor). announce runs once every part is
+// up, before waiting (banners, extra subscriptions); conns are the parts'
+// connections by role.
+func serve(ctx context.Context, c *config, connect func(bus.Role) (*nats.Conn, error), log *slog.Logger, dev bool,
+	announce func(d deps, up []running, ms *obs.Server, conns map[bus.Role]*nats.Conn) (stop func(), err error)) error {
+	sc, err := c.storeConfig()
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if ensureStore { // the writers make sure the stream and buckets exist
-		sc, err := c.storeConfig()
-		if err != nil {
-			return err
-		}
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = bus.EnsureStore(sctx, js, sc)
-		cancel()
-		if err != nil {
-			return err
-		}
+		return err
 	}
 	reg, err := openRegistry(c.Etcd, log)
 	if err != nil {
@@ -160,19 +165,48 @@ func serve(ctx context.Context, c *config, nc *nats.Conn, log *slog.Logger, dev,
 		return err
 	}
 	ready := &readiness{}
-	ready.nc.Store(nc)
 	ms, err := startMetrics(c.MetricsListen, metrics, ready)
 	if err != nil {
 		return usagef("%v", err)
 	}
 	defer stopMetrics(ms)
 
-	d := deps{NC: nc, JS: js, Registry: reg, Cache: ch, Log: log, Metrics: metrics, DataDir: c.DataDir, Dev: dev}
-	up, err := startParts(c.builders, d)
+	d := deps{Registry: reg, Cache: ch, Log: log, Metrics: metrics, DataDir: c.DataDir, Dev: dev}
+	conns := map[bus.Role]*nats.Conn{}
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	partDeps := func(name string) (deps, error) {
+		role := bus.Role(name)
+		nc, err := connect(role)
+		if err != nil {
+			return deps{}, err
+		}
+		conns[role] = nc
+		ready.add(nc)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return deps{}, fmt.Errorf("jetstream: %w", err)
+		}
+		if len(bus.RoleBuckets(role)) > 0 { // the writers make sure the stream and their buckets exist
+			sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			err = bus.EnsureStoreFor(sctx, js, sc, role)
+			cancel()
+			if err != nil {
+				return deps{}, err
+			}
+		}
+		pd := d
+		pd.NC, pd.JS = nc, js
+		return pd, nil
+	}
+	up, err := startParts(c.builders, log, partDeps)
 	if err != nil {
 		return err
 	}
-	stop, err := announce(d, up, ms)
+	stop, err := announce(d, up, ms, conns)
 	if err != nil {
 		stopParts(up, log)
 		return err

@@ -10,16 +10,19 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/tools"
 )
 
 // replayConfig is what `hive replay`'s flags parse into.
 type replayConfig struct {
-	nats   string
-	player int64
-	toSeq  uint64
-	toTime string
-	steps  bool
+	nats    string
+	creds   string
+	dataDir string
+	player  int64
+	toSeq   uint64
+	toTime  string
+	steps   bool
 }
 
 // replayFlags is the FlagSet of `hive replay` (DESIGN §8).
@@ -33,6 +36,7 @@ func replayFlags() (*flag.FlagSet, *replayConfig) {
 		"A player without events is exit status 1 (\"player N has no events\"); so is a --to-seq/--to-time\n"+
 		"before the player's first event (the message says when that event is).")
 	fs.StringVar(&c.nats, "nats", defaultToolNATS, "NATS URL(s), comma-separated")
+	toolCredsFlags(fs, &c.creds, &c.dataDir)
 	fs.Int64Var(&c.player, "player", 0, "player id to rebuild (required)")
 	fs.Uint64Var(&c.toSeq, "to-seq", 0, "stop after the last event with stream sequence <= N (0 = all)")
 	fs.StringVar(&c.toTime, "to-time", "", "stop after the last event stored at or before this RFC3339 time, e.g. 2025-01-02T15:04:05Z")
@@ -60,7 +64,7 @@ func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if c.toSeq > 0 && !opt.ToTime.IsZero() {
 		return usagef("give --to-seq or --to-time, not both")
 	}
-	nc, err := connectTool(c.nats, "hive-replay")
+	nc, err := connectTool(c.nats, "hive-replay", c.creds, c.dataDir, bus.RoleTools)
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,10 @@ const defaultToolNATS = "nats://127.0.0.1:4222"
 
 // tapConfig is what `hive tap`'s flags parse into.
 type tapConfig struct {
-	nats string
-	opt  tools.TapOptions
+	nats    string
+	creds   string
+	dataDir string
+	opt     tools.TapOptions
 }
 
 // tapFlags is the FlagSet of `hive tap` (DESIGN §8).
@@ -31,6 +33,7 @@ func tapFlags() (*flag.FlagSet, *tapConfig) {
 		"--consumer NAME: a durable consumer; its first run starts where --from-start/--since say, later runs\n"+
 		"resume after the last event printed (a different start is refused: --reset starts it over).")
 	fs.StringVar(&c.nats, "nats", defaultToolNATS, "NATS URL(s), comma-separated")
+	toolCredsFlags(fs, &c.creds, &c.dataDir)
 	fs.StringVar(&c.opt.Subject, "subject", bus.EventsWildcard, "events to show: evt.> (all), evt.player.<id>, evt.account.*, ...")
 	fs.BoolVar(&c.opt.FromStart, "from-start", false, "start at the first event in the stream (default: only new events)")
 	fs.DurationVar(&c.opt.Since, "since", 0, "start at events stored at most this long ago, e.g. 1h (ignored with --from-start)")
@@ -59,7 +62,7 @@ func runTap(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if c.opt.Reset && c.opt.Consumer == "" {
 		return usagef("--reset: give the --consumer to reset")
 	}
-	nc, err := connectTool(c.nats, "hive-tap")
+	nc, err := connectTool(c.nats, "hive-tap", c.creds, c.dataDir, bus.RoleTools)
 	if err != nil {
 		return err
 	}
@@ -68,11 +71,25 @@ func runTap(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	return tools.Tap(ctx, nc, c.opt)
 }
 
-// connectTool connects a command-line tool to NATS: like every process, but
-// failing at once when the server is unreachable instead of retrying forever.
-func connectTool(urls, name string) (*nats.Conn, error) {
+// toolCredsFlags registers --nats-creds and --data-dir (where a `hive dev`
+// keeps the tools' credentials) on a tool's FlagSet.
+func toolCredsFlags(fs *flag.FlagSet, creds, dataDir *string) {
+	natsCredsFlag(fs, creds)
+	fs.StringVar(dataDir, "data-dir", "./data", "the data dir of a `hive dev`, to find the credentials in (<data-dir>/secrets) when --nats-creds is empty")
+}
+
+// connectTool connects a command-line tool to NATS as role, with the
+// credentials --nats-creds names (or those a `hive dev` keeps in
+// dataDir): like every process, but failing at once when the server is
+// unreachable or refuses it, instead of retrying forever.
+func connectTool(urls, name, creds, dataDir string, role bus.Role) (*nats.Conn, error) {
 	if urls == "" {
 		return nil, usagef("--nats (or HIVE_NATS) is empty")
 	}
-	return bus.Connect(urls, name, nats.RetryOnFailedConnect(false))
+	opts, err := natsCreds(creds, dataDir, role)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := bus.Connect(urls, name, append(opts, nats.RetryOnFailedConnect(false))...)
+	return nc, explainAuth(err, role)
 }

@@ -14,31 +14,56 @@ import (
 	"net"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/qeetap/hive/bus"
 )
 
 // NATS is an embedded nats-server with JetStream and a client connected to it.
+//
+// The server runs with Hive's identities and permissions on, as production
+// does: anonymous clients are refused, each role (bus.Roles) has its nkey
+// in Secrets, and ConnectAs connects as one. Conn and Connect use a test
+// identity that may do anything, for setting up and inspecting state; a part
+// under test should get a ConnectAs connection of its role, so a missing
+// permission fails its tests.
 type NATS struct {
 	Server *bus.Embedded
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
 	// URL is the server's nats:// address on loopback, for separate clients.
 	URL string
+	// Secrets holds one credentials file per role (Secrets.CredsFile), for
+	// separate processes (--nats-creds).
+	Secrets *bus.Secrets
+	// test is the test identity's key pair.
+	test nkeys.KeyPair
 }
 
 // StartNATS starts an embedded nats-server with JetStream (store in a temp
-// dir, listening on a free loopback port), creates the EVENTS stream and the
-// KV buckets, and stops it all when the test ends.
+// dir, listening on a free loopback port) and permissions on, creates the
+// EVENTS stream and the KV buckets, and stops it all when the test ends.
 func StartNATS(t testing.TB) *NATS {
 	t.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	sec, err := bus.InitSecrets(t.TempDir())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	test, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	testPub, _ := test.PublicKey()
+	users := append(sec.Users(), &server.NkeyUser{Nkey: testPub}) // nil permissions: everything
+	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Users: users})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
+	n := &NATS{Server: srv, URL: srv.ClientURL(), Secrets: sec, test: test}
+	nc, err := srv.Connect("test", n.testOption())
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -50,15 +75,46 @@ func StartNATS(t testing.TB) *NATS {
 	if err := bus.EnsureStore(context.Background(), js, bus.StoreConfig{}); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	return &NATS{Server: srv, Conn: nc, JS: js, URL: srv.ClientURL()}
+	n.Conn, n.JS = nc, js
+	return n
 }
 
-// Connect opens another client connection to the server (as a second process would).
+// testOption authenticates as the test identity (everything allowed).
+func (n *NATS) testOption() nats.Option {
+	pub, _ := n.test.PublicKey()
+	return nats.Nkey(pub, n.test.Sign)
+}
+
+// Connect opens another client connection to the server (as a second
+// process would) with the test identity, which may do anything.
 func (n *NATS) Connect(t testing.TB, name string) *nats.Conn {
 	t.Helper()
-	nc, err := bus.Connect(n.URL, name)
+	var opts []nats.Option
+	if n.test != nil {
+		opts = append(opts, n.testOption())
+	}
+	nc, err := bus.Connect(n.URL, name, opts...)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// ConnectAs opens a client connection as role r, with exactly the
+// permissions production gives that role.
+func (n *NATS) ConnectAs(t testing.TB, r bus.Role, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	if n.Secrets == nil {
+		t.Fatalf("testenv: this NATS runs without identities")
+	}
+	creds, err := bus.CredsOption(n.Secrets.CredsFile(r))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	nc, err := bus.Connect(n.URL, "test-"+string(r), append([]nats.Option{creds, nats.RetryOnFailedConnect(false)}, opts...)...)
+	if err != nil {
+		t.Fatalf("testenv: connect as %s: %v", r, err)
 	}
 	t.Cleanup(nc.Close)
 	return nc

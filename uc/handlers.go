@@ -201,10 +201,11 @@ func (s *Server) guest(ctx context.Context, r *req) result {
 				}
 			}
 			a = &account{Device: h}
-			var rev uint64
-			rev, err = s.store.create(ctx, a, key)
+			_, err = s.store.create(ctx, a, func(a *account) error {
+				return a.stage("guest", &evt.GuestCreated{AccountId: proto.Int64(a.ID)})
+			}, key)
 			if err == nil {
-				s.events.publish(ctx, a.ID, cmdID("guest", a.ID, rev), &evt.GuestCreated{AccountId: proto.Int64(a.ID)})
+				s.outbox.committed(ctx, a.ID)
 				break
 			}
 			if errors.Is(err, errTaken) {
@@ -273,14 +274,16 @@ func (s *Server) register(ctx context.Context, r *req) result {
 		return s.internal(resAuth, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "hash", err)
 	}
 	a := &account{Username: p.Username, Hash: h}
-	rev, err := s.store.create(ctx, a, key)
+	_, err = s.store.create(ctx, a, func(a *account) error {
+		return a.stage("register", &evt.AccountRegistered{AccountId: proto.Int64(a.ID), Username: proto.String(a.Username)})
+	}, key)
 	if errors.Is(err, errTaken) {
 		return ok(resAuth, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
 	}
 	if err != nil {
 		return s.internal(resAuth, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "register", err)
 	}
-	s.events.publish(ctx, a.ID, cmdID("register", a.ID, rev), &evt.AccountRegistered{AccountId: proto.Int64(a.ID), Username: proto.String(a.Username)})
+	s.outbox.committed(ctx, a.ID)
 	return s.login(a, gate)
 }
 
@@ -332,13 +335,13 @@ func (s *Server) bindAccount(ctx context.Context, r *req) result {
 		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind reserve", err)
 	}
 	name := p.Username
-	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, _, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		if cur.Username != "" {
 			return errAlreadyBound
 		}
 		cur.Username, cur.Hash = name, h
 		cur.TokenVersion++ // device tokens end with device login
-		return nil
+		return cur.stage("bind", &evt.AccountBound{AccountId: proto.Int64(cur.ID), Username: proto.String(name)})
 	})
 	if err != nil {
 		s.store.release(key, irev)
@@ -347,7 +350,7 @@ func (s *Server) bindAccount(ctx context.Context, r *req) result {
 		}
 		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind update", err)
 	}
-	s.events.publish(ctx, a.ID, cmdID("bind", a.ID, rev), &evt.AccountBound{AccountId: proto.Int64(a.ID), Username: proto.String(name)})
+	s.outbox.committed(ctx, a.ID)
 	s.revoke(ctx, cur, "username bound; log in with username and password")
 	return ok(resBindAccount, def.ResCode_RC_OK)
 }
@@ -530,9 +533,9 @@ func (s *Server) bindPhone(ctx context.Context, r *req) result {
 	}
 	var old string
 	phone := p.Phone
-	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	_, _, err = s.store.update(ctx, a.ID, func(cur *account) error {
 		old, cur.Phone = cur.Phone, phone
-		return nil
+		return cur.stage("phone", &evt.PhoneBound{AccountId: proto.Int64(cur.ID)})
 	})
 	if err != nil {
 		s.store.release(key, irev)
@@ -541,7 +544,7 @@ func (s *Server) bindPhone(ctx context.Context, r *req) result {
 	if old != "" && old != phone {
 		s.store.releaseIfOwned(ctx, phoneKey(old), a.ID)
 	}
-	s.events.publish(ctx, a.ID, cmdID("phone", a.ID, rev), &evt.PhoneBound{AccountId: proto.Int64(a.ID)})
+	s.outbox.committed(ctx, a.ID)
 	return ok(resBindPhone, def.ResCode_RC_OK)
 }
 
@@ -563,13 +566,13 @@ func (s *Server) changePassword(ctx context.Context, r *req) result {
 		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
 	}
 	old := a.Hash
-	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, _, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		if cur.Hash != old {
 			return errCodeMismatch // changed by someone else since we checked: the old password is no longer proof
 		}
 		cur.Hash = h
 		cur.TokenVersion++
-		return nil
+		return cur.stage("pwchange", &evt.PasswordChanged{AccountId: proto.Int64(cur.ID)})
 	})
 	if errors.Is(err, errCodeMismatch) {
 		return ok(resChangePassword, def.ResCode_RC_AUTH_INVALID_USER)
@@ -577,7 +580,7 @@ func (s *Server) changePassword(ctx context.Context, r *req) result {
 	if err != nil {
 		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password update", err)
 	}
-	s.events.publish(ctx, a.ID, cmdID("pwchange", a.ID, rev), &evt.PasswordChanged{AccountId: proto.Int64(a.ID)})
+	s.outbox.committed(ctx, a.ID)
 	s.revoke(ctx, cur, "password changed")
 	return ok(resChangePassword, def.ResCode_RC_OK)
 }
@@ -622,16 +625,16 @@ func (s *Server) resetPassword(ctx context.Context, r *req) result {
 	if err != nil {
 		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
 	}
-	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, _, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		cur.Hash = h
 		cur.TokenVersion++
-		return nil
+		return cur.stage("pwreset", &evt.PasswordReset{AccountId: proto.Int64(cur.ID)})
 	})
 	if err != nil {
 		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password reset", err)
 	}
 	s.limits.clear(ctx, a.ID, r.ip)
-	s.events.publish(ctx, a.ID, cmdID("pwreset", a.ID, rev), &evt.PasswordReset{AccountId: proto.Int64(a.ID)})
+	s.outbox.committed(ctx, a.ID)
 	s.revoke(ctx, cur, "password reset")
 	return ok(resResetPassword, def.ResCode_RC_OK)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/client"
+	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/token"
@@ -51,6 +52,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics receives uc's collectors; nil: not exported.
 	Metrics prometheus.Registerer
+
+	// afterWrite is outbox.afterWrite: a fault point for crash tests.
+	afterWrite func(id int64) bool
 }
 
 // Server is the account server.
@@ -69,14 +73,17 @@ type Server struct {
 	smsSlots chan struct{} // bounds SMS sends in flight
 	store    *store
 	versions jetstream.KeyValue // bus.TokenVersionsBucket
-	events   *events
+	outbox   *outbox
 	app      *fiber.App
 
 	bg     context.Context // lives until Shutdown's end: background sends
 	stopBg context.CancelFunc
-	wg     sync.WaitGroup
-	ln     *connTracker
-	served chan error
+	// stopSweep ends the outbox sweeper, which closes swept when it is done.
+	stopSweep context.CancelFunc
+	swept     chan struct{}
+	wg        sync.WaitGroup
+	ln        *connTracker
+	served    chan error
 }
 
 // New checks cfg and deps and builds the server; Start makes it serve.
@@ -137,7 +144,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	s.limits = &limiter{c: deps.Cache, cfg: cfg, log: s.log, now: time.Now}
 	s.codes = &codes{c: deps.Cache, ttl: cfg.CodeTTL, tries: cfg.CodeTries, minInterval: cfg.SMSMinInterval, daily: cfg.SMSDailyLimit}
-	s.events = &events{js: deps.JS, log: s.log, failed: m.eventFails.Inc}
 	s.app = s.newApp()
 	return s, nil
 }
@@ -159,6 +165,20 @@ func (s *Server) Start() error {
 		return fmt.Errorf("uc: kv bucket %s (run bus.EnsureStore first): %w", bus.TokenVersionsBucket, err)
 	}
 	s.store = &store{kv: kv, counters: counters, grace: s.cfg.IndexGrace, log: s.log, repaired: s.m.repairs.Inc, now: time.Now}
+	// Account events go through the event store like every other event;
+	// uc keeps no snapshots or cache of them (accounts are no aggregate).
+	es, err := events.NewStore(ctx, s.deps.JS, nil, events.Options{SnapshotEvery: -1, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("uc: event store: %w", err)
+	}
+	s.outbox = &outbox{store: s.store, events: es, log: s.log, failed: s.m.eventFails.Inc, afterWrite: s.deps.afterWrite}
+	sweepCtx, stopSweep := context.WithCancel(s.bg)
+	s.swept = make(chan struct{})
+	s.stopSweep = stopSweep
+	go func() {
+		defer close(s.swept)
+		s.outbox.sweep(sweepCtx, s.cfg.OutboxSweep)
+	}()
 	pemb, err := token.EncodePublicKey(s.signer.PublicKey())
 	if err != nil {
 		return fmt.Errorf("uc: public key: %w", err)
@@ -209,6 +229,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		tick.Stop()
 		s.ln.closeAll()
+	}
+	if s.stopSweep != nil {
+		s.stopSweep()
+		<-s.swept
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

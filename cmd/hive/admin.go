@@ -22,7 +22,7 @@ import (
 
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/registry"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/admin"
 )
 
 // adminTokenFile is where `hive dev` keeps the admin token it generated
@@ -85,7 +85,7 @@ func adminFlags(sub string) (*flag.FlagSet, *adminConfig) {
 	case "gates":
 		fs.StringVar(&c.etcd, "etcd", "", "etcd endpoints of a cluster, comma-separated; empty = ask hive dev over NATS")
 	case "kick":
-		fs.StringVar(&c.reason, "reason", tools.KickReason, "reason the kicked client is told")
+		fs.StringVar(&c.reason, "reason", admin.KickReason, "reason the kicked client is told")
 	}
 	return fs, c
 }
@@ -131,7 +131,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	defer nc.Close()
 	if sub == "kick" {
-		if err := tools.KickPlayer(ctx, nc, uid, c.reason); err != nil {
+		if err := admin.KickPlayer(ctx, nc, uid, c.reason); err != nil {
 			return err
 		}
 		return printJSON(stdout, map[string]any{"kicked": uid, "reason": c.reason})
@@ -140,7 +140,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := tools.Player(ctx, js, uid)
+	st, err := admin.Player(ctx, js, uid)
 	if err != nil {
 		return err
 	}
@@ -211,13 +211,13 @@ func adminMail(ctx context.Context, c *adminConfig, pos []string, stdout io.Writ
 		return usagef("a mail needs --title or --content")
 	}
 	if c.to != "" {
-		ids, err := tools.ParseIDs(c.to)
+		ids, err := admin.ParseIDs(c.to)
 		if err != nil {
 			return usagef("--to: %v", err)
 		}
 		req.To = ids
 	}
-	items, err := tools.ParseItems(c.items)
+	items, err := admin.ParseItems(c.items)
 	if err != nil {
 		return usagef("--items: %v", err)
 	}
@@ -279,7 +279,7 @@ func adminGates(ctx context.Context, c *adminConfig, pos []string, stdout io.Wri
 			return err
 		}
 		defer nc.Close()
-		if gates, err = tools.GatesOverBus(ctx, nc, tok); err != nil {
+		if gates, err = admin.GatesOverBus(ctx, nc, tok); err != nil {
 			return err
 		}
 	}

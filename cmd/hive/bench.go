@@ -8,15 +8,15 @@ import (
 	"os"
 	"time"
 
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/bench"
 )
 
 // defaultToolUC is where the tools find uc by default: `hive dev`'s --uc-listen.
 const defaultToolUC = "http://127.0.0.1:8082"
 
 // benchFlags is the FlagSet of `hive bench` (DESIGN §8).
-func benchFlags() (*flag.FlagSet, *tools.BenchOptions) {
-	o := &tools.BenchOptions{}
+func benchFlags() (*flag.FlagSet, *bench.Options) {
+	o := &bench.Options{}
 	fs := newFlagSet("bench", "Signs up --conns guest players, logs each in on its own connection and drives the\n"+
 		"scenario for --duration, each connection sending its next request when the last is answered.\n"+
 		"Progress each second on stderr, then one JSON line on stdout:\n"+
@@ -32,7 +32,7 @@ func benchFlags() (*flag.FlagSet, *tools.BenchOptions) {
 	fs.StringVar(&o.NATS, "nats", defaultToolNATS, "NATS URL (nats-rr)")
 	fs.IntVar(&o.Conns, "conns", 10, "connections (players), each with one request in flight")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measurement time (sign-up and login come before)")
-	fs.StringVar(&o.Scenario, "scenario", tools.ScenarioEcho, "echo | items | gift | nats-rr")
+	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioEcho, "echo | items | gift | nats-rr")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on each request; a timed-out request is an error")
 	fs.StringVar(&o.Prefix, "prefix", "", `device id prefix of the bench guests; ids are prefix+index, 22+ characters of [A-Za-z0-9_-] (default "bench-<unix ns>-": new players each run)`)
 	return fs, o
@@ -53,12 +53,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--timeout %v: must be positive", o.Timeout)
 	}
 	switch o.Scenario {
-	case tools.ScenarioEcho, tools.ScenarioItems, tools.ScenarioGift, tools.ScenarioNATSRR:
+	case bench.ScenarioEcho, bench.ScenarioItems, bench.ScenarioGift, bench.ScenarioNATSRR:
 	default:
 		return usagef("--scenario %q: want echo, items, gift or nats-rr", o.Scenario)
 	}
 	o.Progress, o.Out = stderr, stdout
-	res, err := tools.Bench(ctx, *o)
+	res, err := bench.Run(ctx, *o)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if res.Failed() {
 		return fmt.Errorf("%d of %d requests failed (%.1f%%, more than %g%%; errors_by_code says why): the figures measure failures, not the service",
-			res.Errors, res.Requests, 100*float64(res.Errors)/float64(res.Requests), 100*tools.MaxFailedFraction)
+			res.Errors, res.Requests, 100*float64(res.Errors)/float64(res.Requests), 100*bench.MaxFailedFraction)
 	}
 	return nil
 }

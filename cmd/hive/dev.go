@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/admin"
 )
 
 // runDev is `hive dev`: everything in one process (DESIGN §7).
@@ -72,7 +72,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return serve(ctx, c, nc, log, true, true, func(d deps, up []running, ms *obs.Server) (func(), error) {
 		// `hive admin gates` asks the in-process registry over NATS (a
 		// cluster's gates are in etcd instead).
-		gatesSub, err := tools.ServeGates(nc, adminToken, d.Registry)
+		gatesSub, err := admin.ServeGates(nc, adminToken, d.Registry)
 		if err != nil {
 			return nil, fmt.Errorf("admin.gates: %w", err)
 		}

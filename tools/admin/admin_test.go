@@ -1,7 +1,6 @@
-package tools
+package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,9 +14,11 @@ import (
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
-	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
+	"github.com/qeetap/hive/tools/internal/tooltest"
+	"github.com/qeetap/hive/tools/replay"
+	"strconv"
 )
 
 func TestParseItems(t *testing.T) {
@@ -136,45 +137,42 @@ func TestGatesOverBus(t *testing.T) {
 	}
 }
 
-// Replay and Player of a player without events say so; presence is read
-// from the presence bucket.
-func TestReplayAndPlayer(t *testing.T) {
+// A kick of a player that does not exist says so and publishes nothing; a
+// player that exists but is offline is kicked fine.
+func TestKickPlayerOfNobody(t *testing.T) {
 	n := testenv.StartNATS(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	err := Replay(ctx, n.JS, ReplayOptions{Player: 424242, Out: &out})
-	if !errors.Is(err, ErrNoEvents) || err.Error() != "player 424242 has no events" || out.Len() != 0 {
-		t.Errorf("Replay of nobody: %v, output %q", err, out.String())
+	ctx := tooltest.Ctx(t)
+	sub, err := n.Conn.SubscribeSync("user.>")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := Player(ctx, n.JS, 424242); !errors.Is(err, ErrNoEvents) {
+	if err := n.Conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	admin := n.Connect(t, "admin")
+	err = KickPlayer(ctx, admin, 99999, "")
+	if !errors.Is(err, replay.ErrNoEvents) || !strings.Contains(err.Error(), "player 99999 does not exist") {
+		t.Fatalf("kick of nobody: %v, want an error saying player 99999 does not exist", err)
+	}
+	uid := tooltest.CreatePlayer(t, n)
+	if err := KickPlayer(ctx, admin, uid, ""); err != nil {
+		t.Fatalf("kick of an offline player with events: %v", err)
+	}
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil || m.Subject != bus.UserSubject(uid) {
+		t.Fatalf("first kick published: %v %v; want only the one of %d", m, err, uid)
+	}
+}
+
+// Player of a player without events says so; presence is read from the
+// presence bucket.
+func TestPlayer(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := tooltest.Ctx(t)
+	if _, err := Player(ctx, n.JS, 424242); !errors.Is(err, replay.ErrNoEvents) {
 		t.Errorf("Player of nobody: %v", err)
 	}
-
-	// A player with one event: PlayerCreated, as the game appends it.
-	uid := createPlayer(t, n)
-	out.Reset()
-	if err := Replay(ctx, n.JS, ReplayOptions{Player: uid, Out: &out}); err != nil {
-		t.Fatal(err)
-	}
-	var u struct {
-		ID    string `json:"id"`
-		Items []struct {
-			Idx int32 `json:"idx"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &u); err != nil || u.ID == "" || len(u.Items) == 0 || strings.Count(out.String(), "\n") != 1 {
-		t.Errorf("Replay printed %q (%v), want one def.User line with items", out.String(), err)
-	}
-	out.Reset()
-	if err := Replay(ctx, n.JS, ReplayOptions{Player: uid, Steps: true, Out: &out}); err != nil {
-		t.Fatal(err)
-	}
-	var step ReplayStep
-	first, _, _ := strings.Cut(out.String(), "\n")
-	if err := json.Unmarshal([]byte(first), &step); err != nil || step.Type != "evt.PlayerCreated" || step.StreamSeq == 0 || len(step.State) == 0 {
-		t.Errorf("Replay --steps first line %q (%v)", first, err)
-	}
+	uid := tooltest.CreatePlayer(t, n)
 
 	// Presence: offline until the bucket has the player.
 	st, err := Player(ctx, n.JS, uid)
@@ -189,81 +187,10 @@ func TestReplayAndPlayer(t *testing.T) {
 		t.Errorf("Player without presence: %+v; want offline", st)
 	}
 	b, _ := json.Marshal(game.Online{Gate: "g1", Session: "7", At: 1700000000})
-	if _, err := kv.Put(ctx, u.ID, b); err != nil {
+	if _, err := kv.Put(ctx, strconv.FormatInt(uid, 10), b); err != nil {
 		t.Fatal(err)
 	}
 	if st, err = Player(ctx, n.JS, uid); err != nil || !st.Online || st.Gate != "g1" || st.Session != "7" || st.Since != "2023-11-14T22:13:20Z" {
 		t.Errorf("Player with presence: %+v, %v", st, err)
-	}
-}
-
-// createPlayer stores a PlayerCreated event for a new player, as the game
-// appends it on a first login, and returns the player's id.
-func createPlayer(t *testing.T, n *testenv.NATS) int64 {
-	t.Helper()
-	const uid = 20001
-	b, err := proto.Marshal(&evt.PlayerCreated{
-		Account: proto.Int64(uid),
-		Items:   []*evt.ItemDelta{{Idx: proto.Int32(100), Num: proto.Int64(1000)}},
-		Totals:  []*evt.ItemDelta{{Idx: proto.Int32(100), Num: proto.Int64(1000)}},
-		At:      proto.Int64(1700000000),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish(t, n, bus.PlayerSubject(uid), "evt.PlayerCreated", b)
-	return uid
-}
-
-// A kick of a player that does not exist says so and publishes nothing; a
-// player that exists but is offline is kicked fine.
-func TestKickPlayerOfNobody(t *testing.T) {
-	n := testenv.StartNATS(t)
-	ctx := testCtx(t)
-	sub, err := n.Conn.SubscribeSync("user.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Conn.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	admin := n.Connect(t, "admin")
-	err = KickPlayer(ctx, admin, 99999, "")
-	if !errors.Is(err, ErrNoEvents) || !strings.Contains(err.Error(), "player 99999 does not exist") {
-		t.Fatalf("kick of nobody: %v, want an error saying player 99999 does not exist", err)
-	}
-	uid := createPlayer(t, n)
-	if err := KickPlayer(ctx, admin, uid, ""); err != nil {
-		t.Fatalf("kick of an offline player with events: %v", err)
-	}
-	m, err := sub.NextMsg(10 * time.Second)
-	if err != nil || m.Subject != bus.UserSubject(uid) {
-		t.Fatalf("first kick published: %v %v; want only the one of %d", m, err, uid)
-	}
-}
-
-// A replay bounded before the player's first event says when that event
-// is, not that the player has no events.
-func TestReplayBeforeFirstEvent(t *testing.T) {
-	n := testenv.StartNATS(t)
-	ctx := testCtx(t)
-	publishEvent(t, n, "evt.account.1", &evt.GuestCreated{AccountId: proto.Int64(1)}) // seq 1: someone else's
-	uid := createPlayer(t, n)                                                         // seq 2
-	seq, at, found, err := FirstEvent(ctx, n.JS, uid)
-	if err != nil || !found || seq != 2 {
-		t.Fatalf("FirstEvent = %d %v %v %v", seq, at, found, err)
-	}
-	var out bytes.Buffer
-	err = Replay(ctx, n.JS, ReplayOptions{Player: uid, ToTime: at.Add(-time.Hour), Out: &out})
-	want := "player 20001's first event is at " + at.UTC().Format(time.RFC3339Nano) + " (stream seq 2): nothing of it is stored at or before --to-time "
-	if !errors.Is(err, ErrNoEvents) || err == nil || !strings.HasPrefix(err.Error(), want) || out.Len() != 0 {
-		t.Fatalf("replay before the first event: %v, want %q...", err, want)
-	}
-	err = Replay(ctx, n.JS, ReplayOptions{Player: uid, ToSeq: 1, Out: &out})
-	if err == nil || !strings.Contains(err.Error(), "(stream seq 2): nothing of it is stored at or before --to-seq 1") {
-		t.Fatalf("replay --to-seq before the first event: %v", err)
-	}
-	if err := Replay(ctx, n.JS, ReplayOptions{Player: 424242, ToSeq: 1, Out: &out}); err == nil || err.Error() != "player 424242 has no events" {
-		t.Fatalf("replay of nobody with a bound: %v", err)
 	}
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/token"
+	"google.golang.org/protobuf/proto"
 )
 
 // Deps are the connections uc works with; cmd/hive makes them.
@@ -284,22 +286,32 @@ func (s *Server) newApp() *fiber.App {
 			if status == http.StatusInternalServerError {
 				s.log.Error("uc: request failed", "path", c.Path(), "err", err)
 			}
-			return reply(c, status, resFor(resAuth, code), message)
+			return reply(c, status, answerOf[msg.Auth_Res](code), message)
 		},
 	})
-	s.route(app, client.PathAuth, "auth", resAuth, s.auth)
-	s.route(app, client.PathRegister, "register", resAuth, s.register)
-	s.route(app, client.PathBindAccount, "bind_account", resBindAccount, s.bindAccount)
-	s.route(app, client.PathVerification, "verification", resVerification, s.verification)
-	s.route(app, client.PathBindPhone, "bind_phone", resBindPhone, s.bindPhone)
-	s.route(app, client.PathChangePassword, "password_change", resChangePassword, s.changePassword)
-	s.route(app, client.PathResetPassword, "password_reset", resResetPassword, s.resetPassword)
+	route[msg.Auth_Res](s, app, client.PathAuth, "auth", s.auth)
+	route[msg.Auth_Res](s, app, client.PathRegister, "register", s.register)
+	route[msg.BindAccount_Res](s, app, client.PathBindAccount, "bind_account", s.bindAccount)
+	route[msg.VerificationCode_Res](s, app, client.PathVerification, "verification", s.verification)
+	route[msg.BindPhone_Res](s, app, client.PathBindPhone, "bind_phone", s.bindPhone)
+	route[msg.ChangePassword_Res](s, app, client.PathChangePassword, "password_change", s.changePassword)
+	route[msg.ResetPassword_Res](s, app, client.PathResetPassword, "password_reset", s.resetPassword)
 	return app
 }
 
-// route wires one endpoint: per-IP rate limit, parsing, a bounded context,
+// route declares one endpoint answered with Res: the handler's answers
+// (ok, bad, ...) take that type from req.answer.
+func route[Res any, P interface {
+	*Res
+	proto.Message
+}](s *Server, app *fiber.App, path, name string, h func(context.Context, *req) result) {
+	checkAnswer[Res, P]()
+	s.serve(app, path, name, answerOf[Res, P], h)
+}
+
+// serve wires one endpoint: per-IP rate limit, parsing, a bounded context,
 // panic safety, the answer and its metrics.
-func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(context.Context, *req) result) {
+func (s *Server) serve(app *fiber.App, path, name string, kind resOf, h func(context.Context, *req) result) {
 	latency := s.m.latency.WithLabelValues(name)
 	app.Post(path, func(c *fiber.Ctx) (err error) {
 		start := time.Now()
@@ -307,7 +319,7 @@ func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(c
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("uc: panic in handler", "route", name, "panic", p)
-				res = result{status: http.StatusInternalServerError, res: resFor(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR)}
+				res = result{status: http.StatusInternalServerError, res: kind(def.ResCode_RC_SERVER_INTERNAL_ERROR)}
 			}
 			if res.retry > 0 {
 				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((res.retry+time.Second-1)/time.Second)))
@@ -322,7 +334,7 @@ func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(c
 		}()
 		ctx, cancel := context.WithTimeout(s.bg, s.cfg.RequestTimeout)
 		defer cancel()
-		r := &req{ip: s.clientIP(c)}
+		r := &req{ip: s.clientIP(c), answer: kind}
 		if allowed, retry := s.limits.allowRequest(ctx, r.ip); !allowed {
 			s.m.rateLimited.Inc()
 			s.m.refused.WithLabelValues(limitRequest).Inc()

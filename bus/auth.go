@@ -152,6 +152,9 @@ func Permissions(r Role) *server.Permissions {
 	case RoleUC:
 		pub = append(pub, AccountEventsWildcard, "user.*")
 		pub = append(pub, manageStream(EventsStream)...)
+		// The outbox looks for an event's command id on its account's subject
+		// before appending it, so an event is stored once.
+		pub = append(pub, directGet(EventsStream)...)
 		for _, b := range RoleBuckets(r) {
 			pub = append(pub, manageStream(kvStream(b))...)
 			pub = append(pub, kvWrite(b)...)

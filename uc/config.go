@@ -98,6 +98,11 @@ type Config struct {
 	// record does not point back as the leftover of a crash and removes it
 	// (--uc-index-grace).
 	IndexGrace time.Duration
+	// OutboxSweep is how long an account event may wait in its record's
+	// outbox (its append failed, or uc died before it) before the sweeper
+	// stores it (--uc-outbox-sweep). Records found with staged events at
+	// start are swept at once.
+	OutboxSweep time.Duration
 
 	// IPv6Prefix is the prefix length an IPv6 client is limited by: one
 	// subscriber usually holds a whole /64, so limiting per address would
@@ -159,6 +164,7 @@ func DefaultConfig() Config {
 		SMSTimeout:       5 * time.Second,
 		SMSRetries:       3,
 		IndexGrace:       10 * time.Second,
+		OutboxSweep:      30 * time.Second,
 
 		IPv6Prefix:         64,
 		CreateLimit:        20,
@@ -203,6 +209,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SMSTimeout, "uc-sms-timeout", c.SMSTimeout, "timeout of one SMS webhook call")
 	fs.IntVar(&c.SMSRetries, "uc-sms-retries", c.SMSRetries, "retries of a failed SMS webhook call (backoff doubles from 500ms)")
 	fs.DurationVar(&c.IndexGrace, "uc-index-grace", c.IndexGrace, "age after which an index key without its record is removed as a crash leftover")
+	fs.DurationVar(&c.OutboxSweep, "uc-outbox-sweep", c.OutboxSweep, "how long an account event may wait in its record's outbox before the sweeper stores it")
 	fs.IntVar(&c.IPv6Prefix, "uc-ipv6-prefix", c.IPv6Prefix, "prefix length IPv6 clients are rate-limited and locked out by (one subscriber holds a /64)")
 	fs.IntVar(&c.CreateLimit, "uc-create-limit", c.CreateLimit, "accounts (named or guest) one client source may create per --uc-create-window (0 = no limit)")
 	fs.DurationVar(&c.CreateWindow, "uc-create-window", c.CreateWindow, "window of --uc-create-limit")
@@ -240,8 +247,8 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		return nil, fmt.Errorf("uc: bad verification code settings")
 	case c.SMSMinInterval < 0 || c.SMSDailyLimit < 1 || c.SMSRetries < 0 || c.SMSTimeout <= 0:
 		return nil, fmt.Errorf("uc: bad SMS settings")
-	case c.IndexGrace <= 0 || c.RequestTimeout <= 0:
-		return nil, fmt.Errorf("uc: --uc-index-grace and --uc-request-timeout must be positive")
+	case c.IndexGrace <= 0 || c.RequestTimeout <= 0 || c.OutboxSweep <= 0:
+		return nil, fmt.Errorf("uc: --uc-index-grace, --uc-request-timeout and --uc-outbox-sweep must be positive")
 	case c.IPv6Prefix < 32 || c.IPv6Prefix > 128:
 		return nil, fmt.Errorf("uc: --uc-ipv6-prefix %d out of [32,128]", c.IPv6Prefix)
 	case c.CreateLimit < 0 || (c.CreateLimit > 0 && c.CreateWindow <= 0):

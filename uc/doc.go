@@ -28,9 +28,11 @@
 //
 // Account events (evt.AccountRegistered, GuestCreated, AccountBound,
 // PhoneBound, PasswordChanged, PasswordReset) go to evt.account.<id> in
-// stream EVENTS after the record is written, with Nats-Msg-Id derived from
-// the record revision so a retried publish is not stored twice. They never
-// carry a secret: no hash, phone, device id or code.
+// stream EVENTS through the event store (events.Store.AppendOnce). Each is
+// staged in the record's outbox by the write that changes the account, so
+// the two commit together, then appended and cleared; a sweeper appends
+// whatever a failure or a crash left staged (outbox.go, DESIGN §4). They
+// never carry a secret: no hash, phone, device id or code.
 //
 // Security (DESIGN §5): argon2id password hashes in PHC form with
 // parameters from Config (OWASP's m=19 MiB, t=2, p=1 by default), at most

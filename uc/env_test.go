@@ -45,6 +45,8 @@ type env struct {
 	cache  cache.Cache
 	signer *token.Signer
 	hc     *http.Client
+	cfg    Config // the server's, as started
+	deps   Deps
 
 	mu    sync.Mutex
 	codes map[string][]string // phone -> codes received by the webhook, in order
@@ -71,6 +73,12 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 }
 
 func newEnvCache(t *testing.T, c cache.Cache, mod func(*Config)) *env {
+	t.Helper()
+	return newEnvDeps(t, c, mod, nil)
+}
+
+// newEnvDeps is newEnvCache with a last say over the server's Deps.
+func newEnvDeps(t *testing.T, c cache.Cache, mod func(*Config), modDeps func(*Deps)) *env {
 	t.Helper()
 	e := &env{t: t, nats: testenv.StartNATS(t), reg: registry.NewMemory(), cache: c,
 		codes: map[string][]string{}, got: make(chan struct{}, 100),
@@ -102,7 +110,12 @@ func newEnvCache(t *testing.T, c cache.Cache, mod func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, Deps{NC: nc, JS: js, Registry: e.reg, Cache: c, Signer: e.signer, Logger: testLogger(t)})
+	deps := Deps{NC: nc, JS: js, Registry: e.reg, Cache: c, Signer: e.signer, Logger: testLogger(t)}
+	if modDeps != nil {
+		modDeps(&deps)
+	}
+	e.cfg, e.deps = cfg, deps
+	srv, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

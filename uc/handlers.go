@@ -26,42 +26,43 @@ type req struct {
 	p      params
 	ip     string // client IP (see clientIP)
 	bearer string // Authorization: Bearer token, if any
+	answer resOf  // the route's Res, carrying a code
 }
 
-func ok(kind resKind, code def.ResCode) result {
-	return result{status: http.StatusOK, res: resFor(kind, code)}
+func ok(kind resOf, code def.ResCode) result {
+	return result{status: http.StatusOK, res: kind(code)}
 }
 
 // bad is HTTP 400 RC_BAD_REQUEST saying why.
-func bad(kind resKind, why string) result {
-	return result{status: http.StatusBadRequest, res: resFor(kind, def.ResCode_RC_BAD_REQUEST), msg: why}
+func bad(kind resOf, why string) result {
+	return result{status: http.StatusBadRequest, res: kind(def.ResCode_RC_BAD_REQUEST), msg: why}
 }
 
 // internal maps a storage or hashing failure to its answer: busy hash
 // workers are RC_COMMON_SERVER_NOT_READY, anything else an internal error.
-func (s *Server) internal(kind resKind, code def.ResCode, what string, err error) result {
+func (s *Server) internal(kind resOf, code def.ResCode, what string, err error) result {
 	if errors.Is(err, errBusy) {
-		return result{status: http.StatusInternalServerError, res: resFor(kind, def.ResCode_RC_COMMON_SERVER_NOT_READY)}
+		return result{status: http.StatusInternalServerError, res: kind(def.ResCode_RC_COMMON_SERVER_NOT_READY)}
 	}
 	s.log.Error("uc: "+what, "err", err)
-	return result{status: http.StatusInternalServerError, res: resFor(kind, code)}
+	return result{status: http.StatusInternalServerError, res: kind(code)}
 }
 
 // limited is the answer to a source over a limit: HTTP 429 with Retry-After.
-func limited(kind resKind, retry time.Duration) result {
-	return result{status: http.StatusTooManyRequests, res: resFor(kind, def.ResCode_RC_RATE_LIMITED)}.withRetry(retry)
+func limited(kind resOf, retry time.Duration) result {
+	return result{status: http.StatusTooManyRequests, res: kind(def.ResCode_RC_RATE_LIMITED)}.withRetry(retry)
 }
 
 // sourceLocked is the answer to a source locked out of password and code
 // checks (--uc-ip-fail-limit).
-func (s *Server) sourceLocked(kind resKind, retry time.Duration) result {
+func (s *Server) sourceLocked(kind resOf, retry time.Duration) result {
 	s.m.refused.WithLabelValues(limitSourceLockout).Inc()
 	return limited(kind, retry).withMessage("too many failed password or code checks from your address; wait the seconds in Retry-After")
 }
 
 // accountLocked is the answer to a source locked out of one account
 // (--uc-account-fail-limit).
-func (s *Server) accountLocked(kind resKind, retry time.Duration) result {
+func (s *Server) accountLocked(kind resOf, retry time.Duration) result {
 	s.m.refused.WithLabelValues(limitAccountLockout).Inc()
 	return ok(kind, def.ResCode_RC_ACCOUNT_LOCKED).withRetry(retry)
 }
@@ -81,7 +82,7 @@ func statusCode(a *account) def.ResCode {
 func (s *Server) login(a *account, gate registry.Gate) result {
 	tok, exp, err := s.signer.Sign(a.ID, a.TokenVersion)
 	if err != nil {
-		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "sign token", err)
+		return s.internal(answerOf[msg.Auth_Res], def.ResCode_RC_SERVER_INTERNAL_ERROR, "sign token", err)
 	}
 	return result{status: http.StatusOK, res: &msg.Auth_Res{
 		Code:      proto.Int32(int32(def.ResCode_RC_OK)),
@@ -103,50 +104,50 @@ func (s *Server) auth(ctx context.Context, r *req) result {
 	switch {
 	case p.Username != "" || p.Password != "":
 		if p.Username == "" || p.Password == "" {
-			return bad(resAuth, "send username and password together, or device_id alone")
+			return bad(r.answer, "send username and password together, or device_id alone")
 		}
 	case p.DeviceID != "":
 		return s.guest(ctx, r)
 	default:
-		return bad(resAuth, "send username and password, or device_id alone")
+		return bad(r.answer, "send username and password, or device_id alone")
 	}
 	gate, live := s.pickGate()
 	if !live {
-		return ok(resAuth, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+		return ok(r.answer, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	}
 	if !validUsername(p.Username) {
-		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
+		return ok(r.answer, def.ResCode_RC_AUTH_INVALID_USER)
 	}
 	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
-		return s.sourceLocked(resAuth, retry)
+		return s.sourceLocked(r.answer, retry)
 	}
 	a, _, err := s.store.lookup(ctx, userKey(p.Username))
 	if errors.Is(err, errNotFound) || errors.Is(err, errPending) {
 		// Spend the same time as a real check, so timing does not tell
 		// which usernames exist.
 		if _, _, err := s.hash.verify(ctx, "", p.Password); err != nil {
-			return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "dummy hash", err)
+			return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "dummy hash", err)
 		}
 		s.limits.fail(ctx, 0, r.ip)
-		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
+		return ok(r.answer, def.ResCode_RC_AUTH_INVALID_USER)
 	}
 	if err != nil {
-		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "auth lookup", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "auth lookup", err)
 	}
 	if l, retry := s.limits.accountLocked(ctx, a.ID, r.ip); l {
-		return s.accountLocked(resAuth, retry)
+		return s.accountLocked(r.answer, retry)
 	}
 	good, stale, err := s.hash.verify(ctx, a.Hash, p.Password)
 	if err != nil {
-		return s.internal(resAuth, def.ResCode_RC_SERVER_INTERNAL_ERROR, "verify password", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "verify password", err)
 	}
 	if !good {
 		s.limits.fail(ctx, a.ID, r.ip)
-		return ok(resAuth, def.ResCode_RC_AUTH_INVALID_USER)
+		return ok(r.answer, def.ResCode_RC_AUTH_INVALID_USER)
 	}
 	s.limits.succeed(ctx, a.ID, r.ip)
 	if c := statusCode(a); c != def.ResCode_RC_OK {
-		return ok(resAuth, c)
+		return ok(r.answer, c)
 	}
 	if stale {
 		s.rehash(ctx, a, p.Password)
@@ -180,11 +181,11 @@ func (s *Server) rehash(ctx context.Context, a *account, password string) {
 // creates the account.
 func (s *Server) guest(ctx context.Context, r *req) result {
 	if !validDeviceID(r.p.DeviceID) {
-		return bad(resAuth, fmt.Sprintf("device_id must be %d to %d characters of A-Z a-z 0-9 _ - (at least 128 random bits)", minDeviceID, maxDeviceID))
+		return bad(r.answer, fmt.Sprintf("device_id must be %d to %d characters of A-Z a-z 0-9 _ - (at least 128 random bits)", minDeviceID, maxDeviceID))
 	}
 	gate, live := s.pickGate()
 	if !live {
-		return ok(resAuth, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+		return ok(r.answer, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	}
 	h := deviceHash(r.p.DeviceID)
 	key := deviceKey(h)
@@ -197,14 +198,15 @@ func (s *Server) guest(ctx context.Context, r *req) result {
 			if !counted {
 				counted = true
 				if allowed, retry := s.limits.allowCreate(ctx, r.ip); !allowed {
-					return s.createLimited(resAuth, retry)
+					return s.createLimited(r.answer, retry)
 				}
 			}
 			a = &account{Device: h}
-			var rev uint64
-			rev, err = s.store.create(ctx, a, key)
+			_, err = s.store.create(ctx, a, func(a *account) error {
+				return a.stage("guest", &evt.GuestCreated{AccountId: proto.Int64(a.ID)})
+			}, key)
 			if err == nil {
-				s.events.publish(ctx, a.ID, cmdID("guest", a.ID, rev), &evt.GuestCreated{AccountId: proto.Int64(a.ID)})
+				s.outbox.committed(ctx, a.ID)
 				break
 			}
 			if errors.Is(err, errTaken) {
@@ -218,25 +220,25 @@ func (s *Server) guest(ctx context.Context, r *req) result {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return s.internal(resAuth, def.ResCode_RC_LOGIN_USER_CREATE_FAILED, "guest wait", ctx.Err())
+			return s.internal(r.answer, def.ResCode_RC_LOGIN_USER_CREATE_FAILED, "guest wait", ctx.Err())
 		}
 	}
 	if err != nil {
-		return s.internal(resAuth, def.ResCode_RC_LOGIN_USER_CREATE_FAILED, "guest", err)
+		return s.internal(r.answer, def.ResCode_RC_LOGIN_USER_CREATE_FAILED, "guest", err)
 	}
 	if c := statusCode(a); c != def.ResCode_RC_OK {
-		return ok(resAuth, c)
+		return ok(r.answer, c)
 	}
 	if a.Username != "" && !s.cfg.DeviceLoginAfterBind {
 		// The guest chose a password: the device id (which a lost or
 		// shared device still holds) no longer opens the account.
-		return ok(resAuth, def.ResCode_RC_ACCOUNT_ALREADY_BOUND).withMessage("this guest account has a username now: log in with username and password")
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_ALREADY_BOUND).withMessage("this guest account has a username now: log in with username and password")
 	}
 	return s.login(a, gate)
 }
 
 // createLimited is the answer to a source over --uc-create-limit.
-func (s *Server) createLimited(kind resKind, retry time.Duration) result {
+func (s *Server) createLimited(kind resOf, retry time.Duration) result {
 	s.m.refused.WithLabelValues(limitCreate).Inc()
 	return limited(kind, retry).withMessage("too many accounts created from your address; wait the seconds in Retry-After")
 }
@@ -245,42 +247,44 @@ func (s *Server) createLimited(kind resKind, retry time.Duration) result {
 func (s *Server) register(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.Username == "" || p.Password == "" {
-		return bad(resAuth, "username and password are required")
+		return bad(r.answer, "username and password are required")
 	}
 	if !validUsername(p.Username) {
-		return ok(resAuth, def.ResCode_RC_ACCOUNT_USERNAME_INVALID)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_USERNAME_INVALID)
 	}
 	if weakPassword(p.Password, p.Username) {
-		return ok(resAuth, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
 	}
 	gate, live := s.pickGate()
 	if !live {
-		return ok(resAuth, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+		return ok(r.answer, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	}
 	key := userKey(p.Username)
 	// Cheap early answer for a taken name, before spending a hash on it;
 	// the atomic create below is what decides.
 	if _, _, err := s.store.lookup(ctx, key); err == nil || errors.Is(err, errPending) {
-		return ok(resAuth, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
 	}
 	// Counted before the hash: argon2 is what a flood of registrations
 	// would spend.
 	if allowed, retry := s.limits.allowCreate(ctx, r.ip); !allowed {
-		return s.createLimited(resAuth, retry)
+		return s.createLimited(r.answer, retry)
 	}
 	h, err := s.hash.hash(ctx, p.Password)
 	if err != nil {
-		return s.internal(resAuth, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "hash", err)
+		return s.internal(r.answer, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "hash", err)
 	}
 	a := &account{Username: p.Username, Hash: h}
-	rev, err := s.store.create(ctx, a, key)
+	_, err = s.store.create(ctx, a, func(a *account) error {
+		return a.stage("register", &evt.AccountRegistered{AccountId: proto.Int64(a.ID), Username: proto.String(a.Username)})
+	}, key)
 	if errors.Is(err, errTaken) {
-		return ok(resAuth, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
 	}
 	if err != nil {
-		return s.internal(resAuth, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "register", err)
+		return s.internal(r.answer, def.ResCode_RC_ACCOUNT_CREATE_FAILED, "register", err)
 	}
-	s.events.publish(ctx, a.ID, cmdID("register", a.ID, rev), &evt.AccountRegistered{AccountId: proto.Int64(a.ID), Username: proto.String(a.Username)})
+	s.outbox.committed(ctx, a.ID)
 	return s.login(a, gate)
 }
 
@@ -291,65 +295,65 @@ var errAlreadyBound = errors.New("uc: account already has a username")
 func (s *Server) bindAccount(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Username == "" || p.Password == "" {
-		return bad(resBindAccount, "account_id, username and password are required")
+		return bad(r.answer, "account_id, username and password are required")
 	}
 	claims, err := s.verifyToken(ctx, r.bearer)
 	if err != nil || claims.AccountID != p.AccountID {
-		return ok(resBindAccount, def.ResCode_RC_FORBIDDEN)
+		return ok(r.answer, def.ResCode_RC_FORBIDDEN)
 	}
 	if !validUsername(p.Username) {
-		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_USERNAME_INVALID)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_USERNAME_INVALID)
 	}
 	if weakPassword(p.Password, p.Username) {
-		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
 	}
 	a, _, err := s.store.get(ctx, p.AccountID)
 	if errors.Is(err, errNotFound) {
-		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_NO_FOUND)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_NO_FOUND)
 	}
 	if err != nil {
-		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind lookup", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind lookup", err)
 	}
 	if c := statusCode(a); c != def.ResCode_RC_OK {
-		return ok(resBindAccount, c)
+		return ok(r.answer, c)
 	}
 	if a.Username != "" {
-		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_ALREADY_BOUND)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_ALREADY_BOUND)
 	}
 	key := userKey(p.Username)
 	if _, _, err := s.store.lookup(ctx, key); err == nil || errors.Is(err, errPending) {
-		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
 	}
 	h, err := s.hash.hash(ctx, p.Password)
 	if err != nil {
-		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
 	}
 	irev, err := s.store.reserve(ctx, key, a.ID)
 	if errors.Is(err, errTaken) {
-		return ok(resBindAccount, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_CREATE_DUPLICATE)
 	}
 	if err != nil {
-		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind reserve", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind reserve", err)
 	}
 	name := p.Username
-	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, _, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		if cur.Username != "" {
 			return errAlreadyBound
 		}
 		cur.Username, cur.Hash = name, h
 		cur.TokenVersion++ // device tokens end with device login
-		return nil
+		return cur.stage("bind", &evt.AccountBound{AccountId: proto.Int64(cur.ID), Username: proto.String(name)})
 	})
 	if err != nil {
 		s.store.release(key, irev)
 		if errors.Is(err, errAlreadyBound) {
-			return ok(resBindAccount, def.ResCode_RC_ACCOUNT_ALREADY_BOUND)
+			return ok(r.answer, def.ResCode_RC_ACCOUNT_ALREADY_BOUND)
 		}
-		return s.internal(resBindAccount, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind update", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "bind update", err)
 	}
-	s.events.publish(ctx, a.ID, cmdID("bind", a.ID, rev), &evt.AccountBound{AccountId: proto.Int64(a.ID), Username: proto.String(name)})
+	s.outbox.committed(ctx, a.ID)
 	s.revoke(ctx, cur, "username bound; log in with username and password")
-	return ok(resBindAccount, def.ResCode_RC_OK)
+	return ok(r.answer, def.ResCode_RC_OK)
 }
 
 // verifyToken checks a bearer token with uc's own key, and with any other
@@ -383,40 +387,40 @@ func (s *Server) verifyToken(ctx context.Context, tok string) (token.Claims, err
 func (s *Server) verification(ctx context.Context, r *req) result {
 	phone := r.p.Phone
 	if phone == "" {
-		return bad(resVerification, "phone is required")
+		return bad(r.answer, "phone is required")
 	}
 	if !validPhone(phone) {
-		return ok(resVerification, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
 	}
 	// Every code is an SMS someone pays for: a quota per source (one client
 	// asking codes for many phones), then one for everyone together.
 	if allowed, retry := s.limits.allowCode(ctx, r.ip); !allowed {
 		s.m.refused.WithLabelValues(limitSMSSource).Inc()
-		return limited(resVerification, retry).withMessage("too many verification codes asked for from your address; wait the seconds in Retry-After")
+		return limited(r.answer, retry).withMessage("too many verification codes asked for from your address; wait the seconds in Retry-After")
 	}
 	if allowed, retry := s.limits.allowCodeGlobal(ctx); !allowed {
 		s.m.refused.WithLabelValues(limitSMSGlobal).Inc()
 		s.log.Warn("uc: --sms-global-per-minute reached; refusing verification codes until the minute ends", "limit", s.cfg.SMSGlobalPerMinute)
-		return limited(resVerification, retry).withMessage("verification codes are being sent too fast overall; wait the seconds in Retry-After")
+		return limited(r.answer, retry).withMessage("verification codes are being sent too fast overall; wait the seconds in Retry-After")
 	}
 	select {
 	case s.smsSlots <- struct{}{}:
 	default:
 		s.log.Warn("uc: too many SMS sends in flight; refusing a code request")
-		return result{status: http.StatusInternalServerError, res: resFor(resVerification, def.ResCode_RC_COMMON_SERVER_NOT_READY)}
+		return result{status: http.StatusInternalServerError, res: r.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY)}
 	}
 	code, err := s.codes.issue(ctx, phone)
 	if err != nil {
 		<-s.smsSlots
 		if errors.Is(err, errTooFrequent) {
 			s.m.refused.WithLabelValues(limitSMSPhone).Inc()
-			return ok(resVerification, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
+			return ok(r.answer, def.ResCode_RC_ACCOUNT_VERIFICATION_TOO_FREQUENT)
 		}
-		return s.internal(resVerification, def.ResCode_RC_SERVER_INTERNAL_ERROR, "issue code", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "issue code", err)
 	}
 	s.wg.Add(1)
 	go s.sendCode(phone, code)
-	return ok(resVerification, def.ResCode_RC_OK)
+	return ok(r.answer, def.ResCode_RC_OK)
 }
 
 // sendCode delivers a code off the request path; the sender does its own
@@ -437,7 +441,7 @@ func (s *Server) sendCode(phone, code string) {
 // codeResult maps a failed code check; wrong codes, and checks where no
 // code was live, count as failures of the client source (a probe without a
 // code is a probe all the same).
-func (s *Server) codeResult(ctx context.Context, kind resKind, ip string, err error) result {
+func (s *Server) codeResult(ctx context.Context, kind resOf, ip string, err error) result {
 	switch {
 	case errors.Is(err, errCodeExpired):
 		s.limits.fail(ctx, 0, ip)
@@ -452,7 +456,7 @@ func (s *Server) codeResult(ctx context.Context, kind resKind, ip string, err er
 // checkPassword loads account id and checks its password, with the
 // lockouts: the shared first half of bind/phone and password/change.
 // It returns the account, or the answer to give.
-func (s *Server) checkPassword(ctx context.Context, kind resKind, r *req) (*account, *result) {
+func (s *Server) checkPassword(ctx context.Context, kind resOf, r *req) (*account, *result) {
 	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
 		res := s.sourceLocked(kind, retry)
 		return nil, &res
@@ -495,15 +499,15 @@ func (s *Server) checkPassword(ctx context.Context, kind resKind, r *req) (*acco
 func (s *Server) bindPhone(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Password == "" || p.Phone == "" || p.Code == "" {
-		return bad(resBindPhone, "account_id, password, phone and code are required")
+		return bad(r.answer, "account_id, password, phone and code are required")
 	}
 	if !validPhone(p.Phone) {
-		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PHONE_INVALID)
 	}
 	if !validCode(p.Code) {
-		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
 	}
-	a, res := s.checkPassword(ctx, resBindPhone, r)
+	a, res := s.checkPassword(ctx, r.answer, r)
 	if res != nil {
 		return *res
 	}
@@ -511,75 +515,75 @@ func (s *Server) bindPhone(ctx context.Context, r *req) result {
 	// is bound elsewhere. Without it, a taken phone and a free one get the
 	// same answer, and the probe counts as a failure.
 	if err := s.codes.check(ctx, p.Phone, p.Code); err != nil {
-		return s.codeResult(ctx, resBindPhone, r.ip, err)
+		return s.codeResult(ctx, r.answer, r.ip, err)
 	}
 	key := phoneKey(p.Phone)
 	other, _, err := s.store.lookup(ctx, key)
 	switch {
 	case err == nil && other.ID != a.ID, errors.Is(err, errPending):
-		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE)
 	case err != nil && !errors.Is(err, errNotFound):
-		return s.internal(resBindPhone, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone lookup", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone lookup", err)
 	}
 	irev, err := s.store.reserve(ctx, key, a.ID)
 	if errors.Is(err, errTaken) {
-		return ok(resBindPhone, def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PHONE_DUPLICATE)
 	}
 	if err != nil {
-		return s.internal(resBindPhone, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone reserve", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone reserve", err)
 	}
 	var old string
 	phone := p.Phone
-	_, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	_, _, err = s.store.update(ctx, a.ID, func(cur *account) error {
 		old, cur.Phone = cur.Phone, phone
-		return nil
+		return cur.stage("phone", &evt.PhoneBound{AccountId: proto.Int64(cur.ID)})
 	})
 	if err != nil {
 		s.store.release(key, irev)
-		return s.internal(resBindPhone, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone update", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "phone update", err)
 	}
 	if old != "" && old != phone {
 		s.store.releaseIfOwned(ctx, phoneKey(old), a.ID)
 	}
-	s.events.publish(ctx, a.ID, cmdID("phone", a.ID, rev), &evt.PhoneBound{AccountId: proto.Int64(a.ID)})
-	return ok(resBindPhone, def.ResCode_RC_OK)
+	s.outbox.committed(ctx, a.ID)
+	return ok(r.answer, def.ResCode_RC_OK)
 }
 
 // changePassword: POST /v1/account/password/change.
 func (s *Server) changePassword(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Password == "" || p.NewPassword == "" {
-		return bad(resChangePassword, "account_id, password and new_password are required")
+		return bad(r.answer, "account_id, password and new_password are required")
 	}
-	a, res := s.checkPassword(ctx, resChangePassword, r)
+	a, res := s.checkPassword(ctx, r.answer, r)
 	if res != nil {
 		return *res
 	}
 	if weakPassword(p.NewPassword, a.Username) {
-		return ok(resChangePassword, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
 	}
 	h, err := s.hash.hash(ctx, p.NewPassword)
 	if err != nil {
-		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
 	}
 	old := a.Hash
-	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, _, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		if cur.Hash != old {
 			return errCodeMismatch // changed by someone else since we checked: the old password is no longer proof
 		}
 		cur.Hash = h
 		cur.TokenVersion++
-		return nil
+		return cur.stage("pwchange", &evt.PasswordChanged{AccountId: proto.Int64(cur.ID)})
 	})
 	if errors.Is(err, errCodeMismatch) {
-		return ok(resChangePassword, def.ResCode_RC_AUTH_INVALID_USER)
+		return ok(r.answer, def.ResCode_RC_AUTH_INVALID_USER)
 	}
 	if err != nil {
-		return s.internal(resChangePassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password update", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password update", err)
 	}
-	s.events.publish(ctx, a.ID, cmdID("pwchange", a.ID, rev), &evt.PasswordChanged{AccountId: proto.Int64(a.ID)})
+	s.outbox.committed(ctx, a.ID)
 	s.revoke(ctx, cur, "password changed")
-	return ok(resChangePassword, def.ResCode_RC_OK)
+	return ok(r.answer, def.ResCode_RC_OK)
 }
 
 // resetPassword: POST /v1/account/password/reset, with a code sent to the
@@ -590,50 +594,50 @@ func (s *Server) changePassword(ctx context.Context, r *req) result {
 func (s *Server) resetPassword(ctx context.Context, r *req) result {
 	p := &r.p
 	if p.AccountID == 0 || p.Code == "" || p.NewPassword == "" {
-		return bad(resResetPassword, "account_id, code and new_password are required")
+		return bad(r.answer, "account_id, code and new_password are required")
 	}
 	if l, retry := s.limits.ipLocked(ctx, r.ip); l {
-		return s.sourceLocked(resResetPassword, retry)
+		return s.sourceLocked(r.answer, retry)
 	}
 	// Checks that do not depend on the account come first, for the same reason.
 	if !validCode(p.Code) {
-		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_VERIFICATION_INVALID)
 	}
 	if weakPassword(p.NewPassword, "") {
-		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
 	}
 	a, _, err := s.store.get(ctx, p.AccountID)
 	if err != nil && !errors.Is(err, errNotFound) {
-		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "load account", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "load account", err)
 	}
 	if err != nil || def.AccountStatus(a.Status) == def.AccountStatus_ACCOUNT_DELETED || a.Phone == "" {
-		return s.codeResult(ctx, resResetPassword, r.ip, errCodeExpired)
+		return s.codeResult(ctx, r.answer, r.ip, errCodeExpired)
 	}
 	if err := s.codes.check(ctx, a.Phone, p.Code); err != nil {
-		return s.codeResult(ctx, resResetPassword, r.ip, err)
+		return s.codeResult(ctx, r.answer, r.ip, err)
 	}
 	// Only now, after the code proved the caller holds the phone, may the
 	// answer depend on the account's username (the code is spent: a new
 	// one is needed).
 	if weakPassword(p.NewPassword, a.Username) {
-		return ok(resResetPassword, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
+		return ok(r.answer, def.ResCode_RC_ACCOUNT_PASSWORD_WEAK)
 	}
 	h, err := s.hash.hash(ctx, p.NewPassword)
 	if err != nil {
-		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "hash", err)
 	}
-	cur, rev, err := s.store.update(ctx, a.ID, func(cur *account) error {
+	cur, _, err := s.store.update(ctx, a.ID, func(cur *account) error {
 		cur.Hash = h
 		cur.TokenVersion++
-		return nil
+		return cur.stage("pwreset", &evt.PasswordReset{AccountId: proto.Int64(cur.ID)})
 	})
 	if err != nil {
-		return s.internal(resResetPassword, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password reset", err)
+		return s.internal(r.answer, def.ResCode_RC_SERVER_INTERNAL_ERROR, "password reset", err)
 	}
 	s.limits.clear(ctx, a.ID, r.ip)
-	s.events.publish(ctx, a.ID, cmdID("pwreset", a.ID, rev), &evt.PasswordReset{AccountId: proto.Int64(a.ID)})
+	s.outbox.committed(ctx, a.ID)
 	s.revoke(ctx, cur, "password reset")
-	return ok(resResetPassword, def.ResCode_RC_OK)
+	return ok(r.answer, def.ResCode_RC_OK)
 }
 
 // revoke makes a's current TokenVersion (just bumped and stored with the

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hive_uc_sms_total", Help: "Verification codes handed to the SMS sender, by outcome.",
 		}, []string{"outcome"}),
 		eventFails: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hive_uc_event_publish_failures_total", Help: "Account events that could not be stored after retries.",
+			Name: "hive_uc_event_publish_failures_total", Help: "Account event appends that failed; the event stays in its record's outbox until the sweeper stores it.",
 		}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hive_uc_index_repairs_total", Help: "Dangling index keys (crash leftovers) removed.",

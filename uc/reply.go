@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/qeetap/hive/proto/def"
-	"github.com/qeetap/hive/proto/msg"
 )
 
 // appendJSON encodes a Res as a JSON object keyed by proto field names, in
@@ -182,34 +181,33 @@ func (r result) withMessage(m string) result {
 	return r
 }
 
-// resFor returns a Res of the endpoint's type carrying only code. Every Res
-// of uc has code at field 1.
-func resFor(kind resKind, code def.ResCode) proto.Message {
-	c := proto.Int32(int32(code))
-	switch kind {
-	case resBindAccount:
-		return &msg.BindAccount_Res{Code: c}
-	case resBindPhone:
-		return &msg.BindPhone_Res{Code: c}
-	case resVerification:
-		return &msg.VerificationCode_Res{Code: c}
-	case resChangePassword:
-		return &msg.ChangePassword_Res{Code: c}
-	case resResetPassword:
-		return &msg.ResetPassword_Res{Code: c}
-	default:
-		return &msg.Auth_Res{Code: c}
-	}
+// resOf makes a route's Res carrying only code (and whatever the handler
+// adds): the route's declaration picks its type once (route, answerOf).
+type resOf func(code def.ResCode) proto.Message
+
+// answerOf is the answer of routes whose Res is P. Every Res of uc has its
+// code at field 1, an int32 (checkAnswer proves it when the route is
+// declared).
+func answerOf[Res any, P interface {
+	*Res
+	proto.Message
+}](code def.ResCode) proto.Message {
+	m := P(new(Res))
+	r := m.ProtoReflect()
+	r.Set(r.Descriptor().Fields().ByNumber(1), protoreflect.ValueOfInt32(int32(code)))
+	return m
 }
 
-// resKind names the Res type of an endpoint.
-type resKind int
-
-const (
-	resAuth resKind = iota
-	resBindAccount
-	resBindPhone
-	resVerification
-	resChangePassword
-	resResetPassword
-)
+// checkAnswer panics unless P's field 1 is the int32 code every uc answer
+// carries: a route declared with another type fails at start, not at its
+// first answer.
+func checkAnswer[Res any, P interface {
+	*Res
+	proto.Message
+}]() {
+	d := P(new(Res)).ProtoReflect().Descriptor()
+	f := d.Fields().ByNumber(1)
+	if f == nil || f.Name() != "code" || f.Kind() != protoreflect.Int32Kind || f.Cardinality() == protoreflect.Repeated {
+		panic(fmt.Sprintf("uc: %s cannot answer a route: field 1 must be int32 code", d.FullName()))
+	}
+}

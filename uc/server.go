@@ -21,9 +21,12 @@ import (
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/client"
+	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/token"
+	"google.golang.org/protobuf/proto"
 )
 
 // Deps are the connections uc works with; cmd/hive makes them.
@@ -52,6 +55,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics receives uc's collectors; nil: not exported.
 	Metrics prometheus.Registerer
+
+	// afterWrite is outbox.afterWrite: a fault point for crash tests.
+	afterWrite func(id int64) bool
 }
 
 // Server is the account server.
@@ -70,14 +76,17 @@ type Server struct {
 	smsSlots chan struct{} // bounds SMS sends in flight
 	store    *store
 	versions jetstream.KeyValue // bus.TokenVersionsBucket
-	events   *events
+	outbox   *outbox
 	app      *fiber.App
 
 	bg     context.Context // lives until Shutdown's end: background sends
 	stopBg context.CancelFunc
-	wg     sync.WaitGroup
-	ln     *connTracker
-	served chan error
+	// stopSweep ends the outbox sweeper, which closes swept when it is done.
+	stopSweep context.CancelFunc
+	swept     chan struct{}
+	wg        sync.WaitGroup
+	ln        *connTracker
+	served    chan error
 
 	stopKeys context.CancelFunc // stops the signing key rotation
 	keysDone chan struct{}
@@ -140,7 +149,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	s.limits = &limiter{c: deps.Cache, cfg: cfg, log: s.log, now: time.Now}
 	s.codes = &codes{c: deps.Cache, ttl: cfg.CodeTTL, tries: cfg.CodeTries, minInterval: cfg.SMSMinInterval, daily: cfg.SMSDailyLimit}
-	s.events = &events{js: deps.JS, log: s.log, failed: m.eventFails.Inc}
 	s.app = s.newApp()
 	return s, nil
 }
@@ -162,6 +170,20 @@ func (s *Server) Start() error {
 		return fmt.Errorf("uc: kv bucket %s (run bus.EnsureStore first): %w", bus.TokenVersionsBucket, err)
 	}
 	s.store = &store{kv: kv, counters: counters, grace: s.cfg.IndexGrace, log: s.log, repaired: s.m.repairs.Inc, now: time.Now}
+	// Account events go through the event store like every other event;
+	// uc keeps no snapshots or cache of them (accounts are no aggregate).
+	es, err := events.NewStore(ctx, s.deps.JS, nil, events.Options{SnapshotEvery: -1, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("uc: event store: %w", err)
+	}
+	s.outbox = &outbox{store: s.store, events: es, log: s.log, failed: s.m.eventFails.Inc, afterWrite: s.deps.afterWrite}
+	sweepCtx, stopSweep := context.WithCancel(s.bg)
+	s.swept = make(chan struct{})
+	s.stopSweep = stopSweep
+	go func() {
+		defer close(s.swept)
+		s.outbox.sweep(sweepCtx, s.cfg.OutboxSweep)
+	}()
 	if err := s.signer.start(ctx); err != nil {
 		return err
 	}
@@ -216,6 +238,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		tick.Stop()
 		s.ln.closeAll()
 	}
+	if s.stopSweep != nil {
+		s.stopSweep()
+		<-s.swept
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -266,22 +292,32 @@ func (s *Server) newApp() *fiber.App {
 			if status == http.StatusInternalServerError {
 				s.log.Error("uc: request failed", "path", c.Path(), "err", err)
 			}
-			return reply(c, status, resFor(resAuth, code), message)
+			return reply(c, status, answerOf[msg.Auth_Res](code), message)
 		},
 	})
-	s.route(app, client.PathAuth, "auth", resAuth, s.auth)
-	s.route(app, client.PathRegister, "register", resAuth, s.register)
-	s.route(app, client.PathBindAccount, "bind_account", resBindAccount, s.bindAccount)
-	s.route(app, client.PathVerification, "verification", resVerification, s.verification)
-	s.route(app, client.PathBindPhone, "bind_phone", resBindPhone, s.bindPhone)
-	s.route(app, client.PathChangePassword, "password_change", resChangePassword, s.changePassword)
-	s.route(app, client.PathResetPassword, "password_reset", resResetPassword, s.resetPassword)
+	route[msg.Auth_Res](s, app, client.PathAuth, "auth", s.auth)
+	route[msg.Auth_Res](s, app, client.PathRegister, "register", s.register)
+	route[msg.BindAccount_Res](s, app, client.PathBindAccount, "bind_account", s.bindAccount)
+	route[msg.VerificationCode_Res](s, app, client.PathVerification, "verification", s.verification)
+	route[msg.BindPhone_Res](s, app, client.PathBindPhone, "bind_phone", s.bindPhone)
+	route[msg.ChangePassword_Res](s, app, client.PathChangePassword, "password_change", s.changePassword)
+	route[msg.ResetPassword_Res](s, app, client.PathResetPassword, "password_reset", s.resetPassword)
 	return app
 }
 
-// route wires one endpoint: per-IP rate limit, parsing, a bounded context,
+// route declares one endpoint answered with Res: the handler's answers
+// (ok, bad, ...) take that type from req.answer.
+func route[Res any, P interface {
+	*Res
+	proto.Message
+}](s *Server, app *fiber.App, path, name string, h func(context.Context, *req) result) {
+	checkAnswer[Res, P]()
+	s.serve(app, path, name, answerOf[Res, P], h)
+}
+
+// serve wires one endpoint: per-IP rate limit, parsing, a bounded context,
 // panic safety, the answer and its metrics.
-func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(context.Context, *req) result) {
+func (s *Server) serve(app *fiber.App, path, name string, kind resOf, h func(context.Context, *req) result) {
 	latency := s.m.latency.WithLabelValues(name)
 	app.Post(path, func(c *fiber.Ctx) (err error) {
 		start := time.Now()
@@ -289,7 +325,7 @@ func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(c
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("uc: panic in handler", "route", name, "panic", p)
-				res = result{status: http.StatusInternalServerError, res: resFor(kind, def.ResCode_RC_SERVER_INTERNAL_ERROR)}
+				res = result{status: http.StatusInternalServerError, res: kind(def.ResCode_RC_SERVER_INTERNAL_ERROR)}
 			}
 			if res.retry > 0 {
 				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((res.retry+time.Second-1)/time.Second)))
@@ -304,7 +340,7 @@ func (s *Server) route(app *fiber.App, path, name string, kind resKind, h func(c
 		}()
 		ctx, cancel := context.WithTimeout(s.bg, s.cfg.RequestTimeout)
 		defer cancel()
-		r := &req{ip: s.clientIP(c)}
+		r := &req{ip: s.clientIP(c), answer: kind}
 		if allowed, retry := s.limits.allowRequest(ctx, r.ip); !allowed {
 			s.m.rateLimited.Inc()
 			s.m.refused.WithLabelValues(limitRequest).Inc()

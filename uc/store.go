@@ -51,6 +51,10 @@ type account struct {
 	// (password change or reset, username bind); tokens carry it (ver) and
 	// gates refuse older ones. Records written before it existed read 0.
 	TokenVersion int64 `json:"token_version,omitempty"`
+	// Outbox holds the account events this record's writes staged and that
+	// are not known to be in the EVENTS stream yet (outbox.go). Records
+	// written before it existed read empty.
+	Outbox []pendingEvent `json:"outbox,omitempty"`
 }
 
 func recordKey(id int64) string { return "id." + strconv.FormatInt(id, 10) }
@@ -211,9 +215,11 @@ func (s *store) releaseIfOwned(ctx context.Context, key string, id int64) {
 }
 
 // create assigns a durable id to a, reserves its index keys (in order) and
-// then creates the record: the commit point. On failure everything reserved
-// is rolled back; errTaken means an index belonged to someone else.
-func (s *store) create(ctx context.Context, a *account, keys ...string) (uint64, error) {
+// then creates the record: the commit point. stage, run once the id is
+// known, puts the creation's event in the record's outbox. On failure
+// everything reserved is rolled back; errTaken means an index belonged to
+// someone else.
+func (s *store) create(ctx context.Context, a *account, stage func(a *account) error, keys ...string) (uint64, error) {
 	id, err := bus.NextID(ctx, s.counters, accountCounter, firstAccountID)
 	if err != nil {
 		return 0, err
@@ -226,6 +232,9 @@ func (s *store) create(ctx context.Context, a *account, keys ...string) (uint64,
 	type held struct {
 		key string
 		rev uint64
+	}
+	if err := stage(a); err != nil {
+		return 0, err
 	}
 	var reserved []held
 	rollback := func() {
@@ -280,4 +289,41 @@ func (s *store) update(ctx context.Context, id int64, fn func(a *account) error)
 		}
 	}
 	return nil, 0, errContention
+}
+
+// clearOutbox removes the staged events named in stored from account id's
+// record by compare-and-set; the rest of the record, Updated included, is
+// left as it is (storing an event changes nothing of the account).
+func (s *store) clearOutbox(ctx context.Context, id int64, stored map[string]bool) error {
+	for range 20 {
+		a, rev, err := s.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		kept := a.Outbox[:0]
+		for _, p := range a.Outbox {
+			if !stored[p.Cmd] {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == len(a.Outbox) {
+			return nil
+		}
+		a.Outbox = kept
+		if len(kept) == 0 {
+			a.Outbox = nil
+		}
+		b, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		_, err = s.kv.Update(ctx, recordKey(id), b, rev)
+		if err == nil {
+			return nil
+		}
+		if !bus.IsConflict(err) {
+			return fmt.Errorf("uc: clear outbox of account %d: %w", id, err)
+		}
+	}
+	return errContention
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/registry"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/admin"
 )
 
 // adminTokenFile is where `hive dev` keeps the admin token it generated
@@ -89,7 +89,7 @@ func adminFlags(sub string) (*flag.FlagSet, *adminConfig) {
 	case "gates":
 		fs.StringVar(&c.etcd, "etcd", "", "etcd endpoints of a cluster, comma-separated; empty = ask hive dev over NATS")
 	case "kick":
-		fs.StringVar(&c.reason, "reason", tools.KickReason, "reason the kicked client is told")
+		fs.StringVar(&c.reason, "reason", admin.KickReason, "reason the kicked client is told")
 	}
 	return fs, c
 }
@@ -139,7 +139,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	defer nc.Close()
 	if sub == "kick" {
-		if err := tools.KickPlayer(ctx, nc, uid, c.reason); err != nil {
+		if err := admin.KickPlayer(ctx, nc, uid, c.reason); err != nil {
 			return err
 		}
 		return printJSON(stdout, map[string]any{"kicked": uid, "reason": c.reason})
@@ -148,7 +148,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := tools.Player(ctx, js, uid)
+	st, err := admin.Player(ctx, js, uid)
 	if err != nil {
 		return err
 	}
@@ -219,13 +219,13 @@ func adminMail(ctx context.Context, c *adminConfig, pos []string, stdout io.Writ
 		return usagef("a mail needs --title or --content")
 	}
 	if c.to != "" {
-		ids, err := tools.ParseIDs(c.to)
+		ids, err := admin.ParseIDs(c.to)
 		if err != nil {
 			return usagef("--to: %v", err)
 		}
 		req.To = ids
 	}
-	items, err := tools.ParseItems(c.items)
+	items, err := admin.ParseItems(c.items)
 	if err != nil {
 		return usagef("--items: %v", err)
 	}
@@ -287,7 +287,7 @@ func adminGates(ctx context.Context, c *adminConfig, pos []string, stdout io.Wri
 			return err
 		}
 		defer nc.Close()
-		if gates, err = tools.GatesOverBus(ctx, nc, tok); err != nil {
+		if gates, err = admin.GatesOverBus(ctx, nc, tok); err != nil {
 			return err
 		}
 	}

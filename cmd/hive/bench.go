@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/qeetap/hive/bus"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/bench"
 )
 
 // defaultToolUC is where the tools find uc by default: `hive dev`'s --uc-listen.
@@ -19,7 +19,7 @@ const defaultToolUC = "http://127.0.0.1:8082"
 
 // benchConfig is what `hive bench`'s flags parse into.
 type benchConfig struct {
-	tools.BenchOptions
+	bench.Options
 	creds, dataDir string
 }
 
@@ -42,7 +42,7 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 	toolCredsFlags(fs, &o.creds, &o.dataDir)
 	fs.IntVar(&o.Conns, "conns", 10, "connections (players), each with one request in flight")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measurement time (sign-up and login come before)")
-	fs.StringVar(&o.Scenario, "scenario", tools.ScenarioEcho, "echo | items | gift | nats-rr")
+	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioEcho, "echo | items | gift | nats-rr")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on each request; a timed-out request is an error")
 	fs.StringVar(&o.Prefix, "prefix", "", `device id prefix of the bench guests; ids are prefix+index, 22+ characters of [A-Za-z0-9_-] (default "bench-<unix ns>-": new players each run)`)
 	return fs, o
@@ -63,11 +63,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--timeout %v: must be positive", o.Timeout)
 	}
 	switch o.Scenario {
-	case tools.ScenarioEcho, tools.ScenarioItems, tools.ScenarioGift, tools.ScenarioNATSRR:
+	case bench.ScenarioEcho, bench.ScenarioItems, bench.ScenarioGift, bench.ScenarioNATSRR:
 	default:
 		return usagef("--scenario %q: want echo, items, gift or nats-rr", o.Scenario)
 	}
-	if o.Scenario == tools.ScenarioNATSRR {
+	if o.Scenario == bench.ScenarioNATSRR {
 		creds, err := natsCreds(o.creds, o.dataDir, bus.RoleBench)
 		if err != nil {
 			return err
@@ -75,7 +75,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		o.NATSOptions = append(creds, nats.RetryOnFailedConnect(false)) // a refused login fails at once
 	}
 	o.Progress, o.Out = stderr, stdout
-	res, err := tools.Bench(ctx, o.BenchOptions)
+	res, err := bench.Run(ctx, o.Options)
 	if err != nil {
 		return explainAuth(err, bus.RoleBench)
 	}
@@ -84,7 +84,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if res.Failed() {
 		return fmt.Errorf("%d of %d requests failed (%.1f%%, more than %g%%; errors_by_code says why): the figures measure failures, not the service",
-			res.Errors, res.Requests, 100*float64(res.Errors)/float64(res.Requests), 100*tools.MaxFailedFraction)
+			res.Errors, res.Requests, 100*float64(res.Errors)/float64(res.Requests), 100*bench.MaxFailedFraction)
 	}
 	return nil
 }

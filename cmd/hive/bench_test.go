@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/qeetap/hive/internal/testenv"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/bench"
 )
 
 // devAddrs are the listen addresses of a `hive dev` started by a test.
@@ -93,7 +93,7 @@ func TestBinaryBench(t *testing.T) {
 			t.Fatalf("hive bench %s: exit %d, stderr %q", sc, code, errOut)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		var res tools.BenchResult
+		var res bench.Result
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 			t.Fatalf("hive bench %s: final line %q: %v", sc, lines[len(lines)-1], err)
 		}
@@ -143,7 +143,7 @@ func TestBinaryBenchRateLimited(t *testing.T) {
 		t.Fatalf("hive bench against a rate limit: exit %d, want 1\nstdout %s\nstderr %s", code, out, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var res tools.BenchResult
+	var res bench.Result
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("final line %q: %v", lines[len(lines)-1], err)
 	}

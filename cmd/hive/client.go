@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/repl"
 )
 
 // clientConfig is what `hive client`'s flags parse into.
 type clientConfig struct {
-	opt tools.ClientOptions
+	opt repl.Options
 }
 
 // clientFlags is the FlagSet of `hive client`.
@@ -57,7 +57,7 @@ func clientMain(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		c.opt.Prompt = "hive> "
 	}
 	c.opt.First = strings.Join(fs.Args(), " ")
-	return tools.ClientREPL(ctx, stdin, stdout, c.opt)
+	return repl.Run(ctx, stdin, stdout, c.opt)
 }
 
 // isTerminal reports whether f looks like a terminal: a character device

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/admin"
 )
 
 // runDev is `hive dev`: everything in one process (DESIGN §7).
@@ -91,7 +91,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// the registry, answers.
 		stop := func() {}
 		if nc := conns[bus.RoleUC]; nc != nil {
-			gatesSub, err := tools.ServeGates(nc, adminToken, d.Registry)
+			gatesSub, err := admin.ServeGates(nc, adminToken, d.Registry)
 			if err != nil {
 				return nil, fmt.Errorf("admin.gates: %w", err)
 			}

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/qeetap/hive/bus"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/replay"
 )
 
 // replayConfig is what `hive replay`'s flags parse into.
@@ -50,7 +50,7 @@ func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := parseFlags(fs, args, os.LookupEnv, stdout); err != nil {
 		return err
 	}
-	opt := tools.ReplayOptions{Player: c.player, ToSeq: c.toSeq, Steps: c.steps, Out: stdout}
+	opt := replay.Options{Player: c.player, ToSeq: c.toSeq, Steps: c.steps, Out: stdout}
 	if c.player <= 0 {
 		return usagef("--player: give the player id (a positive number)")
 	}
@@ -73,6 +73,6 @@ func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	// A player without events is tools.ErrNoEvents: "player N has no events", exit 1.
-	return tools.Replay(ctx, js, opt)
+	// A player without events is replay.ErrNoEvents: "player N has no events", exit 1.
+	return replay.Run(ctx, js, opt)
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/qeetap/hive/bus"
-	"github.com/qeetap/hive/tools"
+	"github.com/qeetap/hive/tools/tap"
 )
 
 // defaultToolNATS is where the tools look by default: `hive dev`'s --nats-listen.
@@ -19,7 +19,7 @@ type tapConfig struct {
 	nats    string
 	creds   string
 	dataDir string
-	opt     tools.TapOptions
+	opt     tap.Options
 }
 
 // tapFlags is the FlagSet of `hive tap` (DESIGN §8).
@@ -56,7 +56,7 @@ func runTap(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if c.opt.Since < 0 {
 		return usagef("--since %v: must be positive", c.opt.Since)
 	}
-	if err := tools.CheckTapSubject(c.opt.Subject); err != nil {
+	if err := tap.CheckSubject(c.opt.Subject); err != nil {
 		return usagef("--subject: %v", err)
 	}
 	if c.opt.Reset && c.opt.Consumer == "" {
@@ -68,7 +68,7 @@ func runTap(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	defer nc.Close()
 	c.opt.Out = stdout
-	return tools.Tap(ctx, nc, c.opt)
+	return tap.Run(ctx, nc, c.opt)
 }
 
 // toolCredsFlags registers --nats-creds and --data-dir (where a `hive dev`

@@ -1,4 +1,6 @@
-package tools
+// Package tap is `hive tap`: it prints the events of the EVENTS stream as
+// JSON lines, decoded through the events package (DESIGN §8).
+package tap
 
 import (
 	"context"
@@ -11,17 +13,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/events"
 	_ "github.com/qeetap/hive/proto/evt" // registers the event types for decoding
+	"github.com/qeetap/hive/tools/internal/jsonl"
 )
 
-// TapOptions configures Tap.
-type TapOptions struct {
+// Options configures Run.
+type Options struct {
 	// Subject filters the events; default bus.EventsWildcard ("evt.>").
 	// e.g. "evt.player.10001" for one player, "evt.account.*" for accounts.
 	Subject string
@@ -48,10 +48,10 @@ type TapOptions struct {
 	Reset bool
 }
 
-// CheckTapSubject returns an error, suggesting the subject meant, unless s
+// CheckSubject returns an error, suggesting the subject meant, unless s
 // is within the EVENTS stream's subjects (bus.EventsWildcard, "evt.>"): a
 // filter outside them matches nothing and a tap on it would wait forever.
-func CheckTapSubject(s string) error {
+func CheckSubject(s string) error {
 	if s == bus.EventsWildcard || (strings.HasPrefix(s, "evt.") && len(s) > len("evt.")) {
 		return nil
 	}
@@ -62,10 +62,10 @@ func CheckTapSubject(s string) error {
 	return fmt.Errorf("subject %q is not an event subject: events are stored under %s (evt.player.<id>, evt.account.<id>); did you mean %s?", s, bus.EventsWildcard, want)
 }
 
-// TapLine is one line of Tap's output (DESIGN §8). Event is the event in
+// Line is one line of Run's output (DESIGN §8). Event is the event in
 // protojson (proto field names); it is null when the event cannot be
 // decoded, and Error then says why.
-type TapLine struct {
+type Line struct {
 	StreamSeq uint64          `json:"stream_seq"`
 	Subject   string          `json:"subject"`
 	Time      string          `json:"time"`
@@ -76,12 +76,12 @@ type TapLine struct {
 	Error     string          `json:"error,omitempty"`
 }
 
-// Tap prints the events of the EVENTS stream as JSON lines to opt.Out,
+// Run prints the events of the EVENTS stream as JSON lines to opt.Out,
 // following new events until ctx ends or opt.Limit events were printed, and
 // then returns nil. The event type comes from the Hive-Event header and is
 // decoded through the proto registry; an unknown type or undecodable payload
 // still prints a line, with "event": null and an "error".
-func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
+func Run(ctx context.Context, nc *nats.Conn, opt Options) error {
 	if opt.Out == nil {
 		return errors.New("tap: no output")
 	}
@@ -94,7 +94,7 @@ func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
 	if opt.Subject == "" {
 		opt.Subject = bus.EventsWildcard
 	}
-	if err := CheckTapSubject(opt.Subject); err != nil {
+	if err := CheckSubject(opt.Subject); err != nil {
 		return fmt.Errorf("tap: %w", err)
 	}
 	if opt.Reset && opt.Consumer == "" {
@@ -126,7 +126,7 @@ func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
 		if opt.NoFollow {
 			return tapStored(ctx, nc, cons, opt, last, true)
 		}
-		return tapDurable(ctx, nc, cons, opt)
+		return readDurable(ctx, nc, cons, opt)
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{opt.Subject}, DeliverPolicy: policy, OptStartTime: start,
@@ -137,13 +137,13 @@ func Tap(ctx context.Context, nc *nats.Conn, opt TapOptions) error {
 	if opt.NoFollow {
 		return tapStored(ctx, nc, cons, opt, last, false)
 	}
-	return tapOrdered(ctx, cons, opt)
+	return readOrdered(ctx, cons, opt)
 }
 
-// tapStart is how a durable consumer was asked to start, kept in its
-// metadata (key tapStartKey) so that a later run can tell a conflicting
+// startOf is how a durable consumer was asked to start, kept in its
+// metadata (key startKey) so that a later run can tell a conflicting
 // start from a resume: "new", "from-start" or "since=<duration>".
-func tapStart(opt TapOptions) string {
+func startOf(opt Options) string {
 	switch {
 	case opt.FromStart:
 		return "from-start"
@@ -153,10 +153,10 @@ func tapStart(opt TapOptions) string {
 	return "new"
 }
 
-// tapStartKey is the consumer metadata key holding tapStart.
-const tapStartKey = "hive_tap_start"
+// startKey is the consumer metadata key holding startOf.
+const startKey = "hive_tap_start"
 
-// startFlags is a tapStart value in the words of the command line.
+// startFlags is a startOf value in the words of the command line.
 func startFlags(start string) string {
 	switch {
 	case start == "from-start":
@@ -186,7 +186,7 @@ func shortDuration(d time.Duration) string {
 // createdStart is how an existing consumer was created to start: its
 // metadata, or else (a consumer made by other means) its deliver policy.
 func createdStart(cfg jetstream.ConsumerConfig) string {
-	if v, ok := cfg.Metadata[tapStartKey]; ok {
+	if v, ok := cfg.Metadata[startKey]; ok {
 		return v
 	}
 	switch cfg.DeliverPolicy {
@@ -201,7 +201,7 @@ func createdStart(cfg jetstream.ConsumerConfig) string {
 // durable returns the named consumer, creating it if it does not exist. An
 // existing one keeps its position; a different filter subject is an error
 // rather than a silent change of what the job consumes.
-func durable(ctx context.Context, stream jetstream.Stream, opt TapOptions, policy jetstream.DeliverPolicy, start *time.Time) (jetstream.Consumer, error) {
+func durable(ctx context.Context, stream jetstream.Stream, opt Options, policy jetstream.DeliverPolicy, start *time.Time) (jetstream.Consumer, error) {
 	if opt.Reset {
 		err := stream.DeleteConsumer(ctx, opt.Consumer)
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -216,7 +216,7 @@ func durable(ctx context.Context, stream jetstream.Stream, opt TapOptions, polic
 		}
 		// No start asked for: resume. The start it was created with: resume.
 		// Another start would be silently ignored, so refuse it.
-		want, was := tapStart(opt), createdStart(cfg)
+		want, was := startOf(opt), createdStart(cfg)
 		if want != "new" && want != was && !(was == "since=" && opt.Since > 0) {
 			return nil, fmt.Errorf("tap: consumer %q already exists, created with %s, and resumes where it stopped: "+
 				"%s does not apply to it. Leave the start flags out to resume, or add --reset to delete it and start again "+
@@ -235,7 +235,7 @@ func durable(ctx context.Context, stream jetstream.Stream, opt TapOptions, polic
 		OptStartTime:  start,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		MaxAckPending: 1024,
-		Metadata:      map[string]string{tapStartKey: tapStart(opt)},
+		Metadata:      map[string]string{startKey: startOf(opt)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tap: create consumer %q: %w", opt.Consumer, err)
@@ -243,8 +243,8 @@ func durable(ctx context.Context, stream jetstream.Stream, opt TapOptions, polic
 	return cons, nil
 }
 
-// tapOrdered prints from an ordered (ephemeral) consumer.
-func tapOrdered(ctx context.Context, cons jetstream.Consumer, opt TapOptions) error {
+// readOrdered prints from an ordered (ephemeral) consumer.
+func readOrdered(ctx context.Context, cons jetstream.Consumer, opt Options) error {
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("tap: %w", err)
@@ -273,10 +273,10 @@ func tapOrdered(ctx context.Context, cons jetstream.Consumer, opt TapOptions) er
 // (they come back only after the ack wait). So cancelling takes up to this long.
 const fetchWait = time.Second
 
-// tapDurable prints from a durable consumer, acknowledging each event once
+// readDurable prints from a durable consumer, acknowledging each event once
 // printed. It fetches no more than the limit still allows, and gives back
 // (naks) what it fetched but did not print, so a restart resumes at once.
-func tapDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt TapOptions) error {
+func readDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt Options) error {
 	// Acks are fire-and-forget; a round trip at the end makes sure the
 	// server has processed them before the caller closes the connection.
 	defer nc.FlushTimeout(5 * time.Second)
@@ -319,9 +319,9 @@ func tapDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt
 // returns (NoFollow). Each fetch takes only what is there (no wait); an empty
 // one, or an event past last, is the end. With ack (a durable consumer)
 // printed events are acknowledged and the others given back.
-func tapStored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt TapOptions, last uint64, ack bool) error {
+func tapStored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt Options, last uint64, ack bool) error {
 	if ack {
-		defer nc.FlushTimeout(5 * time.Second) // as tapDurable
+		defer nc.FlushTimeout(5 * time.Second) // as readDurable
 	}
 	giveBack := func(m jetstream.Msg) {
 		if ack {
@@ -379,58 +379,33 @@ func tapStored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt 
 
 // writeLine prints one event.
 func writeLine(w io.Writer, m jetstream.Msg) error {
-	line := decodeEvent(m)
-	b, err := json.Marshal(line)
-	if err != nil {
-		return fmt.Errorf("tap: %w", err)
+	e, err := events.DecodeJSEnvelope(m)
+	b, merr := json.Marshal(LineOf(e, err))
+	if merr != nil {
+		return fmt.Errorf("tap: %w", merr)
 	}
-	b = append(b, '\n')
-	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("tap: write: %w", err)
+	if err := jsonl.Write(w, b); err != nil {
+		return fmt.Errorf("tap: %w", err)
 	}
 	return nil
 }
 
-// decodeEvent builds the output line of one stored event.
-func decodeEvent(m jetstream.Msg) TapLine {
-	h := m.Headers()
-	line := TapLine{Subject: m.Subject(), Type: h.Get(bus.HdrEvent), Cmd: h.Get(bus.HdrCmd), Corr: h.Get(bus.HdrCorr), Event: json.RawMessage("null")}
-	if md, err := m.Metadata(); err == nil {
-		line.StreamSeq = md.Sequence.Stream
-		line.Time = md.Timestamp.UTC().Format(time.RFC3339Nano)
+// LineOf is the output line of event e, decoded by the events package;
+// derr is the error of that decoding, if any (e then has no Msg).
+func LineOf(e *events.Event, derr error) Line {
+	l := Line{StreamSeq: e.Seq, Subject: e.Subject, Type: e.Type, Cmd: e.Cmd, Corr: e.Corr, Event: json.RawMessage("null")}
+	if !e.Time.IsZero() {
+		l.Time = e.Time.UTC().Format(time.RFC3339Nano)
 	}
-	ev, err := DecodeEvent(line.Type, m.Data())
+	if derr != nil {
+		l.Error = derr.Error()
+		return l
+	}
+	b, err := jsonl.Proto.Marshal(e.Msg)
 	if err != nil {
-		line.Error = err.Error()
-		return line
+		l.Error = fmt.Sprintf("event %s: %v", e.Type, err)
+		return l
 	}
-	line.Event = ev
-	return line
+	l.Event = b
+	return l
 }
-
-// DecodeEvent returns the event payload of type typ (its full proto name, the
-// Hive-Event header) as protojson with proto field names. Errors: an empty or
-// unknown type, a payload that does not parse as it.
-func DecodeEvent(typ string, payload []byte) (json.RawMessage, error) {
-	if typ == "" {
-		return nil, fmt.Errorf("no %s header", bus.HdrEvent)
-	}
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typ))
-	if err != nil {
-		return nil, fmt.Errorf("unknown event type %q", typ)
-	}
-	ev := mt.New().Interface()
-	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(payload, ev); err != nil {
-		return nil, fmt.Errorf("event %s does not parse: %v", typ, err)
-	}
-	b, err := jsonOpts.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("event %s: %v", typ, err)
-	}
-	return b, nil
-}
-
-// jsonOpts is the JSON form of messages in every tool's output: protojson
-// with the field names of the .proto files (as PROTOCOL.md and jq scripts
-// spell them).
-var jsonOpts = protojson.MarshalOptions{UseProtoNames: true, AllowPartial: true}

@@ -1,4 +1,6 @@
-package tools
+// Package replay is `hive replay`: one player rebuilt from its events
+// alone, to a stream sequence or time, optionally step by step.
+package replay
 
 import (
 	"bytes"
@@ -11,13 +13,16 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/tools/internal/jsonl"
+	"github.com/qeetap/hive/tools/tap"
 )
 
-// ReplayOptions configures Replay.
-type ReplayOptions struct {
+// Options configures Run.
+type Options struct {
 	// Player is the player id to rebuild. Required (> 0).
 	Player int64
 	// ToSeq stops after the last event with a stream sequence <= ToSeq (0 = all).
@@ -31,10 +36,10 @@ type ReplayOptions struct {
 	Out io.Writer
 }
 
-// ReplayStep is one line of Replay with Steps: the event in the shape of a
-// Tap line, and the player (def.User, proto field names) after it.
-type ReplayStep struct {
-	TapLine
+// Step is one line of Run with Steps: the event in the shape of a
+// tap line, and the player (def.User, proto field names) after it.
+type Step struct {
+	tap.Line
 	State json.RawMessage `json:"state"`
 }
 
@@ -42,13 +47,13 @@ type ReplayStep struct {
 // does not exist, or did not yet at --to-seq/--to-time.
 var ErrNoEvents = errors.New("no events")
 
-// Replay rebuilds one player from its events alone (game.Replay: no
+// Run rebuilds one player from its events alone (game.Replay: no
 // snapshot, no cache) and prints the final state as one JSON object, the
 // def.User shape with proto field names, items included. With Steps it
-// prints, instead, one ReplayStep per event. A player without events is an
+// prints, instead, one Step per event. A player without events is an
 // error wrapping ErrNoEvents ("player N has no events"); so is a bound before
 // the player's first event, whose error says when that event is.
-func Replay(ctx context.Context, js jetstream.JetStream, opt ReplayOptions) error {
+func Run(ctx context.Context, js jetstream.JetStream, opt Options) error {
 	if opt.Out == nil {
 		return errors.New("replay: no output")
 	}
@@ -77,7 +82,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, opt ReplayOptions) erro
 	if opt.Steps {
 		return nil
 	}
-	b, err := jsonOpts.Marshal(u)
+	b, err := jsonl.Proto.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -85,16 +90,16 @@ func Replay(ctx context.Context, js jetstream.JetStream, opt ReplayOptions) erro
 	if err := json.Compact(&c, b); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	return writeJSON(opt.Out, c.Bytes())
+	return jsonl.Write(opt.Out, c.Bytes())
 }
 
-// beforeFirstError is Replay's error when the bound asked (ToSeq or
+// beforeFirstError is Run's error when the bound asked (ToSeq or
 // ToTime) lies before the player's first event. It wraps ErrNoEvents.
 type beforeFirstError struct {
 	player int64
 	seq    uint64    // of the first event
 	at     time.Time // of the first event
-	opt    ReplayOptions
+	opt    Options
 }
 
 func (e *beforeFirstError) Error() string {
@@ -110,33 +115,31 @@ func (e *beforeFirstError) Unwrap() error { return ErrNoEvents }
 
 // writeStep prints one event and the state after it.
 func writeStep(w io.Writer, e *events.Event, u *def.User) error {
-	line := ReplayStep{TapLine: TapLine{
-		StreamSeq: e.Seq, Subject: e.Subject, Time: e.Time.UTC().Format(time.RFC3339Nano),
-		Type: e.Type, Cmd: e.Cmd, Corr: e.Corr, Event: json.RawMessage("null"),
-	}}
-	if e.Msg != nil {
-		if b, err := jsonOpts.Marshal(e.Msg); err == nil {
-			line.Event = b
-		} else {
-			line.Error = err.Error()
-		}
-	}
-	st, err := jsonOpts.Marshal(u)
+	st, err := jsonl.Proto.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	line.State = st
-	b, err := json.Marshal(line)
+	b, err := json.Marshal(Step{Line: tap.LineOf(e, nil), State: st})
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	return writeJSON(w, b)
+	return jsonl.Write(w, b)
 }
 
-// writeJSON writes b and a newline.
-func writeJSON(w io.Writer, b []byte) error {
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write: %w", err)
+// FirstEvent returns the stream sequence and store time of player uid's
+// first event in the EVENTS stream; found is false when it has none.
+func FirstEvent(ctx context.Context, js jetstream.JetStream, uid int64) (seq uint64, at time.Time, found bool, err error) {
+	stream, err := js.Stream(ctx, bus.EventsStream)
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("stream %s: %w", bus.EventsStream, err)
 	}
-	return nil
+	// The first message at or after sequence 1 on the player's subject.
+	m, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(bus.PlayerSubject(uid)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("first event of player %d: %w", uid, err)
+	}
+	return m.Sequence, m.Time, true, nil
 }

@@ -1,4 +1,6 @@
-package tools
+// Package repl is `hive client`: a line-oriented client of uc and the
+// gate, whose commands live in one table that drives dispatch and help.
+package repl
 
 import (
 	"bufio"
@@ -20,10 +22,11 @@ import (
 	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/tools/internal/jsonl"
 )
 
-// ClientOptions configures ClientREPL.
-type ClientOptions struct {
+// Options configures Run.
+type Options struct {
 	// UC is the base URL of the account server, e.g. "http://127.0.0.1:8082". Required.
 	UC string
 	// Gate, if set, replaces the gate address uc answers (for a gate
@@ -48,13 +51,13 @@ type ClientOptions struct {
 	// person instead of JSON lines.
 	Pretty bool
 	// FailFast stops at the first command that fails and returns its error
-	// (for scripts). Otherwise failures are printed and ClientREPL goes on.
+	// (for scripts). Otherwise failures are printed and Run goes on.
 	FailFast bool
 }
 
-// replCommand is one command of ClientREPL. The table replCommands drives
+// command is one command of Run. The table commands drives
 // both dispatch and help, so the two cannot disagree.
-type replCommand struct {
+type command struct {
 	name string
 	args string // argument synopsis, as in help and usage errors
 	help string
@@ -68,16 +71,16 @@ type replCommand struct {
 }
 
 // usage is the command's usage error.
-func (c *replCommand) usage() error {
+func (c *command) usage() error {
 	return usageError(strings.TrimSpace(c.name + " " + c.args))
 }
 
-// replCommands is every command, in help order. It is filled in init:
+// commands is every command, in help order. It is filled in init:
 // help reads it, and a variable may not refer to itself.
-var replCommands []replCommand
+var commands []command
 
 func init() {
-	replCommands = []replCommand{
+	commands = []command{
 		{name: "register", args: "USER PASS", help: "create an account (does not log in)", local: (*repl).register},
 		{name: "login", args: "USER PASS", help: "log in at uc, connect to the gate it names, log in there", local: (*repl).login},
 		{name: "guest", args: "DEVICE", help: "log in as the guest of a device id", local: (*repl).guest},
@@ -146,7 +149,7 @@ func init() {
 			return &msg.Logout_Req{}, nil // the account is filled in by run
 		}},
 		{name: "help", help: "this list", local: func(r *repl, _ context.Context, _ []string) error {
-			r.write([]byte(replHelp()))
+			r.write([]byte(helpText()))
 			return nil
 		}},
 		{name: "quit", help: "end the session (also exit)", quit: true},
@@ -154,21 +157,21 @@ func init() {
 	}
 }
 
-// findReplCommand returns the command named name, nil if there is none.
-func findReplCommand(name string) *replCommand {
-	for i := range replCommands {
-		if replCommands[i].name == name {
-			return &replCommands[i]
+// findCommand returns the command named name, nil if there is none.
+func findCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
 		}
 	}
 	return nil
 }
 
-// replHelp is the text of `help`, from replCommands.
-func replHelp() string {
+// help is the text of `help`, from commands.
+func helpText() string {
 	var b strings.Builder
 	b.WriteString("commands:\n")
-	for _, c := range replCommands {
+	for _, c := range commands {
 		if c.help == "" {
 			continue
 		}
@@ -222,7 +225,7 @@ func setEvent(oper def.EventType, e *def.Event) *msg.SetEvent_Req {
 	return &msg.SetEvent_Req{Event: e}
 }
 
-// ErrCommandsFailed is wrapped by ClientREPL's error when some command
+// ErrCommandsFailed is wrapped by Run's error when some command
 // failed (and FailFast was off): `hive client` exits 1.
 var ErrCommandsFailed = errors.New("commands failed")
 
@@ -238,7 +241,7 @@ func ucErr(err error) error {
 	return err
 }
 
-// ClientREPL is `hive client`: it reads commands from in, one per line,
+// Run is `hive client`: it reads commands from in, one per line,
 // sends them, and writes every answer and push to out as one JSON line:
 //
 //	{"res":"msg.GetItems.Res","msg":{...}}   the answer to a command
@@ -251,7 +254,7 @@ func ucErr(err error) error {
 // the end of input, on quit or when ctx ends: nil when every command
 // succeeded, else an error wrapping ErrCommandsFailed; with FailFast, the
 // first failure at once.
-func ClientREPL(ctx context.Context, in io.Reader, out io.Writer, opt ClientOptions) error {
+func Run(ctx context.Context, in io.Reader, out io.Writer, opt Options) error {
 	if opt.UC == "" {
 		return errors.New("client: no uc URL")
 	}
@@ -306,7 +309,7 @@ func ClientREPL(ctx context.Context, in io.Reader, out io.Writer, opt ClientOpti
 		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
-		if c := findReplCommand(f[0]); c != nil && c.quit {
+		if c := findCommand(f[0]); c != nil && c.quit {
 			return r.verdict()
 		}
 		r.commands++
@@ -323,7 +326,7 @@ func ClientREPL(ctx context.Context, in io.Reader, out io.Writer, opt ClientOpti
 	}
 }
 
-// verdict is ClientREPL's result once it stops: nil, or how many commands failed.
+// verdict is Run's result once it stops: nil, or how many commands failed.
 func (r *repl) verdict() error {
 	if r.failed == 0 {
 		return nil
@@ -331,9 +334,9 @@ func (r *repl) verdict() error {
 	return fmt.Errorf("%d of %d %w", r.failed, r.commands, ErrCommandsFailed)
 }
 
-// repl is the state of one ClientREPL.
+// repl is the state of one Run.
 type repl struct {
-	opt ClientOptions
+	opt Options
 	uc  *client.UC
 
 	wmu sync.Mutex // one line at a time: pushes come from the session's goroutine
@@ -361,7 +364,7 @@ func (e usageError) Error() string { return "usage: " + string(e) }
 // run executes one command. f is the line split into fields.
 func (r *repl) run(ctx context.Context, f []string, line string) error {
 	name, args := f[0], f[1:]
-	c := findReplCommand(name)
+	c := findCommand(name)
 	if c == nil {
 		return fmt.Errorf("unknown command %q (try help)", name)
 	}
@@ -394,7 +397,7 @@ func (r *repl) run(ctx context.Context, f []string, line string) error {
 // register is the register command.
 func (r *repl) register(ctx context.Context, args []string) error {
 	if len(args) != 2 {
-		return findReplCommand("register").usage()
+		return findCommand("register").usage()
 	}
 	res, err := r.uc.Register(ctx, args[0], args[1])
 	if err != nil {
@@ -407,7 +410,7 @@ func (r *repl) register(ctx context.Context, args []string) error {
 // login is the login command.
 func (r *repl) login(ctx context.Context, args []string) error {
 	if len(args) != 2 {
-		return findReplCommand("login").usage()
+		return findCommand("login").usage()
 	}
 	res, err := r.uc.Auth(ctx, args[0], args[1])
 	if err != nil {
@@ -419,7 +422,7 @@ func (r *repl) login(ctx context.Context, args []string) error {
 // guest is the guest command.
 func (r *repl) guest(ctx context.Context, args []string) error {
 	if len(args) != 1 {
-		return findReplCommand("guest").usage()
+		return findCommand("guest").usage()
 	}
 	res, err := r.uc.Guest(ctx, args[0])
 	if err != nil {
@@ -431,7 +434,7 @@ func (r *repl) guest(ctx context.Context, args []string) error {
 // bind is the bind command.
 func (r *repl) bind(ctx context.Context, args []string) error {
 	if len(args) != 2 {
-		return findReplCommand("bind").usage()
+		return findCommand("bind").usage()
 	}
 	if r.auth == nil {
 		return errors.New("not logged in: use guest DEVICE first")
@@ -447,7 +450,7 @@ func (r *repl) bind(ctx context.Context, args []string) error {
 func (r *repl) waitCmd(ctx context.Context, args []string) error {
 	d := 5 * time.Second
 	if len(args) > 1 {
-		return findReplCommand("wait").usage()
+		return findCommand("wait").usage()
 	}
 	if len(args) == 1 {
 		var err error
@@ -562,9 +565,9 @@ func (r *repl) printRes(m proto.Message) {
 	r.printMsg("res", string(m.ProtoReflect().Descriptor().FullName()), m)
 }
 
-// replLine is one output line of ClientREPL: an answer (Res), a push
+// outLine is one output line of Run: an answer (Res), a push
 // (Push) or a failure (Error, with Code when the server gave one).
-type replLine struct {
+type outLine struct {
 	Res   string          `json:"res,omitempty"`
 	Push  string          `json:"push,omitempty"`
 	Msg   json.RawMessage `json:"msg,omitempty"`
@@ -595,12 +598,12 @@ func (r *repl) printMsg(kind, api string, m proto.Message) {
 		r.write([]byte(head + ":\n  " + strings.ReplaceAll(body, "\n", "\n  ") + "\n"))
 		return
 	}
-	b, err := jsonOpts.Marshal(m)
+	b, err := jsonl.Proto.Marshal(m)
 	if err != nil {
 		r.printErr(err)
 		return
 	}
-	l := replLine{Msg: b}
+	l := outLine{Msg: b}
 	if kind == "push" {
 		l.Push = api
 	} else {
@@ -616,7 +619,7 @@ func (r *repl) printErr(err error) {
 		r.write([]byte("error: " + err.Error() + "\n"))
 		return
 	}
-	l := replLine{Error: err.Error()}
+	l := outLine{Error: err.Error()}
 	if c, ok := client.CodeOf(err); ok {
 		l.Code = proto.Int32(int32(c))
 	}
@@ -624,10 +627,10 @@ func (r *repl) printErr(err error) {
 }
 
 // printLine writes l as one JSON line.
-func (r *repl) printLine(l replLine) {
+func (r *repl) printLine(l outLine) {
 	b, err := json.Marshal(l)
 	if err != nil {
-		b, _ = json.Marshal(replLine{Error: err.Error()})
+		b, _ = json.Marshal(outLine{Error: err.Error()})
 	}
 	r.write(append(b, '\n'))
 }

@@ -1,4 +1,6 @@
-package tools
+// Package admin is the logic of `hive admin`: kicks, player status, mail
+// attachments and the admin.gates service.
+package admin
 
 import (
 	"context"
@@ -19,6 +21,8 @@ import (
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
+	"github.com/qeetap/hive/tools/internal/jsonl"
+	"github.com/qeetap/hive/tools/replay"
 )
 
 // ParseItems parses `hive admin mail --items`: comma-separated idx:num
@@ -107,7 +111,7 @@ func Kick(nc *nats.Conn, uid int64, reason string) error {
 }
 
 // KickPlayer is `hive admin kick`: Kick, for a player that exists. A
-// player without events does not exist: an error wrapping ErrNoEvents, and
+// player without events does not exist: an error wrapping replay.ErrNoEvents, and
 // nothing is published. A player that exists but is offline is kicked all
 // the same (nobody receives it).
 func KickPlayer(ctx context.Context, nc *nats.Conn, uid int64, reason string) error {
@@ -118,32 +122,14 @@ func KickPlayer(ctx context.Context, nc *nats.Conn, uid int64, reason string) er
 	if err != nil {
 		return fmt.Errorf("kick: %w", err)
 	}
-	_, _, found, err := FirstEvent(ctx, js, uid)
+	_, _, found, err := replay.FirstEvent(ctx, js, uid)
 	if err != nil {
 		return fmt.Errorf("kick: %w", err)
 	}
 	if !found {
-		return fmt.Errorf("kick: player %d does not exist (it has %w on %s); nothing was sent", uid, ErrNoEvents, bus.PlayerSubject(uid))
+		return fmt.Errorf("kick: player %d does not exist (it has %w on %s); nothing was sent", uid, replay.ErrNoEvents, bus.PlayerSubject(uid))
 	}
 	return Kick(nc, uid, reason)
-}
-
-// FirstEvent returns the stream sequence and store time of player uid's
-// first event in the EVENTS stream; found is false when it has none.
-func FirstEvent(ctx context.Context, js jetstream.JetStream, uid int64) (seq uint64, at time.Time, found bool, err error) {
-	stream, err := js.Stream(ctx, bus.EventsStream)
-	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("stream %s: %w", bus.EventsStream, err)
-	}
-	// The first message at or after sequence 1 on the player's subject.
-	m, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(bus.PlayerSubject(uid)))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, time.Time{}, false, nil
-	}
-	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("first event of player %d: %w", uid, err)
-	}
-	return m.Sequence, m.Time, true, nil
 }
 
 // PlayerStatus is `hive admin player`: the player rebuilt from its events,
@@ -159,7 +145,7 @@ type PlayerStatus struct {
 }
 
 // Player returns uid's state (game.Replay: from the events alone) and
-// presence. A player without events is an error wrapping ErrNoEvents.
+// presence. A player without events is an error wrapping replay.ErrNoEvents.
 // Presence comes from the bucket bus.PresenceBucket, which the game's
 // leader fills from LoggedIn/LoggedOut events: a moment behind a login.
 func Player(ctx context.Context, js jetstream.JetStream, uid int64) (*PlayerStatus, error) {
@@ -168,12 +154,12 @@ func Player(ctx context.Context, js jetstream.JetStream, uid int64) (*PlayerStat
 	}
 	u, err := game.Replay(ctx, js, uid, game.ReplayOptions{})
 	if errors.Is(err, game.ErrNoPlayer) {
-		return nil, fmt.Errorf("player %d has %w", uid, ErrNoEvents)
+		return nil, fmt.Errorf("player %d has %w", uid, replay.ErrNoEvents)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("player %d: %w", uid, err)
 	}
-	b, err := jsonOpts.Marshal(u)
+	b, err := jsonl.Proto.Marshal(u)
 	if err != nil {
 		return nil, err
 	}
@@ -203,9 +189,9 @@ func Player(ctx context.Context, js jetstream.JetStream, uid int64) (*PlayerStat
 	return st, nil
 }
 
-// AdminGates is the operator command on admin.gates (bus.AdminSubject): the
+// GatesCommand is the operator command on admin.gates (bus.AdminSubject): the
 // live gates of the registry of whoever answers (`hive dev` does).
-const AdminGates = "gates"
+const GatesCommand = "gates"
 
 // GatesAnswer is the answer on admin.gates: Code RC_OK with the gates, or
 // RC_FORBIDDEN for a bad token.
@@ -219,7 +205,7 @@ type GatesAnswer struct {
 // carry adminToken in the Hive-Admin-Token header. An empty adminToken
 // refuses every request. Unsubscribe the result to stop.
 func ServeGates(nc *nats.Conn, adminToken string, reg registry.Registry) (*nats.Subscription, error) {
-	return nc.Subscribe(bus.AdminSubject(AdminGates), func(m *nats.Msg) {
+	return nc.Subscribe(bus.AdminSubject(GatesCommand), func(m *nats.Msg) {
 		ans := GatesAnswer{Code: int32(def.ResCode_RC_OK), Gates: reg.Gates()}
 		tok := m.Header.Get(game.HdrAdminToken)
 		if adminToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(adminToken)) != 1 {
@@ -239,7 +225,7 @@ var ErrNoGatesService = errors.New("nobody answers admin.gates on this NATS (a c
 
 // GatesOverBus asks admin.gates for the live gates (`hive dev`).
 func GatesOverBus(ctx context.Context, nc *nats.Conn, adminToken string) ([]registry.Gate, error) {
-	m := nats.NewMsg(bus.AdminSubject(AdminGates))
+	m := nats.NewMsg(bus.AdminSubject(GatesCommand))
 	m.Header.Set(game.HdrAdminToken, adminToken)
 	resp, err := nc.RequestMsgWithContext(ctx, m)
 	if errors.Is(err, nats.ErrNoResponders) {

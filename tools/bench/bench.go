@@ -1,4 +1,6 @@
-package tools
+// Package bench is `hive bench`: a load generator that drives guest
+// sessions through a scenario and reports throughput and latency.
+package bench
 
 import (
 	"context"
@@ -23,7 +25,7 @@ import (
 	"github.com/qeetap/hive/proto/msg"
 )
 
-// Bench scenarios.
+// Scenarios.
 const (
 	ScenarioEcho   = "echo"    // msg.Echo round trips through gate and game
 	ScenarioItems  = "items"   // msg.GetItems: a read of the player's state
@@ -31,8 +33,8 @@ const (
 	ScenarioNATSRR = "nats-rr" // raw NATS request-reply, the floor under the others
 )
 
-// BenchOptions configures Bench.
-type BenchOptions struct {
+// Options configures Run.
+type Options struct {
 	// UC is the account server's base URL (not needed for nats-rr).
 	UC string
 	// HTTP is the client for uc; nil means one with a 10 s timeout.
@@ -66,8 +68,8 @@ type BenchOptions struct {
 	Out io.Writer
 }
 
-// BenchResult is the outcome of Bench, printed as the final JSON line.
-type BenchResult struct {
+// Result is the outcome of Run, printed as the final JSON line.
+type Result struct {
 	Scenario string `json:"scenario"`
 	Conns    int    `json:"conns"`
 	// Requests is every request that finished, answered or failed.
@@ -94,7 +96,7 @@ type BenchResult struct {
 	ConservationErrors int64 `json:"conservation_errors"`
 }
 
-// Causes of failed requests without a result code, in BenchResult.ErrorsByCode.
+// Causes of failed requests without a result code, in Result.ErrorsByCode.
 const (
 	ErrTimeout    = "timeout"    // not answered within --timeout
 	ErrConnection = "connection" // the connection failed or was closed (dial, reset, EOF)
@@ -108,16 +110,16 @@ const (
 const MaxFailedFraction = 0.01
 
 // Failed reports whether more than MaxFailedFraction of the requests failed.
-func (r *BenchResult) Failed() bool {
+func (r *Result) Failed() bool {
 	return r.Requests > 0 && float64(r.Errors) > MaxFailedFraction*float64(r.Requests)
 }
 
-// rateLimitHint is BenchResult.Hint when answers were RC_RATE_LIMITED.
+// rateLimitHint is Result.Hint when answers were RC_RATE_LIMITED.
 const rateLimitHint = "answers were rate-limited (RC_RATE_LIMITED): the gate allows each session --gate-rate " +
 	"requests per second (default 100, burst --gate-burst) and queues at most --gate-max-pending; " +
 	"to measure the service rather than the limit, start the gate (or hive dev) with --gate-rate 0"
 
-// errorCause is the key of err in BenchResult.ErrorsByCode.
+// errorCause is the key of err in Result.ErrorsByCode.
 func errorCause(err error) string {
 	if code, ok := client.CodeOf(err); ok {
 		return code.String()
@@ -142,7 +144,7 @@ func errorCause(err error) string {
 // (the end of the run) interrupts it.
 type benchOp func(ctx context.Context, t0 time.Time) error
 
-// Bench is `hive bench`: it signs up opt.Conns guest players, logs each in
+// Run is `hive bench`: it signs up opt.Conns guest players, logs each in
 // on its own session, then drives the scenario for opt.Duration with every
 // session sending its next request as soon as the last is answered, and
 // returns the counts (requests counts every request that finished, errors
@@ -157,7 +159,7 @@ type benchOp func(ctx context.Context, t0 time.Time) error
 // reads the answer on the same goroutine, checking its api and result code
 // with a scan of the payload. Sign-up and the gift scenario's conservation
 // check still go through client.Session.
-func Bench(ctx context.Context, opt BenchOptions) (*BenchResult, error) {
+func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Scenario == "" {
 		opt.Scenario = ScenarioEcho
 	}
@@ -235,7 +237,7 @@ func Bench(ctx context.Context, opt BenchOptions) (*BenchResult, error) {
 // be committed by the game after drive returns, and the players are read
 // one by one, so a read can fall between the two sides of a gift being
 // applied. It settles within a request timeout; -1 if it cannot be read.
-func conservation(ctx context.Context, opt BenchOptions, players []*benchPlayer, before int64) int64 {
+func conservation(ctx context.Context, opt Options, players []*benchPlayer, before int64) int64 {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.Timeout)
 	defer cancel()
 	diff := int64(-1)
@@ -257,7 +259,7 @@ func conservation(ctx context.Context, opt BenchOptions, players []*benchPlayer,
 
 // totalGold sums the gold of the players, reading each through its own
 // session (16 at a time).
-func totalGold(ctx context.Context, opt BenchOptions, players []*benchPlayer) (int64, error) {
+func totalGold(ctx context.Context, opt Options, players []*benchPlayer) (int64, error) {
 	var total atomic.Int64
 	err := sixteenAtATime(len(players), func(i int) error {
 		p := players[i]
@@ -305,7 +307,7 @@ func sixteenAtATime(n int, fn func(i int) error) error {
 }
 
 // drive runs every op in its own goroutine for the duration and measures.
-func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
+func drive(ctx context.Context, opt Options, ops []benchOp) *Result {
 	// The end of the run cancels rather than sets a deadline, so that a
 	// request cut off by it fails with context.Canceled, never with a
 	// timeout of its own that would count as an error.
@@ -357,7 +359,7 @@ func drive(ctx context.Context, opt BenchOptions, ops []benchOp) *BenchResult {
 		all.Merge(h)
 	}
 	ms := func(q float64) float64 { return float64(all.ValueAtQuantile(q)) / 1000 }
-	res := &BenchResult{
+	res := &Result{
 		Scenario: opt.Scenario, Conns: len(ops), Requests: requests.Load(), Errors: errs.Load(),
 		RPS: float64(requests.Load()-errs.Load()) / elapsed.Seconds(), P50ms: ms(50), P99ms: ms(99), P999ms: ms(99.9),
 	}
@@ -424,7 +426,7 @@ func (w *benchWorker) step(ctx context.Context) bool {
 
 // benchPlayer is one signed-up player of a game scenario.
 type benchPlayer struct {
-	opt   BenchOptions
+	opt   Options
 	token string
 	addr  string
 	id    int64 // player id; set at sign-up
@@ -474,7 +476,7 @@ func (p *benchPlayer) close() {
 // benchConnect moves each player from its session to its bench connection
 // (16 at a time): the session is closed first, as a second login would end
 // it. The session is dialled again when needed after the run.
-func benchConnect(ctx context.Context, opt BenchOptions, players []*benchPlayer) error {
+func benchConnect(ctx context.Context, opt Options, players []*benchPlayer) error {
 	return sixteenAtATime(len(players), func(i int) error {
 		p := players[i]
 		p.mu.Lock()
@@ -491,7 +493,7 @@ func benchConnect(ctx context.Context, opt BenchOptions, players []*benchPlayer)
 }
 
 // gameOps signs up and logs in the players and returns their ops.
-func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, func(), error) {
+func gameOps(ctx context.Context, opt Options) ([]*benchPlayer, []benchOp, func(), error) {
 	uc := &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}
 	n := opt.Conns
 	if opt.Scenario == ScenarioGift && n == 1 {
@@ -527,7 +529,7 @@ func gameOps(ctx context.Context, opt BenchOptions) ([]*benchPlayer, []benchOp, 
 // playerOps returns the opt.Conns ops of a game scenario over the players
 // (two players for one gift connection, else one per op). Each op's
 // request is encoded here, once.
-func playerOps(opt BenchOptions, players []*benchPlayer) ([]benchOp, error) {
+func playerOps(opt Options, players []*benchPlayer) ([]benchOp, error) {
 	ops := make([]benchOp, opt.Conns)
 	gold := int32(def.ItemType_ITEM_GOLD)
 	gift := func(to *benchPlayer) (*benchReq, error) {
@@ -576,7 +578,7 @@ func playerOps(opt BenchOptions, players []*benchPlayer) ([]benchOp, error) {
 }
 
 // signUp creates one guest player and logs it in.
-func signUp(ctx context.Context, uc *client.UC, opt BenchOptions, device string) (*benchPlayer, error) {
+func signUp(ctx context.Context, uc *client.UC, opt Options, device string) (*benchPlayer, error) {
 	for {
 		res, err := uc.Guest(ctx, device)
 		var e *client.Error
@@ -609,7 +611,7 @@ func signUp(ctx context.Context, uc *client.UC, opt BenchOptions, device string)
 
 // natsOps starts a responder on its own connection and returns requesters
 // sharing a few connections (as gates share theirs among sessions).
-func natsOps(opt BenchOptions) ([]benchOp, func(), error) {
+func natsOps(opt Options) ([]benchOp, func(), error) {
 	var conns []*nats.Conn
 	cleanup := func() {
 		for _, nc := range conns {

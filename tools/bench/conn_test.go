@@ -1,4 +1,4 @@
-package tools
+package bench
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/tools/internal/tooltest"
 )
 
 // scanCode reads the code as decoding the answer would, and rejects what
@@ -174,7 +175,7 @@ func TestBenchConnAnswers(t *testing.T) {
 	}
 	p := &benchPlayer{token: "good", addr: g.Addr()}
 	defer p.close()
-	ctx := testCtx(t)
+	ctx := tooltest.Ctx(t)
 	do := func() error { return p.bc.do(ctx, p, q, time.Now(), 10*time.Second) }
 	codeOf := func(err error) def.ResCode {
 		var e *client.Error
@@ -231,7 +232,7 @@ func TestBenchConnTimeout(t *testing.T) {
 	}
 	p := &benchPlayer{token: "good", addr: g.Addr()}
 	defer p.close()
-	ctx := testCtx(t)
+	ctx := tooltest.Ctx(t)
 	if err := p.bc.connect(ctx, p, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func TestBenchEndInterrupts(t *testing.T) {
 	uc := clienttest.StartUC(t, g.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := Bench(ctx, BenchOptions{UC: uc.URL, Conns: 3, Duration: 300 * time.Millisecond, Timeout: time.Minute})
+	res, err := Run(ctx, Options{UC: uc.URL, Conns: 3, Duration: 300 * time.Millisecond, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

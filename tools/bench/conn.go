@@ -1,4 +1,4 @@
-package tools
+package bench
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package tools
+package repl
 
 import (
 	"bytes"
@@ -10,20 +10,22 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"encoding/json"
 	"github.com/qeetap/hive/client/clienttest"
 	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/tools/internal/tooltest"
 )
 
 // runREPL runs a script against a fake uc and gate and returns the output
 // lines, split into pushes and the rest (answers and errors, in order).
-func runREPL(t *testing.T, script string, opt ClientOptions) (lines, pushes []map[string]any, err error) {
+func runREPL(t *testing.T, script string, opt Options) (lines, pushes []map[string]any, err error) {
 	t.Helper()
 	g := clienttest.StartGate(t, nil)
 	uc := clienttest.StartUC(t, g.Addr())
 	opt.UC = uc.URL
-	var out syncBuffer
-	err = ClientREPL(testCtx(t), strings.NewReader(script), &out, opt)
-	for _, l := range parseLines(t, out.Bytes()) {
+	var out tooltest.Buffer
+	err = Run(tooltest.Ctx(t), strings.NewReader(script), &out, opt)
+	for _, l := range tooltest.ParseLines(t, out.Bytes()) {
 		if l["push"] != nil {
 			pushes = append(pushes, l)
 		} else {
@@ -40,7 +42,7 @@ type expect struct {
 	has  string // a substring of the error, or of the message's JSON
 }
 
-func TestClientREPLScript(t *testing.T) {
+func TestREPLScript(t *testing.T) {
 	script := `
 # a comment, then a blank line
 
@@ -74,7 +76,7 @@ bind bob pw2
 quit
 items
 `
-	lines, pushes, err := runREPL(t, script, ClientOptions{})
+	lines, pushes, err := runREPL(t, script, Options{})
 	// 8 of the 27 commands before quit fail.
 	if !errors.Is(err, ErrCommandsFailed) || !strings.Contains(err.Error(), "8 of 27") {
 		t.Fatalf("err = %v, want 8 of 27 %v", err, ErrCommandsFailed)
@@ -133,8 +135,8 @@ items
 	}
 }
 
-func TestClientREPLFailFast(t *testing.T) {
-	lines, _, err := runREPL(t, "echo 1\nitems\necho 2\n", ClientOptions{FailFast: true})
+func TestREPLFailFast(t *testing.T) {
+	lines, _, err := runREPL(t, "echo 1\nitems\necho 2\n", Options{FailFast: true})
 	if err == nil || !strings.Contains(err.Error(), "not logged in") {
 		t.Fatalf("err = %v", err)
 	}
@@ -143,8 +145,8 @@ func TestClientREPLFailFast(t *testing.T) {
 	}
 }
 
-func TestClientREPLWaitTimesOut(t *testing.T) {
-	lines, _, err := runREPL(t, "login nobody x\nregister a b\nlogin a b\nwait 10ms\n", ClientOptions{})
+func TestREPLWaitTimesOut(t *testing.T) {
+	lines, _, err := runREPL(t, "login nobody x\nregister a b\nlogin a b\nwait 10ms\n", Options{})
 	if !errors.Is(err, ErrCommandsFailed) || !strings.Contains(err.Error(), "2 of 4") {
 		t.Fatalf("err = %v, want 2 of 4 failed", err)
 	}
@@ -153,15 +155,15 @@ func TestClientREPLWaitTimesOut(t *testing.T) {
 	}
 }
 
-func TestClientREPLStopsOnCancel(t *testing.T) {
+func TestREPLStopsOnCancel(t *testing.T) {
 	g := clienttest.StartGate(t, nil)
 	uc := clienttest.StartUC(t, g.Addr())
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	ctx, cancel := context.WithCancel(testCtx(t))
-	var out syncBuffer
+	ctx, cancel := context.WithCancel(tooltest.Ctx(t))
+	var out tooltest.Buffer
 	done := make(chan error, 1)
-	go func() { done <- ClientREPL(ctx, pr, &out, ClientOptions{UC: uc.URL, Prompt: "> "}) }()
+	go func() { done <- Run(ctx, pr, &out, Options{UC: uc.URL, Prompt: "> "}) }()
 	if _, err := io.WriteString(pw, "help\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -169,14 +171,14 @@ func TestClientREPLStopsOnCancel(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := ClientREPL(testCtx(t), strings.NewReader(""), io.Discard, ClientOptions{}); err == nil {
+	if err := Run(tooltest.Ctx(t), strings.NewReader(""), io.Discard, Options{}); err == nil {
 		t.Fatal("no uc URL accepted")
 	}
 }
 
 func mustJSON(t *testing.T, v map[string]any) string {
 	t.Helper()
-	b, err := jsonMarshal(v)
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,12 +187,12 @@ func mustJSON(t *testing.T, v map[string]any) string {
 
 // A script whose every command succeeds returns nil; one failure is enough
 // for an error.
-func TestClientREPLVerdict(t *testing.T) {
-	if _, _, err := runREPL(t, "register a b\nlogin a b\nitems\necho 1\nquit\nbogus\n", ClientOptions{}); err != nil {
+func TestREPLVerdict(t *testing.T) {
+	if _, _, err := runREPL(t, "register a b\nlogin a b\nitems\necho 1\nquit\nbogus\n", Options{}); err != nil {
 		t.Fatalf("all succeeded: %v", err)
 	}
 	for _, script := range []string{"bogus\n", "register a b\nlogin a wrong\n", "register a b\nlogin a b\ngift 2 100 11\n", "items\n"} {
-		if _, _, err := runREPL(t, script, ClientOptions{}); !errors.Is(err, ErrCommandsFailed) {
+		if _, _, err := runREPL(t, script, Options{}); !errors.Is(err, ErrCommandsFailed) {
 			t.Errorf("%q: err = %v, want %v", script, err, ErrCommandsFailed)
 		}
 	}
@@ -198,11 +200,11 @@ func TestClientREPLVerdict(t *testing.T) {
 
 // The prompt comes after the answer to the command given as arguments,
 // and after each answer; at the end of input the prompt line is ended.
-func TestClientREPLPromptAfterAnswer(t *testing.T) {
+func TestREPLPromptAfterAnswer(t *testing.T) {
 	g := clienttest.StartGate(t, nil)
 	uc := clienttest.StartUC(t, g.Addr())
-	var out syncBuffer
-	err := ClientREPL(testCtx(t), strings.NewReader("echo 7\n"), &out, ClientOptions{UC: uc.URL, Prompt: "hive> ", First: "guest dev1"})
+	var out tooltest.Buffer
+	err := Run(tooltest.Ctx(t), strings.NewReader("echo 7\n"), &out, Options{UC: uc.URL, Prompt: "hive> ", First: "guest dev1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,9 +218,9 @@ func TestClientREPLPromptAfterAnswer(t *testing.T) {
 
 // A push while the prompt waits goes on a line of its own, and the prompt
 // comes again.
-func TestClientREPLPushBelowPrompt(t *testing.T) {
+func TestREPLPushBelowPrompt(t *testing.T) {
 	var out bytes.Buffer
-	r := &repl{opt: ClientOptions{Prompt: "hive> "}, out: &out, pushed: make(chan struct{}, 1)}
+	r := &repl{opt: Options{Prompt: "hive> "}, out: &out, pushed: make(chan struct{}, 1)}
 	r.showPrompt()
 	r.printPush("msg.GetItems.Res", &msg.GetItems_Res{Code: proto.Int32(0)})
 	want := "hive> \n" + `{"push":"msg.GetItems.Res","msg":{"code":0}}` + "\nhive> "
@@ -233,11 +235,11 @@ func TestClientREPLPushBelowPrompt(t *testing.T) {
 }
 
 // Pretty prints indented text, not JSON.
-func TestClientREPLPretty(t *testing.T) {
+func TestREPLPretty(t *testing.T) {
 	g := clienttest.StartGate(t, nil)
 	uc := clienttest.StartUC(t, g.Addr())
-	var out syncBuffer
-	err := ClientREPL(testCtx(t), strings.NewReader("guest dev1\nitems\nbogus\n"), &out, ClientOptions{UC: uc.URL, Pretty: true})
+	var out tooltest.Buffer
+	err := Run(tooltest.Ctx(t), strings.NewReader("guest dev1\nitems\nbogus\n"), &out, Options{UC: uc.URL, Pretty: true})
 	if !errors.Is(err, ErrCommandsFailed) {
 		t.Fatalf("err = %v", err)
 	}
@@ -253,18 +255,18 @@ func TestClientREPLPretty(t *testing.T) {
 }
 
 // uc unreachable: the error says to start hive dev.
-func TestClientREPLUnreachableUCHint(t *testing.T) {
-	var out syncBuffer
-	err := ClientREPL(testCtx(t), strings.NewReader("login a b\n"), &out, ClientOptions{UC: "http://127.0.0.1:1"})
+func TestREPLUnreachableUCHint(t *testing.T) {
+	var out tooltest.Buffer
+	err := Run(tooltest.Ctx(t), strings.NewReader("login a b\n"), &out, Options{UC: "http://127.0.0.1:1"})
 	if !errors.Is(err, ErrCommandsFailed) || !strings.Contains(string(out.Bytes()), "go run ./cmd/hive dev") {
 		t.Fatalf("err %v, output %s: want a failure and the hint", err, out.Bytes())
 	}
 }
 
 // help is generated from the command table: every command has its line.
-func TestClientREPLHelpListsEveryCommand(t *testing.T) {
-	h := replHelp()
-	for _, c := range replCommands {
+func TestREPLHelpListsEveryCommand(t *testing.T) {
+	h := helpText()
+	for _, c := range commands {
 		if c.help != "" && !strings.Contains(h, "\n  "+c.name) {
 			t.Errorf("help lacks %s:\n%s", c.name, h)
 		}

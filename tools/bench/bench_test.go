@@ -1,4 +1,4 @@
-package tools
+package bench
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/tools/internal/tooltest"
 )
 
 func TestBenchGameScenarios(t *testing.T) {
@@ -31,8 +32,8 @@ func TestBenchGameScenarios(t *testing.T) {
 	uc := clienttest.StartUC(t, g.Addr())
 	for _, sc := range []string{ScenarioEcho, ScenarioItems, ScenarioGift} {
 		t.Run(sc, func(t *testing.T) {
-			var out, progress syncBuffer
-			res, err := Bench(testCtx(t), BenchOptions{UC: uc.URL, Conns: 3, Duration: 1200 * time.Millisecond, Scenario: sc, Out: &out, Progress: &progress})
+			var out, progress tooltest.Buffer
+			res, err := Run(tooltest.Ctx(t), Options{UC: uc.URL, Conns: 3, Duration: 1200 * time.Millisecond, Scenario: sc, Out: &out, Progress: &progress})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +69,7 @@ func TestBenchCountsErrors(t *testing.T) {
 		}
 		clienttest.DefaultHandler(p, api, m)
 	})
-	res, err := Bench(testCtx(t), BenchOptions{UC: uc.URL, Gate: bad.Addr(), Conns: 2, Duration: 300 * time.Millisecond, Scenario: ScenarioItems})
+	res, err := Run(tooltest.Ctx(t), Options{UC: uc.URL, Gate: bad.Addr(), Conns: 2, Duration: 300 * time.Millisecond, Scenario: ScenarioItems})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +95,8 @@ func TestBenchRateLimitedHint(t *testing.T) {
 		}
 		clienttest.DefaultHandler(p, api, m)
 	})
-	var out syncBuffer
-	res, err := Bench(testCtx(t), BenchOptions{UC: uc.URL, Gate: limited.Addr(), Conns: 2, Duration: 300 * time.Millisecond, Out: &out})
+	var out tooltest.Buffer
+	res, err := Run(tooltest.Ctx(t), Options{UC: uc.URL, Gate: limited.Addr(), Conns: 2, Duration: 300 * time.Millisecond, Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestBenchNATSRR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Bench(testCtx(t), BenchOptions{NATS: n.URL, NATSOptions: []nats.Option{creds}, Conns: 4, Duration: 300 * time.Millisecond, Scenario: ScenarioNATSRR})
+	res, err := Run(tooltest.Ctx(t), Options{NATS: n.URL, NATSOptions: []nats.Option{creds}, Conns: 4, Duration: 300 * time.Millisecond, Scenario: ScenarioNATSRR})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,16 +150,16 @@ func TestBenchNATSRR(t *testing.T) {
 
 func TestBenchBadOptions(t *testing.T) {
 	for _, c := range []struct {
-		opt  BenchOptions
+		opt  Options
 		want string
 	}{
-		{BenchOptions{Scenario: "nope", UC: "http://x"}, "unknown scenario"},
-		{BenchOptions{Scenario: ScenarioEcho}, "--uc"},
-		{BenchOptions{Scenario: ScenarioNATSRR}, "--nats"},
-		{BenchOptions{UC: "http://x", Conns: -1}, "conns"},
-		{BenchOptions{UC: "http://127.0.0.1:1", Conns: 1}, "sign up"},
+		{Options{Scenario: "nope", UC: "http://x"}, "unknown scenario"},
+		{Options{Scenario: ScenarioEcho}, "--uc"},
+		{Options{Scenario: ScenarioNATSRR}, "--nats"},
+		{Options{UC: "http://x", Conns: -1}, "conns"},
+		{Options{UC: "http://127.0.0.1:1", Conns: 1}, "sign up"},
 	} {
-		if _, err := Bench(testCtx(t), c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := Run(tooltest.Ctx(t), c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%+v: err = %v, want %q", c.opt, err, c.want)
 		}
 	}
@@ -257,7 +258,7 @@ func BenchmarkDriver(b *testing.B) {
 }
 
 func benchDriver(b *testing.B, addr, sc string, conns int, par bool) {
-	opt := BenchOptions{Scenario: sc, Conns: conns, Timeout: 10 * time.Second}
+	opt := Options{Scenario: sc, Conns: conns, Timeout: 10 * time.Second}
 	n := conns
 	if sc == ScenarioGift && n == 1 {
 		n = 2 // as gameOps

@@ -300,7 +300,7 @@ func TestDurableSnapshotShortensTheTail(t *testing.T) {
 	if err := cold.repo.SaveSnapshot(ctx(t), snap); err != nil {
 		t.Fatal(err)
 	}
-	colder := newEnvOn(t, e.n, nil, events.Options{})
+	colder := newEnvOn(t, e.n, nil, events.Options{SnapshotEvery: 5})
 	if snap, _ := colder.repo.Load(ctx(t), 1); snap.State.N != 12 || colder.store.Stats().TailEvents != 0 {
 		t.Fatalf("load after explicit snapshot = %+v, tail %d", snap, colder.store.Stats().TailEvents)
 	}
@@ -514,5 +514,37 @@ func TestSharedBatchesAcrossProcesses(t *testing.T) {
 	for p, s := range stores {
 		st := s.Stats()
 		t.Logf("process %d: %d batches of %d commands, %d conflicts", p, st.Batches, st.BatchedCmds, st.Conflicts)
+	}
+}
+
+// Run hands back what decide returned with its events, from decide's last
+// run; a command already applied is not decided again and gives the zero
+// result, so a caller tells "refused" from "done before" by Duplicate.
+func TestRunReturnsDecideResult(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	type verdict struct {
+		before int64
+		why    string
+	}
+	spend := func(n int64) func([]*events.Snapshot[*counter]) ([]events.Emit, verdict) {
+		return func(s []*events.Snapshot[*counter]) ([]events.Emit, verdict) {
+			if s[0].State.N < n {
+				return nil, verdict{s[0].State.N, "not enough"}
+			}
+			return []events.Emit{{ID: 1, Event: use(n)}}, verdict{s[0].State.N, "spent"}
+		}
+	}
+	e.add(t, 1, "seed", 5)
+	got, out, err := events.Run(ctx(t), e.repo, events.Cmd{ID: "big"}, []int64{1}, spend(9))
+	if err != nil || got != (verdict{5, "not enough"}) || len(out.Events) != 0 {
+		t.Fatalf("refused spend = %+v, %+v, %v", got, out, err)
+	}
+	got, out, err = events.Run(ctx(t), e.repo, events.Cmd{ID: "small"}, []int64{1}, spend(3))
+	if err != nil || got != (verdict{5, "spent"}) || len(out.Events) != 1 || out.States[0].State.N != 2 {
+		t.Fatalf("spend = %+v, %+v, %v", got, out, err)
+	}
+	got, out, err = events.Run(ctx(t), e.repo, events.Cmd{ID: "small"}, []int64{1}, spend(3))
+	if err != nil || got != (verdict{}) || !out.Duplicate || out.States[0].State.N != 2 {
+		t.Fatalf("retried spend = %+v, %+v, %v", got, out, err)
 	}
 }

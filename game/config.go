@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/registry"
 )
 
@@ -24,7 +25,7 @@ type Config struct {
 	// DataFile is the game data JSON file; empty = built-in defaults (--game-data).
 	DataFile string
 	// SnapshotEvery writes a durable snapshot every this many events of a
-	// player (--game-snapshot-every).
+	// player; 0 writes none (--game-snapshot-every).
 	SnapshotEvery int
 	// AdminToken authorises operator commands on the bus (admin.mail); empty
 	// disables them (--game-admin-token).
@@ -57,15 +58,16 @@ type Config struct {
 
 // DefaultConfig returns the defaults of every flag.
 func DefaultConfig() Config {
+	store := events.DefaultOptions() // the event store's settings default there
 	return Config{
 		Workers:          64,
 		Queue:            1024,
-		SnapshotEvery:    100,
+		SnapshotEvery:    store.SnapshotEvery,
 		RequestTimeout:   5 * time.Second,
 		PresenceInterval: 2 * time.Second,
 		GateGrace:        30 * time.Second,
-		BatchFlights:     1,
-		BatchMaxMsgs:     256,
+		BatchFlights:     store.BatchFlights,
+		BatchMaxMsgs:     store.BatchMaxMsgs,
 		MailMaxAmount:    1_000_000,
 		Projections:      true,
 	}

@@ -548,3 +548,27 @@ func TestRunReturnsDecideResult(t *testing.T) {
 		t.Fatalf("retried spend = %+v, %+v, %v", got, out, err)
 	}
 }
+
+// A zero SnapshotEvery writes no durable snapshots (the default, 100, is
+// DefaultOptions'), so a caller turns them off with the zero of its own flag.
+func TestZeroSnapshotEveryWritesNoDurableSnapshot(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	on := newEnvOn(t, e.n, nil, events.Options{SnapshotEvery: 1})
+	on.repo.Exec(ctx(t), events.Cmd{ID: "on"}, []int64{2}, func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: 2, Event: grant(1)}} })
+	for i := range events.DefaultOptions().SnapshotEvery + 1 { // past the default's count
+		e.add(t, 1, fmt.Sprint("off", i), 1)
+	}
+	kv, err := e.n.JS.KeyValue(ctx(t), bus.SnapshotsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx(t), "test.2"); err != nil {
+		t.Fatalf("SnapshotEvery 1 wrote no durable snapshot: %v", err)
+	}
+	if _, err := kv.Get(ctx(t), "test.1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("SnapshotEvery 0: durable snapshot lookup = %v, want none", err)
+	}
+	if d := events.DefaultOptions().SnapshotEvery; d <= 0 {
+		t.Fatalf("default SnapshotEvery = %d", d)
+	}
+}

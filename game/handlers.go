@@ -200,12 +200,8 @@ func (w *Worker) getMails(ctx context.Context, r *request, req *msg.GetMails_Req
 }
 
 func (w *Worker) readMail(ctx context.Context, r *request, req *msg.ReadMail_Req) (*msg.ReadMail_Res, error) {
-	id := req.GetId()
-	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideReadMail(s, r.uid, id, r.now) })
-	if err != nil {
-		return nil, err
-	}
-	return &msg.ReadMail_Res{Code: codeOf(rc)}, nil
+	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideReadMail(s, r.uid, req.GetId(), r.now) })
+	return &msg.ReadMail_Res{Code: codeOf(rc)}, err // an error answers with a code of its own
 }
 
 // claimed is a claim's result: its code and the items it granted.
@@ -233,10 +229,6 @@ func (w *Worker) claimMail(ctx context.Context, r *request, req *msg.ClaimMail_R
 }
 
 func (w *Worker) deleteMail(ctx context.Context, r *request, req *msg.DeleteMail_Req) (*msg.DeleteMail_Res, error) {
-	id := req.GetId()
-	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideDeleteMail(s, r.uid, id, r.now) })
-	if err != nil {
-		return nil, err
-	}
-	return &msg.DeleteMail_Res{Code: codeOf(rc)}, nil
+	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideDeleteMail(s, r.uid, req.GetId(), r.now) })
+	return &msg.DeleteMail_Res{Code: codeOf(rc)}, err // an error answers with a code of its own
 }

@@ -78,7 +78,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "game-workers", c.Workers, "game: goroutines handling requests (commands wait on NATS and JetStream, so more than cores)")
 	fs.IntVar(&c.Queue, "game-queue", c.Queue, "game: requests received but not yet handled, at most")
 	fs.StringVar(&c.DataFile, "game-data", c.DataFile, "game: game data JSON file (items, item usage, starting items); empty = built-in defaults")
-	fs.IntVar(&c.SnapshotEvery, "game-snapshot-every", c.SnapshotEvery, "game: durable player snapshot every this many events")
+	fs.IntVar(&c.SnapshotEvery, "game-snapshot-every", c.SnapshotEvery, "game: durable player snapshot every this many events (0: none)")
 	fs.StringVar(&c.AdminToken, "game-admin-token", c.AdminToken, "game: token operator commands (hive admin) must present; empty disables them")
 	fs.DurationVar(&c.RequestTimeout, "game-request-timeout", c.RequestTimeout, "game: time limit for handling one request")
 	fs.DurationVar(&c.PresenceInterval, "game-presence-interval", c.PresenceInterval, "game: how often the leader looks for lost gates")

@@ -451,7 +451,7 @@ func TestSharedBatchesAcrossProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := events.NewStore(context.Background(), js, cache.NewMemory(), events.Options{SnapshotEvery: -1, MaxAttempts: 200})
+		s, err := events.NewStore(context.Background(), js, cache.NewMemory(), events.Options{MaxAttempts: 200})
 		if err != nil {
 			t.Fatal(err)
 		}

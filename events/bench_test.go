@@ -16,7 +16,7 @@ import (
 // BenchmarkAppendSingle: one event on one aggregate per command (plain
 // publish with expected subject sequence and Msg-Id), sequentially.
 func BenchmarkAppendSingle(b *testing.B) {
-	e := newEnvOn(b, nil, cache.NewMemory(), events.Options{})
+	e := newEnvOn(b, nil, cache.NewMemory(), events.DefaultOptions())
 	b.ResetTimer()
 	for i := range b.N {
 		if _, err := e.repo.Exec(b.Context(), events.Cmd{ID: fmt.Sprint("c", i)}, []int64{1},
@@ -30,7 +30,7 @@ func BenchmarkAppendSingle(b *testing.B) {
 // (an atomic batch), sequentially. On a single-replica file stream the
 // server stages every batch in its own file store, which dominates.
 func BenchmarkAppendBatch(b *testing.B) {
-	e := newEnvOn(b, nil, cache.NewMemory(), events.Options{})
+	e := newEnvOn(b, nil, cache.NewMemory(), events.DefaultOptions())
 	b.ResetTimer()
 	for i := range b.N {
 		if _, err := e.repo.Exec(b.Context(), events.Cmd{ID: fmt.Sprint("c", i)}, []int64{1, 2},
@@ -45,7 +45,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 // BenchmarkLoadCached: a load answered by a current cache entry (one cache
 // get plus the direct get of the subject's last sequence).
 func BenchmarkLoadCached(b *testing.B) {
-	e := newEnvOn(b, nil, cache.NewMemory(), events.Options{})
+	e := newEnvOn(b, nil, cache.NewMemory(), events.DefaultOptions())
 	for i := range 50 {
 		e.repo.Exec(b.Context(), events.Cmd{ID: fmt.Sprint("c", i)}, []int64{1},
 			func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: 1, Event: grant(1)}} })
@@ -62,7 +62,7 @@ func BenchmarkLoadCached(b *testing.B) {
 // BenchmarkLoadTail: a load with no cache and no durable snapshot, folding
 // the aggregate's 50 events from the stream (batched direct gets).
 func BenchmarkLoadTail(b *testing.B) {
-	e := newEnvOn(b, nil, nil, events.Options{SnapshotEvery: -1})
+	e := newEnvOn(b, nil, nil, events.Options{})
 	for i := range 50 {
 		e.repo.Exec(b.Context(), events.Cmd{ID: fmt.Sprint("c", i)}, []int64{1},
 			func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: 1, Event: grant(1)}} })
@@ -87,14 +87,13 @@ func BenchmarkLoadTail(b *testing.B) {
 func BenchmarkGiftPairs(b *testing.B) {
 	for _, mode := range []struct {
 		name string
-		opt  events.Options
+		opt  events.Options // SnapshotEvery 0: no durable snapshots
 	}{
 		{"alone", events.Options{BatchMaxMsgs: 2, BatchFlights: 64}},
 		{"grouped", events.Options{}},
 		{"grouped-2-flights", events.Options{BatchFlights: 2}},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
-			mode.opt.SnapshotEvery = -1
 			e := newEnvOn(b, nil, cache.NewMemory(), mode.opt)
 			var seq atomic.Int64
 			before := e.store.Stats()

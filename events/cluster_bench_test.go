@@ -58,8 +58,7 @@ func BenchmarkClusterAppend(b *testing.B) {
 		// No durable snapshots: the KV writes every 100 events are not
 		// what is compared here; the memory cache keeps loads off the stream.
 		store, err := events.NewStore(context.Background(), js, cache.NewMemory(), events.Options{
-			SnapshotEvery: -1,
-			Logger:        slog.New(slog.DiscardHandler), // R3 stale-read warnings; counted as repairs/op
+			Logger: slog.New(slog.DiscardHandler), // R3 stale-read warnings; counted as repairs/op
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
@@ -61,18 +60,30 @@ var errDuplicateAck = errors.New("events: duplicate publish")
 // the snapshots. On a conflict it reloads and decides again; after an
 // outcome it did not see it reloads first, so it finds its own events if
 // they were stored. decide must be pure over the states it is given; it may
-// run several times, and the caller keeps the result of its last run.
+// run several times. Run is Exec for a decide that also returns a result.
 func (r *Repo[S]) Exec(ctx context.Context, cmd Cmd, ids []int64, decide func(states []*Snapshot[S]) []Emit) (*Outcome[S], error) {
+	_, out, err := Run(ctx, r, cmd, ids, func(states []*Snapshot[S]) ([]Emit, struct{}) {
+		return decide(states), struct{}{}
+	})
+	return out, err
+}
+
+// Run is Exec whose decide returns the command's result (a result code, what
+// a claim granted, ...) alongside its events. It returns the result of
+// decide's last run, or R's zero value when decide did not run or its run
+// was dropped (Outcome.Duplicate: the command had already been applied).
+func Run[S, R any](ctx context.Context, r *Repo[S], cmd Cmd, ids []int64, decide func(states []*Snapshot[S]) ([]Emit, R)) (R, *Outcome[S], error) {
+	var res, none R
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("events: Exec with no aggregate")
+		return none, nil, fmt.Errorf("events: Exec with no aggregate")
 	}
 	for i, id := range ids {
 		if slices.Contains(ids[:i], id) {
-			return nil, fmt.Errorf("events: Exec with aggregate %d twice", id)
+			return none, nil, fmt.Errorf("events: Exec with aggregate %d twice", id)
 		}
 	}
 	if cmd.ID == "" {
-		return nil, fmt.Errorf("events: Exec needs a command id")
+		return none, nil, fmt.Errorf("events: Exec needs a command id")
 	}
 	subjects := make([]string, len(ids))
 	for i, id := range ids {
@@ -80,7 +91,7 @@ func (r *Repo[S]) Exec(ctx context.Context, cmd Cmd, ids []int64, decide func(st
 	}
 	done, err := r.s.turns.take(ctx, subjects)
 	if err != nil {
-		return nil, fmt.Errorf("events: %s: %w", cmd.ID, err)
+		return none, nil, fmt.Errorf("events: %s: %w", cmd.ID, err)
 	}
 	defer done()
 	out := &Outcome[S]{}
@@ -88,14 +99,14 @@ func (r *Repo[S]) Exec(ctx context.Context, cmd Cmd, ids []int64, decide func(st
 	for attempt := 0; attempt < r.s.opt.MaxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
+				return none, nil, err
 			}
 		}
 		states := make([]*Snapshot[S], len(ids))
 		for i, id := range ids {
 			st, err := r.Load(ctx, id)
 			if err != nil {
-				return nil, err
+				return none, nil, err
 			}
 			states[i] = st
 		}
@@ -103,35 +114,37 @@ func (r *Repo[S]) Exec(ctx context.Context, cmd Cmd, ids []int64, decide func(st
 		if states[0].HasCmd(cmd.ID) {
 			r.s.st.dups.Add(1)
 			out.Duplicate = true
-			return out, nil
+			return none, out, nil
 		}
 		out.Attempts++
-		emits := decide(states)
+		var emits []Emit
+		emits, res = decide(states)
 		if len(emits) == 0 {
-			return out, nil
+			return res, out, nil
 		}
 		evs, err := r.append(ctx, cmd, ids, states, emits)
 		switch {
 		case err == nil:
 			r.commit(ctx, states, ids, evs)
 			out.Events = evs
-			return out, nil
+			return res, out, nil
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("events: %s: %w", cmd.ID, ctx.Err())
+			return none, nil, fmt.Errorf("events: %s: %w", cmd.ID, ctx.Err())
 		case isConflict(err):
 			r.s.st.conflicts.Add(1)
 		case errors.Is(err, errDuplicateAck) || isDuplicateBatch(err):
 			// The server already holds this command's events (an earlier
 			// attempt whose ack was lost, or a retried request): applied once.
-			return r.duplicate(ctx, ids, out)
+			out, err := r.duplicate(ctx, ids, out)
+			return none, out, err
 		case isRejection(err):
-			return nil, fmt.Errorf("events: append %s: %w", cmd.ID, err)
+			return none, nil, fmt.Errorf("events: append %s: %w", cmd.ID, err)
 		default:
 			r.s.st.unseen.Add(1)
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("%w: %s after %d attempts: %v", ErrContention, cmd.ID, r.s.opt.MaxAttempts, lastErr)
+	return none, nil, fmt.Errorf("%w: %s after %d attempts: %v", ErrContention, cmd.ID, r.s.opt.MaxAttempts, lastErr)
 }
 
 // append publishes the emitted events: the first event on each subject
@@ -251,7 +264,7 @@ func isConflict(err error) bool {
 		return true
 	}
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10158 // duplicate message id is in process
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == codeMsgIDInProcess
 }
 
 // isDuplicateBatch reports an atomic batch refused because a message's Msg-Id
@@ -259,7 +272,7 @@ func isConflict(err error) bool {
 // the same command was committed (all or nothing).
 func isDuplicateBatch(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10201 // atomic publish contains duplicate message
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == codeBatchDuplicateMsgID
 }
 
 // isRejection reports an error the server answered with: retrying the same
@@ -270,8 +283,7 @@ func isRejection(err error) bool {
 		return false
 	}
 	// Too many in-flight batches is load, not a verdict: retry.
-	return apiErr.ErrorCode != jetstreamext.JSErrCodeAtomicPublishTooManyInflight &&
-		apiErr.ErrorCode != jetstreamext.JSErrCodeBatchPublishIncomplete
+	return apiErr.ErrorCode != codeBatchTooManyInflight && apiErr.ErrorCode != codeBatchIncomplete
 }
 
 // backoff sleeps a jittered, growing pause before another attempt.

@@ -19,7 +19,7 @@ import (
 func newGroupStore(t *testing.T) *Store {
 	t.Helper()
 	n := testenv.StartNATS(t)
-	s, err := NewStore(context.Background(), n.JS, nil, Options{SnapshotEvery: -1})
+	s, err := NewStore(context.Background(), n.JS, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

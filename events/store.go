@@ -16,34 +16,33 @@ import (
 	"github.com/qeetap/hive/cache"
 )
 
-// Options tunes a Store. Zero values take the defaults noted.
+// Options tunes a Store. A zero field takes its default (DefaultOptions),
+// except SnapshotEvery, whose zero means no durable snapshots.
 type Options struct {
-	// Stream is the events stream; default bus.EventsStream.
+	// Stream is the events stream.
 	Stream string
-	// SnapshotBucket is the KV bucket of durable snapshots; default bus.SnapshotsBucket.
+	// SnapshotBucket is the KV bucket of durable snapshots.
 	SnapshotBucket string
 	// SnapshotEvery writes a durable snapshot after this many events since the
-	// last one; default 100, negative disables durable snapshots.
+	// last one; 0 or less writes none (and reads none: loads start from the
+	// cache or the first event).
 	SnapshotEvery int
-	// CacheTTL bounds how long a snapshot stays in the cache; default 24h.
+	// CacheTTL bounds how long a snapshot stays in the cache.
 	CacheTTL time.Duration
-	// RecentCmds is how many recent command ids a snapshot remembers; default 64.
+	// RecentCmds is how many recent command ids a snapshot remembers.
 	RecentCmds int
 	// MaxAttempts bounds decide+append attempts of one command (conflicts and
-	// unseen outcomes); default 20.
+	// unseen outcomes).
 	MaxAttempts int
-	// TailBatch is the batch size of the direct gets that read a tail; default 256.
+	// TailBatch is the batch size of the direct gets that read a tail.
 	TailBatch int
 	// BatchFlights bounds the atomic batches this store has in flight at
 	// once; commands waiting meanwhile share the next batch (group.go).
-	// Default 1: the server commits a stream's batches one at a time, and
-	// one flight lets the most commands gather for the next (on R1,
-	// BenchmarkGiftPairs ran 2.5x faster with 1 than with 2).
 	BatchFlights int
-	// BatchMaxMsgs bounds the messages of one shared batch; default 256 (the
-	// server's limit is 1,000 by default).
+	// BatchMaxMsgs bounds the messages of one shared batch (the server's
+	// limit is 1,000 by default).
 	BatchMaxMsgs int
-	// BatchTimeout bounds the wait for a batch's commit; default 5s.
+	// BatchTimeout bounds the wait for a batch's commit.
 	BatchTimeout time.Duration
 	// Logger gets warnings about cache and snapshot failures; default slog.Default().
 	Logger *slog.Logger
@@ -53,39 +52,49 @@ type Options struct {
 	AfterAppend func(subjects []string) bool
 }
 
+// DefaultOptions returns the default of every setting: the one place that
+// states them (game.DefaultConfig takes its store settings from here).
+func DefaultOptions() Options {
+	return Options{
+		Stream:         bus.EventsStream,
+		SnapshotBucket: bus.SnapshotsBucket,
+		SnapshotEvery:  100,
+		CacheTTL:       24 * time.Hour,
+		RecentCmds:     64,
+		MaxAttempts:    20,
+		TailBatch:      256,
+		// One flight: the server commits a stream's batches one at a time,
+		// and one flight lets the most commands gather for the next (on R1,
+		// BenchmarkGiftPairs ran 2.5x faster with 1 than with 2).
+		BatchFlights: 1,
+		BatchMaxMsgs: 256,
+		BatchTimeout: 5 * time.Second,
+	}
+}
+
+// defaults fills the unset fields from DefaultOptions (SnapshotEvery stays:
+// its zero is a setting).
 func (o *Options) defaults() {
-	if o.Stream == "" {
-		o.Stream = bus.EventsStream
-	}
-	if o.SnapshotBucket == "" {
-		o.SnapshotBucket = bus.SnapshotsBucket
-	}
-	if o.SnapshotEvery == 0 {
-		o.SnapshotEvery = 100
-	}
-	if o.CacheTTL <= 0 {
-		o.CacheTTL = 24 * time.Hour
-	}
-	if o.RecentCmds <= 0 {
-		o.RecentCmds = 64
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 20
-	}
-	if o.TailBatch <= 0 {
-		o.TailBatch = 256
-	}
-	if o.BatchFlights <= 0 {
-		o.BatchFlights = 1
-	}
-	if o.BatchMaxMsgs <= 0 {
-		o.BatchMaxMsgs = 256
-	}
-	if o.BatchTimeout <= 0 {
-		o.BatchTimeout = 5 * time.Second
-	}
+	d := DefaultOptions()
+	orDefault(&o.Stream, d.Stream)
+	orDefault(&o.SnapshotBucket, d.SnapshotBucket)
+	orDefault(&o.CacheTTL, d.CacheTTL)
+	orDefault(&o.RecentCmds, d.RecentCmds)
+	orDefault(&o.MaxAttempts, d.MaxAttempts)
+	orDefault(&o.TailBatch, d.TailBatch)
+	orDefault(&o.BatchFlights, d.BatchFlights)
+	orDefault(&o.BatchMaxMsgs, d.BatchMaxMsgs)
+	orDefault(&o.BatchTimeout, d.BatchTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+}
+
+// orDefault sets *v to def when *v is zero or less (or empty).
+func orDefault[T int | time.Duration | string](v *T, def T) {
+	var zero T
+	if *v <= zero {
+		*v = def
 	}
 }
 
@@ -204,7 +213,7 @@ func (s *Store) LeaderLastSeq(ctx context.Context, subject string) (uint64, erro
 		return 0, fmt.Errorf("events: last of %s from leader: %w", subject, err)
 	}
 	switch {
-	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+	case r.Error != nil && r.Error.ErrorCode == codeNoMessage:
 		return 0, nil
 	case r.Error != nil:
 		return 0, fmt.Errorf("events: last of %s from leader: %w", subject, r.Error)

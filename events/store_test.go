@@ -300,7 +300,7 @@ func TestDurableSnapshotShortensTheTail(t *testing.T) {
 	if err := cold.repo.SaveSnapshot(ctx(t), snap); err != nil {
 		t.Fatal(err)
 	}
-	colder := newEnvOn(t, e.n, nil, events.Options{})
+	colder := newEnvOn(t, e.n, nil, events.Options{SnapshotEvery: 5})
 	if snap, _ := colder.repo.Load(ctx(t), 1); snap.State.N != 12 || colder.store.Stats().TailEvents != 0 {
 		t.Fatalf("load after explicit snapshot = %+v, tail %d", snap, colder.store.Stats().TailEvents)
 	}
@@ -451,7 +451,7 @@ func TestSharedBatchesAcrossProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := events.NewStore(context.Background(), js, cache.NewMemory(), events.Options{SnapshotEvery: -1, MaxAttempts: 200})
+		s, err := events.NewStore(context.Background(), js, cache.NewMemory(), events.Options{MaxAttempts: 200})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -514,5 +514,61 @@ func TestSharedBatchesAcrossProcesses(t *testing.T) {
 	for p, s := range stores {
 		st := s.Stats()
 		t.Logf("process %d: %d batches of %d commands, %d conflicts", p, st.Batches, st.BatchedCmds, st.Conflicts)
+	}
+}
+
+// Run hands back what decide returned with its events, from decide's last
+// run; a command already applied is not decided again and gives the zero
+// result, so a caller tells "refused" from "done before" by Duplicate.
+func TestRunReturnsDecideResult(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	type verdict struct {
+		before int64
+		why    string
+	}
+	spend := func(n int64) func([]*events.Snapshot[*counter]) ([]events.Emit, verdict) {
+		return func(s []*events.Snapshot[*counter]) ([]events.Emit, verdict) {
+			if s[0].State.N < n {
+				return nil, verdict{s[0].State.N, "not enough"}
+			}
+			return []events.Emit{{ID: 1, Event: use(n)}}, verdict{s[0].State.N, "spent"}
+		}
+	}
+	e.add(t, 1, "seed", 5)
+	got, out, err := events.Run(ctx(t), e.repo, events.Cmd{ID: "big"}, []int64{1}, spend(9))
+	if err != nil || got != (verdict{5, "not enough"}) || len(out.Events) != 0 {
+		t.Fatalf("refused spend = %+v, %+v, %v", got, out, err)
+	}
+	got, out, err = events.Run(ctx(t), e.repo, events.Cmd{ID: "small"}, []int64{1}, spend(3))
+	if err != nil || got != (verdict{5, "spent"}) || len(out.Events) != 1 || out.States[0].State.N != 2 {
+		t.Fatalf("spend = %+v, %+v, %v", got, out, err)
+	}
+	got, out, err = events.Run(ctx(t), e.repo, events.Cmd{ID: "small"}, []int64{1}, spend(3))
+	if err != nil || got != (verdict{}) || !out.Duplicate || out.States[0].State.N != 2 {
+		t.Fatalf("retried spend = %+v, %+v, %v", got, out, err)
+	}
+}
+
+// A zero SnapshotEvery writes no durable snapshots (the default, 100, is
+// DefaultOptions'), so a caller turns them off with the zero of its own flag.
+func TestZeroSnapshotEveryWritesNoDurableSnapshot(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	on := newEnvOn(t, e.n, nil, events.Options{SnapshotEvery: 1})
+	on.repo.Exec(ctx(t), events.Cmd{ID: "on"}, []int64{2}, func([]*events.Snapshot[*counter]) []events.Emit { return []events.Emit{{ID: 2, Event: grant(1)}} })
+	for i := range events.DefaultOptions().SnapshotEvery + 1 { // past the default's count
+		e.add(t, 1, fmt.Sprint("off", i), 1)
+	}
+	kv, err := e.n.JS.KeyValue(ctx(t), bus.SnapshotsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx(t), "test.2"); err != nil {
+		t.Fatalf("SnapshotEvery 1 wrote no durable snapshot: %v", err)
+	}
+	if _, err := kv.Get(ctx(t), "test.1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("SnapshotEvery 0: durable snapshot lookup = %v, want none", err)
+	}
+	if d := events.DefaultOptions().SnapshotEvery; d <= 0 {
+		t.Fatalf("default SnapshotEvery = %d", d)
 	}
 }

@@ -232,13 +232,10 @@ func (w *Worker) deliverMail(m *nats.Msg) *MailResult {
 
 // mailOne delivers the mail to one player as a MailReceived event.
 func (w *Worker) mailOne(ctx context.Context, req *MailRequest, uid int64) (def.ResCode, bool, error) {
-	rc := def.ResCode_RC_OK
 	now := time.Now().Unix()
-	out, err := w.exec(ctx, events.Cmd{ID: "mail/" + req.ID + "/" + strconv.FormatInt(uid, 10), Corr: req.ID}, ids(uid),
-		func(s []*Snap) []events.Emit {
-			var evs []events.Emit
-			evs, rc = decideMail(w.data, s[0].State, uid, req.Title, req.Content, req.Items, now)
-			return evs
+	rc, out, err := command(ctx, w, events.Cmd{ID: "mail/" + req.ID + "/" + strconv.FormatInt(uid, 10), Corr: req.ID}, ids(uid),
+		func(s []*Snap) ([]events.Emit, def.ResCode) {
+			return decideMail(w.data, s[0].State, uid, req.Title, req.Content, req.Items, now)
 		})
 	if err != nil {
 		return 0, false, err

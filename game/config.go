@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/registry"
 )
 
@@ -24,7 +25,7 @@ type Config struct {
 	// DataFile is the game data JSON file; empty = built-in defaults (--game-data).
 	DataFile string
 	// SnapshotEvery writes a durable snapshot every this many events of a
-	// player (--game-snapshot-every).
+	// player; 0 writes none (--game-snapshot-every).
 	SnapshotEvery int
 	// AdminToken authorises operator commands on the bus (admin.mail); empty
 	// disables them (--game-admin-token).
@@ -57,15 +58,16 @@ type Config struct {
 
 // DefaultConfig returns the defaults of every flag.
 func DefaultConfig() Config {
+	store := events.DefaultOptions() // the event store's settings default there
 	return Config{
 		Workers:          64,
 		Queue:            1024,
-		SnapshotEvery:    100,
+		SnapshotEvery:    store.SnapshotEvery,
 		RequestTimeout:   5 * time.Second,
 		PresenceInterval: 2 * time.Second,
 		GateGrace:        30 * time.Second,
-		BatchFlights:     1,
-		BatchMaxMsgs:     256,
+		BatchFlights:     store.BatchFlights,
+		BatchMaxMsgs:     store.BatchMaxMsgs,
 		MailMaxAmount:    1_000_000,
 		Projections:      true,
 	}
@@ -76,7 +78,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "game-workers", c.Workers, "game: goroutines handling requests (commands wait on NATS and JetStream, so more than cores)")
 	fs.IntVar(&c.Queue, "game-queue", c.Queue, "game: requests received but not yet handled, at most")
 	fs.StringVar(&c.DataFile, "game-data", c.DataFile, "game: game data JSON file (items, item usage, starting items); empty = built-in defaults")
-	fs.IntVar(&c.SnapshotEvery, "game-snapshot-every", c.SnapshotEvery, "game: durable player snapshot every this many events")
+	fs.IntVar(&c.SnapshotEvery, "game-snapshot-every", c.SnapshotEvery, "game: durable player snapshot every this many events (0: none)")
 	fs.StringVar(&c.AdminToken, "game-admin-token", c.AdminToken, "game: token operator commands (hive admin) must present; empty disables them")
 	fs.DurationVar(&c.RequestTimeout, "game-request-timeout", c.RequestTimeout, "game: time limit for handling one request")
 	fs.DurationVar(&c.PresenceInterval, "game-presence-interval", c.PresenceInterval, "game: how often the leader looks for lost gates")

@@ -18,32 +18,42 @@ func codeOf(rc def.ResCode) *int32 { return proto.Int32(int32(rc)) }
 func isOK(rc def.ResCode) bool     { return rc == def.ResCode_RC_OK }
 func ids(id ...int64) []int64      { return id }
 
-// single adapts a one-player decide to Exec, keeping its code in *rc. A
-// player that was never created (no login yet) changes nothing.
-func single(f func(*Player) ([]events.Emit, def.ResCode), rc *def.ResCode) func([]*Snap) []events.Emit {
-	return func(s []*Snap) []events.Emit {
-		if !s[0].State.GetCreated() {
-			*rc = def.ResCode_RC_LOGIN_REQUIRED
-			return nil
-		}
-		var evs []events.Emit
-		evs, *rc = f(s[0].State)
-		return evs
-	}
-}
+// The zero result code is RC_OK, which command relies on for duplicates
+// (this line does not compile otherwise).
+var _ = [1]struct{}{}[def.ResCode_RC_OK]
 
-// exec runs a command on players through the event store, serialised with
-// this worker's other commands on the same players, and sends the pushes its
-// events call for.
-func (w *Worker) exec(ctx context.Context, cmd events.Cmd, players []int64, decide func([]*Snap) []events.Emit) (*events.Outcome[*Player], error) {
-	unlock := w.locks.lock(players...)
-	out, err := w.players.Exec(ctx, cmd, players, decide)
-	unlock()
+// command runs one command on players through the event store (which takes
+// this process's commands on a player in turns) and sends the pushes its
+// events call for. decide returns the command's events and its result. A
+// command found already applied (a retried request, Outcome.Duplicate) is
+// not decided again and gives R's zero value: for a result code RC_OK,
+// which is what its first run answered, since a command only appends (and
+// so is only recorded) when it succeeds.
+func command[R any](ctx context.Context, w *Worker, cmd events.Cmd, players []int64, decide func([]*Snap) ([]events.Emit, R)) (R, *events.Outcome[*Player], error) {
+	res, out, err := events.Run(ctx, w.players, cmd, players, decide)
 	if err != nil {
-		return nil, err
+		return res, nil, err
 	}
 	w.push(out)
-	return out, nil
+	return res, out, nil
+}
+
+// onPlayer runs a one-player command of the requesting player and returns
+// its code. A player that was never created (no login yet) changes nothing.
+func (w *Worker) onPlayer(ctx context.Context, r *request, decide func(*Player) ([]events.Emit, def.ResCode)) (def.ResCode, error) {
+	rc, _, err := command(ctx, w, r.cmd, ids(r.uid), ifCreated(decide, def.ResCode_RC_LOGIN_REQUIRED))
+	return rc, err
+}
+
+// ifCreated adapts a one-player decide: a player that was never created
+// changes nothing and gets the result uncreated (RC_LOGIN_REQUIRED).
+func ifCreated[R any](decide func(*Player) ([]events.Emit, R), uncreated R) func([]*Snap) ([]events.Emit, R) {
+	return func(s []*Snap) ([]events.Emit, R) {
+		if !s[0].State.GetCreated() {
+			return nil, uncreated
+		}
+		return decide(s[0].State)
+	}
 }
 
 // load reads one player (cache checked against the stream).
@@ -55,12 +65,11 @@ func (w *Worker) load(ctx context.Context, id int64) (*Player, error) {
 	return s.State, nil
 }
 
-func (w *Worker) echo(_ context.Context, r *request) (proto.Message, error) {
-	req := r.msg.(*msg.Echo_Req)
+func (w *Worker) echo(_ context.Context, _ *request, req *msg.Echo_Req) (*msg.Echo_Res, error) {
 	return &msg.Echo_Res{Val: req.Val, Ct: req.Ct}, nil
 }
 
-func (w *Worker) login(ctx context.Context, r *request) (proto.Message, error) {
+func (w *Worker) login(ctx context.Context, r *request, _ *msg.Login_Req) (*msg.Login_Res, error) {
 	if r.uid == 0 {
 		// The gate sets Hive-User from the verified token; without it the
 		// gate did not verify one.
@@ -70,15 +79,15 @@ func (w *Worker) login(ctx context.Context, r *request) (proto.Message, error) {
 	// event appends ~80x faster than an atomic batch on an R1 file stream,
 	// and a player created but not yet logged in is a consistent state.
 	create := events.Cmd{ID: r.cmd.ID + "/create", Corr: r.cmd.Corr}
-	if _, err := w.exec(ctx, create, ids(r.uid), func(s []*Snap) []events.Emit {
-		return decideCreate(w.data, s[0].State, r.uid, r.now)
+	if _, _, err := command(ctx, w, create, ids(r.uid), func(s []*Snap) ([]events.Emit, def.ResCode) {
+		return decideCreate(w.data, s[0].State, r.uid, r.now), def.ResCode_RC_OK
 	}); err != nil {
 		return nil, err
 	}
 	// A login elsewhere is kicked by the gates themselves (the login
 	// announcement on user.<uid>), so the game only records the session.
-	out, err := w.exec(ctx, r.cmd, ids(r.uid), func(s []*Snap) []events.Emit {
-		return decideLogin(s[0].State, r.uid, r.gate, r.session, r.now)
+	_, out, err := command(ctx, w, r.cmd, ids(r.uid), func(s []*Snap) ([]events.Emit, def.ResCode) {
+		return decideLogin(s[0].State, r.uid, r.gate, r.session, r.now), def.ResCode_RC_OK
 	})
 	if err != nil {
 		return nil, err
@@ -90,9 +99,9 @@ func (w *Worker) login(ctx context.Context, r *request) (proto.Message, error) {
 // logout ends the login of the requesting session (Logout.Req's account
 // field is not trusted: the user is Hive-User). The gate also sends it, with
 // no reply subject, when a logged-in session ends without one.
-func (w *Worker) logout(ctx context.Context, r *request) (proto.Message, error) {
-	out, err := w.exec(ctx, r.cmd, ids(r.uid), func(s []*Snap) []events.Emit {
-		return decideLogout(s[0].State, r.uid, r.gate, r.session, r.now)
+func (w *Worker) logout(ctx context.Context, r *request, _ *msg.Logout_Req) (*msg.Logout_Res, error) {
+	_, out, err := command(ctx, w, r.cmd, ids(r.uid), func(s []*Snap) ([]events.Emit, def.ResCode) {
+		return decideLogout(s[0].State, r.uid, r.gate, r.session, r.now), def.ResCode_RC_OK
 	})
 	if err != nil {
 		return nil, err
@@ -106,8 +115,8 @@ func (w *Worker) logout(ctx context.Context, r *request) (proto.Message, error) 
 	return &msg.Logout_Res{Code: okCode()}, nil
 }
 
-func (w *Worker) getUser(ctx context.Context, r *request) (proto.Message, error) {
-	id := r.msg.(*msg.GetUser_Req).GetId()
+func (w *Worker) getUser(ctx context.Context, r *request, req *msg.GetUser_Req) (*msg.GetUser_Res, error) {
+	id := req.GetId()
 	if id < 0 {
 		return &msg.GetUser_Res{Code: codeOf(def.ResCode_RC_BAD_REQUEST)}, nil
 	}
@@ -123,17 +132,16 @@ func (w *Worker) getUser(ctx context.Context, r *request) (proto.Message, error)
 	return &msg.GetUser_Res{Code: codeOf(rc), User: u}, nil
 }
 
-func (w *Worker) getItems(ctx context.Context, r *request) (proto.Message, error) {
+func (w *Worker) getItems(ctx context.Context, r *request, req *msg.GetItems_Req) (*msg.GetItems_Res, error) {
 	s, err := w.load(ctx, r.uid)
 	if err != nil {
 		return nil, err
 	}
-	items, rc := viewItems(w.data, s, r.msg.(*msg.GetItems_Req).GetIdx())
+	items, rc := viewItems(w.data, s, req.GetIdx())
 	return &msg.GetItems_Res{Code: codeOf(rc), Items: items}, nil
 }
 
-func (w *Worker) giftItems(ctx context.Context, r *request) (proto.Message, error) {
-	req := r.msg.(*msg.GiftItems_Req)
+func (w *Worker) giftItems(ctx context.Context, r *request, req *msg.GiftItems_Req) (*msg.GiftItems_Res, error) {
 	rc, err := w.gift(ctx, r, req.GetDstId(), req.GetItemIdx(), int64(req.GetItemNum()))
 	if err != nil {
 		return nil, err
@@ -146,38 +154,29 @@ func (w *Worker) gift(ctx context.Context, r *request, dst int64, idx int32, num
 	if rc := checkGift(w.data, r.uid, dst, idx, num); !isOK(rc) {
 		return rc, nil
 	}
-	rc := def.ResCode_RC_OK
-	out, err := w.exec(ctx, r.cmd, ids(r.uid, dst), func(s []*Snap) []events.Emit {
-		var evs []events.Emit
-		evs, rc = decideGift(w.data, s[0].State, s[1].State, r.uid, dst, idx, num, r.now)
-		return evs
+	rc, _, err := command(ctx, w, r.cmd, ids(r.uid, dst), func(s []*Snap) ([]events.Emit, def.ResCode) {
+		return decideGift(w.data, s[0].State, s[1].State, r.uid, dst, idx, num, r.now)
 	})
-	if err != nil {
-		return 0, err
-	}
-	if out.Duplicate {
-		return def.ResCode_RC_OK, nil
-	}
-	return rc, nil
+	return rc, err
 }
 
-func (w *Worker) setEvent(ctx context.Context, r *request) (proto.Message, error) {
-	ev := r.msg.(*msg.SetEvent_Req).GetEvent()
+func (w *Worker) setEvent(ctx context.Context, r *request, req *msg.SetEvent_Req) (*msg.SetEvent_Res, error) {
+	ev := req.GetEvent()
 	var rc def.ResCode
 	var err error
 	switch def.EventType(ev.GetOper()) {
 	case def.EventType_EVENT_RENAME:
 		rc, err = w.rename(ctx, r, ev.GetArgStr())
 	case def.EventType_EVENT_MOD_ICON:
-		rc, err = w.simple(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideIcon(s, r.uid, ev.GetArgA(), r.now) })
+		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideIcon(s, r.uid, ev.GetArgA(), r.now) })
 	case def.EventType_EVENT_MOD_MOTTO:
-		rc, err = w.simple(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideMotto(s, r.uid, ev.GetArgStr(), r.now) })
+		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideMotto(s, r.uid, ev.GetArgStr(), r.now) })
 	case def.EventType_EVENT_SCENE_ENTER:
-		rc, err = w.simple(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneEnter(s, r.uid, ev.GetArgA(), r.now) })
+		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneEnter(s, r.uid, ev.GetArgA(), r.now) })
 	case def.EventType_EVENT_SCENE_LEAVE:
-		rc, err = w.simple(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneLeave(s, r.uid, r.now) })
+		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneLeave(s, r.uid, r.now) })
 	case def.EventType_EVENT_ITEM_USE:
-		rc, err = w.simple(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) {
+		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) {
 			return decideUse(w.data, s, r.uid, ev.GetArgA(), int64(ev.GetArgB()), r.now)
 		})
 	case def.EventType_EVENT_ITEM_GIFT:
@@ -191,64 +190,45 @@ func (w *Worker) setEvent(ctx context.Context, r *request) (proto.Message, error
 	return &msg.SetEvent_Res{Code: codeOf(rc)}, nil
 }
 
-// simple runs a one-player command and returns its code (OK for a duplicate).
-func (w *Worker) simple(ctx context.Context, r *request, decide func(*Player) ([]events.Emit, def.ResCode)) (def.ResCode, error) {
-	rc := def.ResCode_RC_OK
-	out, err := w.exec(ctx, r.cmd, ids(r.uid), single(decide, &rc))
-	if err != nil {
-		return 0, err
-	}
-	if out.Duplicate {
-		return def.ResCode_RC_OK, nil
-	}
-	return rc, nil
-}
-
-func (w *Worker) getMails(ctx context.Context, r *request) (proto.Message, error) {
+func (w *Worker) getMails(ctx context.Context, r *request, req *msg.GetMails_Req) (*msg.GetMails_Res, error) {
 	s, err := w.load(ctx, r.uid)
 	if err != nil {
 		return nil, err
 	}
-	mails, rc := viewMails(s, r.msg.(*msg.GetMails_Req).GetId())
+	mails, rc := viewMails(s, req.GetId())
 	return &msg.GetMails_Res{Code: codeOf(rc), Mails: mails}, nil
 }
 
-func (w *Worker) readMail(ctx context.Context, r *request) (proto.Message, error) {
-	id := r.msg.(*msg.ReadMail_Req).GetId()
-	rc, err := w.simple(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideReadMail(s, r.uid, id, r.now) })
-	if err != nil {
-		return nil, err
-	}
-	return &msg.ReadMail_Res{Code: codeOf(rc)}, nil
+func (w *Worker) readMail(ctx context.Context, r *request, req *msg.ReadMail_Req) (*msg.ReadMail_Res, error) {
+	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideReadMail(s, r.uid, req.GetId(), r.now) })
+	return &msg.ReadMail_Res{Code: codeOf(rc)}, err // an error answers with a code of its own
 }
 
-func (w *Worker) claimMail(ctx context.Context, r *request) (proto.Message, error) {
-	id := r.msg.(*msg.ClaimMail_Req).GetId()
-	rc := def.ResCode_RC_OK
-	var items []*def.Item
-	out, err := w.exec(ctx, r.cmd, ids(r.uid), func(s []*Snap) []events.Emit {
-		var evs []events.Emit
-		evs, items, rc = decideClaimMail(w.data, s[0].State, r.uid, id, r.now)
-		return evs
+// claimed is a claim's result: its code and the items it granted.
+type claimed struct {
+	items []*def.Item
+	rc    def.ResCode
+}
+
+func (w *Worker) claimMail(ctx context.Context, r *request, req *msg.ClaimMail_Req) (*msg.ClaimMail_Res, error) {
+	id := req.GetId()
+	res, out, err := command(ctx, w, r.cmd, ids(r.uid), func(s []*Snap) ([]events.Emit, claimed) {
+		evs, items, rc := decideClaimMail(w.data, s[0].State, r.uid, id, r.now)
+		return evs, claimed{items, rc}
 	})
 	if err != nil {
 		return nil, err
 	}
 	if out.Duplicate {
-		// Answer the retried claim as the first one was answered.
+		// Answer the retried claim with the items the first one granted.
 		if m := findMail(out.States[0].State, id); m != nil {
-			return &msg.ClaimMail_Res{Code: okCode(), Items: claimedItems(m)}, nil
+			res.items = claimedItems(m)
 		}
-		return &msg.ClaimMail_Res{Code: okCode()}, nil
 	}
-	return &msg.ClaimMail_Res{Code: codeOf(rc), Items: items}, nil
+	return &msg.ClaimMail_Res{Code: codeOf(res.rc), Items: res.items}, nil
 }
 
-func (w *Worker) deleteMail(ctx context.Context, r *request) (proto.Message, error) {
-	id := r.msg.(*msg.DeleteMail_Req).GetId()
-	rc, err := w.simple(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideDeleteMail(s, r.uid, id, r.now) })
-	if err != nil {
-		return nil, err
-	}
-	return &msg.DeleteMail_Res{Code: codeOf(rc)}, nil
+func (w *Worker) deleteMail(ctx context.Context, r *request, req *msg.DeleteMail_Req) (*msg.DeleteMail_Res, error) {
+	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideDeleteMail(s, r.uid, req.GetId(), r.now) })
+	return &msg.DeleteMail_Res{Code: codeOf(rc)}, err // an error answers with a code of its own
 }

@@ -29,7 +29,7 @@ func (w *Worker) rename(ctx context.Context, r *request, name string) (def.ResCo
 	}
 	key, owner := nameKey(name), strconv.FormatInt(r.uid, 10)
 	rev, err := w.names.Create(ctx, key, []byte(owner))
-	created := err == nil
+	reserved := err == nil
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		e, gerr := w.names.Get(ctx, key)
 		switch {
@@ -45,22 +45,27 @@ func (w *Worker) rename(ctx context.Context, r *request, name string) (def.ResCo
 	if err != nil {
 		return 0, err
 	}
-	rc := def.ResCode_RC_OK
-	var old string
-	out, err := w.exec(ctx, r.cmd, ids(r.uid), single(func(s *Player) ([]events.Emit, def.ResCode) {
-		old = s.GetUser().GetName()
-		return decideRename(s, r.uid, name, r.now)
-	}, &rc))
-	if err != nil || !isOK(rc) {
-		if created {
+	// A retried rename (a duplicate) gives the zero result: OK, no old name.
+	res, _, err := command(ctx, w, r.cmd, ids(r.uid), ifCreated(func(s *Player) ([]events.Emit, renamed) {
+		evs, rc := decideRename(s, r.uid, name, r.now)
+		return evs, renamed{old: s.GetUser().GetName(), rc: rc}
+	}, renamed{rc: def.ResCode_RC_LOGIN_REQUIRED}))
+	if err != nil || !isOK(res.rc) {
+		if reserved {
 			w.release(ctx, key, owner, rev)
 		}
-		return rc, err
+		return res.rc, err
 	}
-	if old != "" && nameKey(old) != key && !out.Duplicate {
-		w.release(ctx, nameKey(old), owner, 0)
+	if res.old != "" && nameKey(res.old) != key {
+		w.release(ctx, nameKey(res.old), owner, 0)
 	}
 	return def.ResCode_RC_OK, nil
+}
+
+// renamed is a rename's result: its code and the name it replaced.
+type renamed struct {
+	old string
+	rc  def.ResCode
 }
 
 // release deletes a name reservation if owner still holds it (at revision

@@ -13,6 +13,7 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/events"
+	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/evt"
 )
 
@@ -176,12 +177,12 @@ func (p *presence) logoutLost(ctx context.Context, uid int64, o Online) {
 	now := time.Now().Unix()
 	cctx, cancel := context.WithTimeout(ctx, p.w.cfg.RequestTimeout)
 	defer cancel()
-	out, err := p.w.exec(cctx, cmd, ids(uid), func(s []*Snap) []events.Emit {
+	_, out, err := command(cctx, p.w, cmd, ids(uid), func(s []*Snap) ([]events.Emit, def.ResCode) {
 		st := s[0].State
 		if st.GetSession() != o.Session {
-			return nil // logged in again since: that session is not the lost one
+			return nil, def.ResCode_RC_OK // logged in again since: that session is not the lost one
 		}
-		return decideGateLost(st, uid, o.Gate, now)
+		return decideGateLost(st, uid, o.Gate, now), def.ResCode_RC_OK
 	})
 	if err != nil {
 		p.w.log.Warn("game: logout of lost gate's player", "user", uid, "gate", o.Gate, "err", err)

@@ -40,7 +40,8 @@ func Replay(ctx context.Context, js jetstream.JetStream, id int64, opt ReplayOpt
 // ReplayState is Replay returning the whole player state (mails, scene,
 // presence included).
 func ReplayState(ctx context.Context, js jetstream.JetStream, id int64, opt ReplayOptions) (*Player, error) {
-	store, err := events.NewStore(ctx, js, nil, events.Options{SnapshotEvery: -1})
+	// Zero SnapshotEvery: no durable snapshots, a replay writes nothing.
+	store, err := events.NewStore(ctx, js, nil, events.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -20,69 +20,87 @@ import (
 	"github.com/qeetap/hive/proto/msg"
 )
 
-// request is one msg.*.Req as a handler sees it.
+// request is what a handler knows of one msg.*.Req besides its message.
 type request struct {
 	api     string // msg.X.Req
 	resAPI  string // msg.X.Res
 	uid     int64  // from Hive-User (the verified token); 0 = not logged in
 	gate    string
 	session string
-	msg     proto.Message
 	cmd     events.Cmd
 	now     int64 // unix seconds: the time decide gives events
 }
 
-// handler serves one api and returns its Res.
+// handler is one route: the api it serves and how.
 type handler struct {
-	fn func(ctx context.Context, r *request) (proto.Message, error)
+	api    string // the request's full proto name, msg.X.Req
+	resAPI string // the response's, msg.X.Res
 	// public handlers run before login (no Hive-User).
 	public bool
 	// local handlers answer without I/O, so they need no deadline: a
 	// context.WithTimeout is a timer and three allocations per request.
 	local bool
-
-	// new returns an empty request message (reqOf: no reflection).
+	// new returns an empty request message; fn runs the typed handler on it.
 	new func() proto.Message
-	// resAPI is its Res's name (set by withNames).
-	resAPI string
+	fn  func(ctx context.Context, r *request, req proto.Message) (proto.Message, error)
 }
 
-// reqOf returns the constructor of request type T.
-func reqOf[T any, P interface {
-	*T
+// routeOpt marks a route (public, local).
+type routeOpt func(*handler)
+
+func public(h *handler) { h.public = true }
+func local(h *handler)  { h.local = true }
+
+// route declares the route of one api from its handler: the api and answer
+// names are the full proto names of the handler's request and response
+// types, and the handler gets its request decoded into its own type.
+func route[Req any, Res proto.Message, P interface {
+	*Req
 	proto.Message
-}]() func() proto.Message {
-	return func() proto.Message { return P(new(T)) }
-}
-
-// routes maps every api a worker serves to its handler.
-func (w *Worker) routes() map[string]*handler {
-	return withNames(map[string]*handler{
-		"msg.Login.Req":      {fn: w.login, public: true, new: reqOf[msg.Login_Req]()},
-		"msg.Echo.Req":       {fn: w.echo, public: true, local: true, new: reqOf[msg.Echo_Req]()},
-		"msg.Logout.Req":     {fn: w.logout, new: reqOf[msg.Logout_Req]()},
-		"msg.GetUser.Req":    {fn: w.getUser, new: reqOf[msg.GetUser_Req]()},
-		"msg.GetItems.Req":   {fn: w.getItems, new: reqOf[msg.GetItems_Req]()},
-		"msg.GiftItems.Req":  {fn: w.giftItems, new: reqOf[msg.GiftItems_Req]()},
-		"msg.SetEvent.Req":   {fn: w.setEvent, new: reqOf[msg.SetEvent_Req]()},
-		"msg.GetMails.Req":   {fn: w.getMails, new: reqOf[msg.GetMails_Req]()},
-		"msg.ReadMail.Req":   {fn: w.readMail, new: reqOf[msg.ReadMail_Req]()},
-		"msg.ClaimMail.Req":  {fn: w.claimMail, new: reqOf[msg.ClaimMail_Req]()},
-		"msg.DeleteMail.Req": {fn: w.deleteMail, new: reqOf[msg.DeleteMail_Req]()},
-		"msg.GetRank.Req":    {fn: w.getRank, new: reqOf[msg.GetRank_Req]()},
-	})
-}
-
-// withNames fills in each handler's response name, and checks that it
-// decodes the type its api names.
-func withNames(hs map[string]*handler) map[string]*handler {
-	for api, h := range hs {
-		if got := string(h.new().ProtoReflect().Descriptor().FullName()); got != api {
-			panic("game: route " + api + " decodes " + got)
-		}
-		h.resAPI = frame.ResponseAPI(api)
+}](fn func(ctx context.Context, r *request, req P) (Res, error), opts ...routeOpt) *handler {
+	var res Res
+	h := &handler{
+		api:    string(P(new(Req)).ProtoReflect().Descriptor().FullName()),
+		resAPI: string(res.ProtoReflect().Descriptor().FullName()),
+		new:    func() proto.Message { return P(new(Req)) },
+		fn: func(ctx context.Context, r *request, req proto.Message) (proto.Message, error) {
+			return fn(ctx, r, req.(P)) // req is new()'s: always a P
+		},
 	}
-	return hs
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// routes lists every api a worker serves, one line each.
+func (w *Worker) routes() map[string]*handler {
+	return table(
+		route(w.login, public),
+		route(w.echo, public, local),
+		route(w.logout),
+		route(w.getUser),
+		route(w.getItems),
+		route(w.giftItems),
+		route(w.setEvent),
+		route(w.getMails),
+		route(w.readMail),
+		route(w.claimMail),
+		route(w.deleteMail),
+		route(w.getRank),
+	)
+}
+
+// table indexes routes by api; an api routed twice is a programming error.
+func table(hs ...*handler) map[string]*handler {
+	m := make(map[string]*handler, len(hs))
+	for _, h := range hs {
+		if m[h.api] != nil {
+			panic("game: two routes for " + h.api)
+		}
+		m[h.api] = h
+	}
+	return m
 }
 
 // decode parses a request payload with frame.Decode's rules and errors
@@ -127,7 +145,7 @@ func (w *Worker) answer(m *nats.Msg, h *handler, start time.Time) proto.Message 
 	case err != nil:
 		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_BAD_REQUEST)), Api: proto.String(api), Detail: proto.String("payload does not parse")}
 	}
-	r := &request{api: api, resAPI: resAPI, msg: dec, now: start.Unix(),
+	r := &request{api: api, resAPI: resAPI, now: start.Unix(),
 		gate: m.Header.Get(bus.HdrGate), session: m.Header.Get(bus.HdrSession)}
 	if u := m.Header.Get(bus.HdrUser); u != "" {
 		if r.uid, err = strconv.ParseInt(u, 10, 64); err != nil || r.uid <= 0 {
@@ -144,7 +162,7 @@ func (w *Worker) answer(m *nats.Msg, h *handler, start time.Time) proto.Message 
 		ctx, cancel = context.WithTimeout(ctx, w.cfg.RequestTimeout)
 		defer cancel()
 	}
-	res, err := h.fn(ctx, r)
+	res, err := h.fn(ctx, r, dec)
 	if err != nil {
 		code := def.ResCode_RC_SERVER_INTERNAL_ERROR
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -32,7 +32,6 @@ type Worker struct {
 	store   *events.Store
 	players *events.Repo[*Player]
 	names   jetstream.KeyValue
-	locks   stripes
 	m       *metrics
 	ranks   *rankCache
 
@@ -86,9 +85,6 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		jobs: make(chan *nats.Msg, cfg.Queue), quit: make(chan struct{})}
 	w.storeOpts = events.Options{SnapshotEvery: cfg.SnapshotEvery, Logger: w.log,
 		BatchFlights: cfg.BatchFlights, BatchMaxMsgs: cfg.BatchMaxMsgs}
-	if cfg.SnapshotEvery <= 0 {
-		w.storeOpts.SnapshotEvery = -1
-	}
 	w.handlers = w.routes()
 	var err error
 	if w.m, err = newMetrics(deps.Metrics, w); err != nil {
@@ -224,41 +220,6 @@ func (w *Worker) serve() {
 					return
 				}
 			}
-		}
-	}
-}
-
-// stripes serialise commands on the same player within one worker, so its
-// own goroutines do not conflict with each other on append.
-type stripes [256]sync.Mutex
-
-// lock takes the stripes of ids in a fixed order and returns the unlock.
-func (s *stripes) lock(ids ...int64) func() {
-	var idx [4]int
-	n := 0
-	for _, id := range ids {
-		k := int(uint64(id) % uint64(len(s)))
-		dup := false
-		for _, j := range idx[:n] {
-			dup = dup || j == k
-		}
-		if !dup && n < len(idx) {
-			idx[n] = k
-			n++
-		}
-	}
-	order := idx[:n]
-	for i := 1; i < len(order); i++ { // tiny insertion sort
-		for j := i; j > 0 && order[j] < order[j-1]; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
-	for _, k := range order {
-		s[k].Lock()
-	}
-	return func() {
-		for i := len(order) - 1; i >= 0; i-- {
-			s[order[i]].Unlock()
 		}
 	}
 }

@@ -172,7 +172,7 @@ func (s *Server) Start() error {
 	s.store = &store{kv: kv, counters: counters, grace: s.cfg.IndexGrace, log: s.log, repaired: s.m.repairs.Inc, now: time.Now}
 	// Account events go through the event store like every other event;
 	// uc keeps no snapshots or cache of them (accounts are no aggregate).
-	es, err := events.NewStore(ctx, s.deps.JS, nil, events.Options{SnapshotEvery: -1, Logger: s.log})
+	es, err := events.NewStore(ctx, s.deps.JS, nil, events.Options{Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("uc: event store: %w", err)
 	}

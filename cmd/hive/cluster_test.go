@@ -15,9 +15,6 @@ import (
 
 func TestBinaryClusterNeedsNATSAndEtcd(t *testing.T) {
 	for _, sub := range []string{"uc", "gate", "game"} {
-		if _, wired := parts[sub]; !wired {
-			continue
-		}
 		_, errOut, code := runHive(t, nil, sub)
 		if code != 2 || !strings.Contains(errOut, "--nats") {
 			t.Errorf("hive %s without --nats: exit %d, stderr %q; want 2 naming --nats", sub, code, errOut)
@@ -34,11 +31,6 @@ func TestBinaryClusterNeedsNATSAndEtcd(t *testing.T) {
 // redis. A registration answers code 0 only if uc sees the gate's lease in
 // etcd; each process is ready on its /readyz and drains to exit 0 on SIGTERM.
 func TestBinaryClusterProcesses(t *testing.T) {
-	for _, sub := range []string{"uc", "gate", "game"} {
-		if _, wired := parts[sub]; !wired {
-			t.Skipf("hive %s is not wired yet", sub)
-		}
-	}
 	n := testenv.StartNATS(t)
 	et := testenv.StartEtcd(t)
 	rd := testenv.StartRedis(t)

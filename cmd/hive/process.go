@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,9 @@ func startParts(builders []builder, d deps) ([]running, error) {
 		}
 		if err != nil {
 			stopParts(up, d.Log)
+			if strings.HasPrefix(err.Error(), b.name+": ") {
+				return nil, err // the part named itself already
+			}
 			return nil, fmt.Errorf("%s: %w", b.name, err)
 		}
 		d.Log.Info("started", "part", b.name, "addr", svc.Addr())

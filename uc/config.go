@@ -23,7 +23,7 @@ type Config struct {
 	TokenIssuer string
 	// KeyFile is the Ed25519 signing key (PKCS#8 PEM), created on first start
 	// when absent (--uc-key-file). Used by NewSigner when Deps.Signer is nil;
-	// cmd/hive defaults it to <data-dir>/uc-signing-key.pem.
+	// cmd/hive defaults it to <data-dir>/uc.key.
 	KeyFile string
 
 	// Argon2Time, Argon2MemoryKiB and Argon2Threads are the argon2id
@@ -135,7 +135,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "uc-listen", c.Listen, "uc HTTP address")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "lifetime of the JWTs uc issues")
 	fs.StringVar(&c.TokenIssuer, "uc-token-issuer", c.TokenIssuer, "iss claim of the JWTs uc issues (gates must expect the same)")
-	fs.StringVar(&c.KeyFile, "uc-key-file", c.KeyFile, "Ed25519 signing key (PKCS#8 PEM); created when absent (default <data-dir>/uc-signing-key.pem)")
+	fs.StringVar(&c.KeyFile, "uc-key-file", c.KeyFile, "Ed25519 signing key (PKCS#8 PEM); created when absent (default <data-dir>/uc.key)")
 	fs.IntVar(&c.Argon2Time, "uc-argon2-time", c.Argon2Time, "argon2id passes (t) for new password hashes")
 	fs.IntVar(&c.Argon2MemoryKiB, "uc-argon2-memory", c.Argon2MemoryKiB, "argon2id memory in KiB (m) for new password hashes")
 	fs.IntVar(&c.Argon2Threads, "uc-argon2-threads", c.Argon2Threads, "argon2id lanes (p) for new password hashes")

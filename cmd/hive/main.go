@@ -4,7 +4,8 @@
 // every flag also reads an environment variable HIVE_<FLAG> (see flags.go).
 //
 // Exit status: 0 success (including a drained shutdown on SIGINT/SIGTERM),
-// 1 a runtime failure, 2 a usage or configuration error.
+// 1 a runtime failure (including a data dir or port held by another
+// process), 2 a usage or configuration error.
 package main
 
 import (

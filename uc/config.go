@@ -23,7 +23,7 @@ type Config struct {
 	TokenIssuer string
 	// KeyFile is the Ed25519 signing key (PKCS#8 PEM), created on first start
 	// when absent (--uc-key-file). Used by NewSigner when Deps.Signer is nil;
-	// cmd/hive defaults it to <data-dir>/uc-signing-key.pem.
+	// cmd/hive defaults it to <data-dir>/uc.key.
 	KeyFile string
 	// KeyRotate is the age at which the signing key is replaced by a new one
 	// (--uc-key-rotate). Retired keys stay published for one TokenTTL more.
@@ -180,7 +180,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "uc-listen", c.Listen, "uc HTTP address")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "lifetime of the JWTs uc issues")
 	fs.StringVar(&c.TokenIssuer, "uc-token-issuer", c.TokenIssuer, "iss claim of the JWTs uc issues (gates must expect the same)")
-	fs.StringVar(&c.KeyFile, "uc-key-file", c.KeyFile, "Ed25519 signing key (PKCS#8 PEM); created when absent (default <data-dir>/uc-signing-key.pem)")
+	fs.StringVar(&c.KeyFile, "uc-key-file", c.KeyFile, "Ed25519 signing key (PKCS#8 PEM); created when absent (default <data-dir>/uc.key)")
 	fs.DurationVar(&c.KeyRotate, "uc-key-rotate", c.KeyRotate, "replace the signing key once it is this old; a retired key stays published until its tokens have expired (--token-ttl)")
 	fs.IntVar(&c.Argon2Time, "uc-argon2-time", c.Argon2Time, "argon2id passes (t) for new password hashes")
 	fs.IntVar(&c.Argon2MemoryKiB, "uc-argon2-memory", c.Argon2MemoryKiB, "argon2id memory in KiB (m) for new password hashes")

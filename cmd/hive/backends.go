@@ -63,7 +63,7 @@ func openCache(addr string, dev bool, log *slog.Logger) (cache.Cache, error) {
 	}
 	r, err := cache.NewRedis(addr)
 	if err != nil {
-		return nil, fmt.Errorf("redis %s: %w", addr, err)
+		return nil, err // "cache: redis <addr>: ...": names the address already
 	}
 	return r, nil
 }

@@ -67,6 +67,8 @@ func TestOpenCache(t *testing.T) {
 	if c, err := openCache("127.0.0.1:1", false, slog.Default()); err == nil {
 		c.Close()
 		t.Error("unreachable redis accepted")
+	} else if strings.Count(err.Error(), "redis 127.0.0.1:1") != 1 {
+		t.Errorf("error %q: want the address named once", err)
 	}
 	rd := testenv.StartRedis(t)
 	c, err = openCache(rd.Addr, false, slog.Default())

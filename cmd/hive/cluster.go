@@ -13,12 +13,8 @@ import (
 )
 
 // clusterRunner returns the run func of `hive uc|gate|game`: one part of a
-// cluster, with NATS and etcd required and redis recommended. It is nil (not
-// built yet) while the part is not wired.
+// cluster, with NATS and etcd required and redis recommended.
 func clusterRunner(name string) func(context.Context, []string, io.Writer, io.Writer) error {
-	if _, ok := parts[name]; !ok {
-		return nil
-	}
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCluster(ctx, name, args, stdout, stderr)
 	}
@@ -42,6 +38,9 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 	}
 
 	if _, err := c.storeConfig(); err != nil {
+		return err
+	}
+	if err := checkPorts(fs); err != nil {
 		return err
 	}
 

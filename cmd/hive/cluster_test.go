@@ -16,9 +16,6 @@ import (
 
 func TestBinaryClusterNeedsNATSAndEtcd(t *testing.T) {
 	for _, sub := range []string{"uc", "gate", "game"} {
-		if _, wired := parts[sub]; !wired {
-			continue
-		}
 		_, errOut, code := runHive(t, nil, sub)
 		if code != 2 || !strings.Contains(errOut, "--nats") {
 			t.Errorf("hive %s without --nats: exit %d, stderr %q; want 2 naming --nats", sub, code, errOut)
@@ -38,11 +35,6 @@ func TestBinaryClusterNeedsNATSAndEtcd(t *testing.T) {
 // through the gate to the game and gifts; each process is ready on its
 // /readyz and drains to exit 0 on SIGTERM.
 func TestBinaryClusterProcesses(t *testing.T) {
-	for _, sub := range []string{"uc", "gate", "game"} {
-		if _, wired := parts[sub]; !wired {
-			t.Skipf("hive %s is not wired yet", sub)
-		}
-	}
 	n := testenv.StartNATS(t)
 	et := testenv.StartEtcd(t)
 	rd := testenv.StartRedis(t)

@@ -101,29 +101,23 @@ func hiveArgs(fs *flag.FlagSet, args []string) (pairs [][2]string, problems []st
 
 // checkHiveCommand checks that every flag of a hive command line exists in
 // the binary's flag set for that subcommand and accepts its value, and
-// returns the values given. Flags of a part not wired yet are only noted
-// in skipped.
-func checkHiveCommand(cmd []string) (vals map[string]string, problems, skipped []string) {
+// returns the values given.
+func checkHiveCommand(cmd []string) (vals map[string]string, problems []string) {
 	if len(cmd) == 0 {
-		return nil, []string{"no command"}, nil
+		return nil, []string{"no command"}
 	}
 	sub := cmd[0]
 	mk, ok := flagSets()[sub]
 	if !ok {
-		return nil, []string{fmt.Sprintf("hive %s is not a command with flags", sub)}, nil
+		return nil, []string{fmt.Sprintf("hive %s is not a command with flags", sub)}
 	}
 	fs := mk()
-	_, wired := parts[sub]
 	vals = map[string]string{}
 	pairs, problems := hiveArgs(fs, cmd[1:])
 	for _, nv := range pairs {
 		name, val := nv[0], nv[1]
 		vals[name] = val
 		if fs.Lookup(name) == nil {
-			if sub != "dev" && !wired && strings.HasPrefix(name, sub+"-") {
-				skipped = append(skipped, fmt.Sprintf("--%s not checked: hive %s is not wired yet", name, sub))
-				continue
-			}
 			problems = append(problems, fmt.Sprintf("hive %s has no flag --%s", sub, name))
 			continue
 		}
@@ -131,36 +125,28 @@ func checkHiveCommand(cmd []string) (vals map[string]string, problems, skipped [
 			problems = append(problems, fmt.Sprintf("hive %s --%s=%q: %v", sub, name, val, err))
 		}
 	}
-	return vals, problems, skipped
+	return vals, problems
 }
 
 // checkEnvKeys checks that every HIVE_* variable is the twin of a flag of sub.
-func checkEnvKeys(sub string, keys []string) (problems, skipped []string) {
+func checkEnvKeys(sub string, keys []string) (problems []string) {
 	fs := flagSets()[sub]()
 	twins := map[string]bool{}
-	fs.VisitAll(func(f *flag.Flag) { twins[envName(f.Name)] = true })
-	_, wired := parts[sub]
+	fs.VisitAll(func(f *flag.Flag) { twins[envTwin(fs, f.Name)] = true })
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "HIVE_") || twins[k] {
 			continue
 		}
-		if !wired && strings.HasPrefix(k, envName(sub)+"_") {
-			skipped = append(skipped, fmt.Sprintf("%s not checked: hive %s is not wired yet", k, sub))
-			continue
-		}
 		problems = append(problems, fmt.Sprintf("%s is not the environment twin of any flag of hive %s", k, sub))
 	}
-	return problems, skipped
+	return problems
 }
 
-// report turns problems into test errors and skipped checks into log lines.
-func report(t *testing.T, where string, problems, skipped []string) {
+// report turns problems into test errors.
+func report(t *testing.T, where string, problems []string) {
 	t.Helper()
 	for _, p := range problems {
 		t.Errorf("%s: %s", where, p)
-	}
-	for _, s := range skipped {
-		t.Logf("%s: %s", where, s)
 	}
 }
 
@@ -185,8 +171,8 @@ func TestComposeMatchesTheBinary(t *testing.T) {
 			continue
 		}
 		where := "service " + name
-		vals, problems, skipped := checkHiveCommand(s.Command)
-		report(t, where, problems, skipped)
+		vals, problems := checkHiveCommand(s.Command)
+		report(t, where, problems)
 		if len(s.Command) == 0 {
 			continue
 		}
@@ -197,12 +183,12 @@ func TestComposeMatchesTheBinary(t *testing.T) {
 			keys = append(keys, k)
 		}
 		if _, ok := flagSets()[sub]; ok {
-			problems, skipped := checkEnvKeys(sub, keys)
-			report(t, where, problems, skipped)
+			report(t, where, checkEnvKeys(sub, keys))
 		}
 
-		// Every process is reachable where its health check looks.
-		for _, k := range []string{"nats", "etcd", "metrics-listen"} {
+		// Every process is reachable where its health check looks, and
+		// shares the cluster's cache (without --redis a process warns).
+		for _, k := range []string{"nats", "etcd", "redis", "metrics-listen"} {
 			if vals[k] == "" {
 				t.Errorf("%s: no --%s", where, k)
 			}
@@ -306,8 +292,8 @@ func TestDockerfileMatchesTheBinary(t *testing.T) {
 	if err := json.Unmarshal([]byte(m[1]), &cmd); err != nil {
 		t.Fatalf("Dockerfile CMD: %v", err)
 	}
-	_, problems, skipped := checkHiveCommand(cmd)
-	report(t, "Dockerfile CMD", problems, skipped)
+	_, problems := checkHiveCommand(cmd)
+	report(t, "Dockerfile CMD", problems)
 	if !strings.Contains(df, `ENTRYPOINT ["hive"]`) {
 		t.Error(`Dockerfile: want ENTRYPOINT ["hive"], which compose's commands rely on`)
 	}
@@ -317,15 +303,14 @@ func TestDockerfileMatchesTheBinary(t *testing.T) {
 		t.Fatal("Dockerfile sets no HIVE_* defaults")
 	}
 	for _, sub := range []string{"dev", "uc", "gate", "game"} {
-		problems, skipped := checkEnvKeys(sub, keys)
-		report(t, "Dockerfile ENV", problems, skipped)
+		report(t, "Dockerfile ENV", checkEnvKeys(sub, keys))
 	}
 }
 
 // The checks themselves catch what they are for: an unknown flag, a bad
 // value, a stray argument and an environment variable with no flag.
 func TestComposeChecksCatchMistakes(t *testing.T) {
-	_, problems, _ := checkHiveCommand([]string{"dev", "--nats-listen", "0.0.0.0:4222", "--data-dir=/d", "--no-such-flag=1", "--log-level=loud", "stray"})
+	_, problems := checkHiveCommand([]string{"dev", "--nats-listen", "0.0.0.0:4222", "--data-dir=/d", "--no-such-flag=1", "--log-level=loud", "stray"})
 	got := strings.Join(problems, "\n")
 	for _, want := range []string{"no flag --no-such-flag", "--log-level", "positional argument \"stray\""} {
 		if !strings.Contains(got, want) {
@@ -335,10 +320,10 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 	if len(problems) != 3 {
 		t.Errorf("got %d problems, want 3: %q", len(problems), got)
 	}
-	if _, problems, _ := checkHiveCommand([]string{"nosuch"}); len(problems) != 1 {
+	if _, problems := checkHiveCommand([]string{"nosuch"}); len(problems) != 1 {
 		t.Errorf("unknown subcommand: problems %q", problems)
 	}
-	problems, _ = checkEnvKeys("dev", []string{"HIVE_DATA_DIR", "HIVE_NO_SUCH", "PATH"})
+	problems = checkEnvKeys("dev", []string{"HIVE_DATA_DIR", "HIVE_NO_SUCH", "PATH"})
 	if len(problems) != 1 || !strings.Contains(problems[0], "HIVE_NO_SUCH") {
 		t.Errorf("env problems = %q, want one about HIVE_NO_SUCH", problems)
 	}

@@ -6,7 +6,7 @@ import "flag"
 type config struct {
 	cmd string
 	common
-	// builders construct the wired parts this command runs, in partOrder.
+	// builders construct the parts this command runs, in start order.
 	builders []builder
 }
 
@@ -34,27 +34,24 @@ func flagSets() map[string]func() *flag.FlagSet {
 	}
 }
 
-// devFlags is the FlagSet of `hive dev`: the shared flags and every wired part's.
+// devFlags is the FlagSet of `hive dev`: the shared flags and every part's.
 func devFlags() (*flag.FlagSet, *config) {
 	c := &config{cmd: "dev"}
 	fs := newFlagSet("dev", "Runs everything in one process: embedded NATS with JetStream (store in <data-dir>/nats),\nin-process registry and cache, uc, one gate and one game worker. Ctrl-C drains and exits.")
-	c.register(fs, true)
-	for _, name := range partOrder {
-		if p, ok := parts[name]; ok {
-			c.builders = append(c.builders, builder{name: name, build: p.bind(fs)})
-		}
+	c.register(fs, "dev")
+	for _, p := range parts() {
+		c.builders = append(c.builders, builder{name: p.name, build: p.bind(fs)})
 	}
 	return fs, c
 }
 
 // clusterFlags is the FlagSet of `hive uc`, `hive gate` or `hive game`: the
-// shared flags and that part's own (only the shared ones while the part is
-// not wired yet).
+// shared flags and that part's own.
 func clusterFlags(name string) (*flag.FlagSet, *config) {
 	c := &config{cmd: name}
 	fs := newFlagSet(name, "Runs one "+name+" process of a cluster: needs --nats and --etcd (and --redis for a shared cache).")
-	c.register(fs, false)
-	if p, ok := parts[name]; ok {
+	c.register(fs, name)
+	if p, ok := findPart(name); ok {
 		c.builders = append(c.builders, builder{name: name, build: p.bind(fs)})
 	}
 	return fs, c

@@ -34,6 +34,24 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// The data dir's lock, then the ports, before anything is opened: a
+	// second `hive dev` must fail without touching the first one's store.
+	lock, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	var skip []string
+	if c.NATS != "" { // no embedded server: --nats-listen is unused
+		skip = append(skip, "nats-listen")
+	}
+	if err := checkPorts(fs, skip...); err != nil {
+		return err
+	}
+	restarted := exists(filepath.Join(c.DataDir, "nats")) || exists(filepath.Join(c.DataDir, "uc.key"))
+	ctx, stopWatch := stopWithGoRun(ctx, log)
+	defer stopWatch()
+
 	adminToken, err := devAdminToken(fs, c.DataDir)
 	if err != nil {
 		return err
@@ -97,7 +115,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			stop = func() { gatesSub.Unsubscribe() }
 		}
-		printDevBanner(stdout, c, natsURL, up, ms)
+		printDevBanner(stdout, c, natsURL, up, ms, restarted)
 		if adminToken != "" {
 			fmt.Fprintf(stdout, "Operator commands: go run ./cmd/hive admin --help (token in %s, or --game-admin-token)\n", filepath.Join(c.DataDir, adminTokenFile))
 		}
@@ -106,10 +124,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	})
 }
 
+// exists reports whether path exists.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // devAdminToken is the game's --game-admin-token inside `hive dev`: the one
 // given, or else the token in <data-dir>/admin.token (generated on first
 // use), so `hive admin --data-dir` works against dev out of the box. It is
-// set on fs so the game part reads it. "" when the game is not wired.
+// set on fs so the game part reads it. "" when no part has that flag.
 func devAdminToken(fs *flag.FlagSet, dataDir string) (string, error) {
 	f := fs.Lookup("game-admin-token")
 	if f == nil {
@@ -125,8 +149,9 @@ func devAdminToken(fs *flag.FlagSet, dataDir string) (string, error) {
 	return tok, fs.Set("game-admin-token", tok)
 }
 
-// printDevBanner tells a newcomer where everything is and what to try first.
-func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *obs.Server) {
+// printDevBanner tells a newcomer where everything is and what to try first;
+// restarted is true when the data dir held a store or key from an earlier run.
+func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *obs.Server, restarted bool) {
 	addr := map[string]string{}
 	for _, r := range up {
 		addr[r.name] = dialable(r.svc.Addr())
@@ -137,20 +162,24 @@ func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *ob
 	} else {
 		fmt.Fprintf(w, "  nats     %s\n", natsURL)
 	}
-	for _, name := range partOrder {
-		if a, ok := addr[name]; ok {
-			if a == "" {
-				a = "running (no listener: NATS only)"
-			}
-			fmt.Fprintf(w, "  %-8s %s\n", name, a)
-		} else {
-			fmt.Fprintf(w, "  %-8s not built yet (see issue %d)\n", name, map[string]int{"uc": 3, "gate": 4, "game": 5}[name])
+	for _, r := range up {
+		a := addr[r.name]
+		if a == "" {
+			a = "running (no listener: NATS only)"
 		}
+		fmt.Fprintf(w, "  %-8s %s\n", r.name, a)
 	}
 	if ms != nil {
 		fmt.Fprintf(w, "  metrics  http://%s/metrics\n", dialable(ms.Addr()))
 	}
-	if uc, ok := addr["uc"]; ok {
+	if uc, ok := addr["uc"]; ok && restarted {
+		// The players registered before are still there: registering the
+		// same name again would only answer "username taken".
+		fmt.Fprintf(w, "\nThe data dir keeps the players registered before. Log in as one of them:\n")
+		fmt.Fprintf(w, "  go run ./cmd/hive client --uc http://%s login lisp secret-lisp-1\n", uc)
+		fmt.Fprintf(w, "or register another name:\n")
+		fmt.Fprintf(w, "  curl -X POST -d 'username=NAME&password=PASSWORD' http://%s/v1/account/registry\n", uc)
+	} else if ok {
 		fmt.Fprintf(w, "\nTry it:\n")
 		fmt.Fprintf(w, "  curl -X POST -d 'username=lisp&password=secret-lisp-1' http://%s/v1/account/registry\n", uc)
 		fmt.Fprintf(w, "  go run ./cmd/hive client --uc http://%s login lisp secret-lisp-1\n", uc)

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/qeetap/hive/bus"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
 )
 
@@ -42,10 +44,11 @@ var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis",
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
 
-// register adds the shared flags to fs. dev adds --nats-listen and describes
-// the empty defaults as the in-process replacements.
-func (c *common) register(fs *flag.FlagSet, dev bool) {
-	if dev {
+// register adds the shared flags to fs for command cmd. dev adds
+// --nats-listen and describes the empty defaults as the in-process
+// replacements.
+func (c *common) register(fs *flag.FlagSet, cmd string) {
+	if cmd == "dev" {
 		fs.StringVar(&c.NATS, "nats", "", "NATS URL(s), comma-separated; empty = start the embedded NATS+JetStream server")
 		fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "address where the embedded NATS also accepts other processes (tap, replay, bench); empty = in-process only")
 		fs.StringVar(&c.Etcd, "etcd", "", "etcd endpoints, comma-separated; empty = in-process registry")
@@ -55,7 +58,7 @@ func (c *common) register(fs *flag.FlagSet, dev bool) {
 		fs.StringVar(&c.NATS, "nats", "", "NATS URL(s), comma-separated (required), e.g. nats://nats:4222")
 		fs.StringVar(&c.Etcd, "etcd", "", "etcd endpoints, comma-separated (required), e.g. http://etcd:2379")
 		fs.StringVar(&c.Redis, "redis", "", "redis address host:port; empty = an in-process cache (one process only: not for a cluster)")
-		fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory (uc's signing key by default)")
+		fs.StringVar(&c.DataDir, "data-dir", "./data", dataDirUsage[cmd])
 	}
 	natsCredsFlag(fs, &c.NATSCreds)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the EVENTS stream and KV buckets: 1, or 3 on a 3-node NATS cluster (an ack then means a majority has the event); the same on every process")
@@ -69,6 +72,13 @@ func (c *common) register(fs *flag.FlagSet, dev bool) {
 func natsCredsFlag(fs *flag.FlagSet, p *string) {
 	fs.StringVar(p, "nats-creds", "", "NATS credentials of this command's role: an nkey seed file from `hive secrets init` (or a .creds file); "+
 		"empty = <data-dir>/secrets/<role>.nk when it exists (`hive dev` writes them there), else none")
+}
+
+// dataDirUsage describes --data-dir for each cluster process: what it keeps there.
+var dataDirUsage = map[string]string{
+	"uc":   "data directory: uc's signing key is <data-dir>/uc.key unless --uc-key-file names another",
+	"gate": "data directory; a gate keeps no files (the flag is accepted so one environment serves every process)",
+	"game": "data directory; a game worker keeps no files (the flag is accepted so one environment serves every process)",
 }
 
 // choice is a string flag restricted to a few values, so a bad value (also
@@ -94,9 +104,40 @@ func (c *choice) Set(s string) error {
 	return nil
 }
 
-// envName is the environment twin of a flag: --gate-listen = HIVE_GATE_LISTEN.
+// envName is the environment twin of a process flag: --gate-listen =
+// HIVE_GATE_LISTEN.
 func envName(flagName string) string {
 	return "HIVE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// processCommands are the long-running commands. Their flags are named after
+// the part they configure (--gate-listen, --uc-key-file), so their twins are
+// plain HIVE_<FLAG> and one environment serves every process.
+var processCommands = []string{"dev", "uc", "gate", "game"}
+
+// envScope is the command whose name prefixes the environment twins of fs's
+// flags: "" for a process command, else the tool ("admin" for "hive admin
+// mail"). A tool's flags have short generic names (--to, --all, --timeout),
+// so unscoped twins would collide between tools and with the processes.
+func envScope(fs *flag.FlagSet) string {
+	words := strings.Fields(fs.Name()) // "hive <cmd> [<sub>]"
+	if len(words) < 2 || slices.Contains(processCommands, words[1]) {
+		return ""
+	}
+	return words[1]
+}
+
+// envTwin is the environment variable that sets flag flagName of fs:
+// HIVE_<FLAG> for a process command and for the shared flags (--nats,
+// --etcd, --data-dir mean the same cluster everywhere), HIVE_<TOOL>_<FLAG>
+// for a tool's own flags (hive admin --to = HIVE_ADMIN_TO; a flag already
+// named after its tool keeps one prefix: --admin-token = HIVE_ADMIN_TOKEN).
+func envTwin(fs *flag.FlagSet, flagName string) string {
+	scope := envScope(fs)
+	if scope == "" || sharedFlag(flagName) || strings.HasPrefix(flagName, scope+"-") {
+		return envName(flagName)
+	}
+	return envName(scope + "-" + flagName)
 }
 
 // newFlagSet returns an empty FlagSet for `hive <cmd>` whose usage documents
@@ -122,17 +163,114 @@ func printFlags(w io.Writer, fs *flag.FlagSet, keep func(string) bool) {
 	})
 	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
 	for _, f := range all {
-		typ, usage := flag.UnquoteUsage(f)
+		bare := *f // the type name comes from the flag's own value, not explained's
+		if e, ok := f.Value.(explained); ok {
+			bare.Value = e.Value
+		}
+		typ, usage := flag.UnquoteUsage(&bare)
 		line := "  --" + f.Name
 		if typ != "" {
 			line += " " + typ
 		}
 		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
-			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		if d := defaultText(f); d != "" {
+			fmt.Fprintf(w, " (default %s)", d)
 		}
-		fmt.Fprintf(w, "\n    \tenv %s\n", envName(f.Name))
+		fmt.Fprintf(w, "\n    \tenv %s\n", envTwin(fs, f.Name))
 	}
+}
+
+// defaultText is how help shows f's default: quoted for a string flag (so an
+// empty or spaced value is visible), bare for numbers, durations and choices
+// ("10", "10s", "text"); "" for a zero default, which help leaves out.
+func defaultText(f *flag.Flag) string {
+	switch f.DefValue {
+	case "", "0", "0s", "false":
+		return ""
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		if _, isString := g.Get().(string); isString {
+			return fmt.Sprintf("%q", f.DefValue)
+		}
+	}
+	return f.DefValue
+}
+
+// explained wraps a number or duration flag so a bad value says what is
+// wanted (the flag package itself says only "parse error").
+type explained struct {
+	flag.Value
+	want string
+}
+
+// Set parses s, or fails naming the expected form.
+func (e explained) Set(s string) error {
+	if err := e.Value.Set(s); err != nil {
+		return errors.New("want " + e.want)
+	}
+	return nil
+}
+
+// Get returns the wrapped flag's value.
+func (e explained) Get() any { return e.Value.(flag.Getter).Get() }
+
+// explainValues wraps every number and duration flag of fs in explained.
+func explainValues(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if _, done := f.Value.(explained); !ok || done {
+			return
+		}
+		want := ""
+		switch g.Get().(type) {
+		case time.Duration:
+			want = "a duration such as 30s, 5m or 1h30m"
+		case int, int64:
+			want = "a whole number such as 10"
+		case uint, uint64:
+			want = "a whole number of 0 or more, such as 10"
+		case float64:
+			want = "a number such as 2.5"
+		default:
+			return
+		}
+		f.Value = explained{Value: f.Value, want: want}
+	})
+}
+
+// Forms of the flag package's parse errors, rewritten to name flags the way
+// help shows them (--name).
+var (
+	errUnknownFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	errBadValue    = regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-+([^:]+): (.*)$`)
+	errNoArgument  = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+// flagError rewrites a parse error of fs as a usage error: an unknown flag
+// with the closest known one, a bad value with the flag, the value and the
+// form wanted.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if m := errUnknownFlag.FindStringSubmatch(msg); m != nil {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		hint := ""
+		if s := closest(m[1], names); s != "" {
+			hint = fmt.Sprintf(": did you mean --%s?", s)
+		}
+		return usagef("unknown flag --%s%s (see --help)", m[1], hint)
+	}
+	if m := errBadValue.FindStringSubmatch(msg); m != nil {
+		why := m[3]
+		if why == "parse error" { // a boolean flag
+			why = "want true or false"
+		}
+		return usagef("--%s %s: %s (see --help)", m[2], m[1], why)
+	}
+	if m := errNoArgument.FindStringSubmatch(msg); m != nil {
+		return usagef("--%s needs a value (see --help)", m[1])
+	}
+	return usagef("%v (see --help)", err)
 }
 
 // parseFlags parses args, then for every flag not given on the command line
@@ -154,23 +292,25 @@ func parseFlags(fs *flag.FlagSet, args []string, lookup func(string) (string, bo
 // flags (fs.Args()).
 func parseFlagsArgs(fs *flag.FlagSet, args []string, lookup func(string) (string, bool), helpOut io.Writer) error {
 	fs.SetOutput(io.Discard) // errors are returned and printed once by run
+	explainValues(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(helpOut)
 			fs.Usage()
 			return errHelpShown
 		}
-		return usagef("%v (see --help)", err)
+		return flagError(fs, err)
 	}
 	return applyEnv(fs, lookup)
 }
 
 // applyEnv sets each flag of fs that was not set on the command line from its
-// HIVE_* environment twin, if present.
+// HIVE_* environment twin (envTwin), if present.
 func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
+	explainValues(fs)
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
@@ -178,7 +318,7 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		if err != nil || given[f.Name] {
 			return
 		}
-		name := envName(f.Name)
+		name := envTwin(fs, f.Name)
 		v, ok := lookup(name)
 		if !ok {
 			return

@@ -2,9 +2,9 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func lookupFrom(env map[string]string) func(string) (string, bool) {
@@ -104,12 +104,12 @@ func TestFlagSetsBuildAndDocumentEveryFlag(t *testing.T) {
 
 // A part must not define a shared flag itself: cmd/hive owns those.
 func TestPartsDoNotRedefineSharedFlags(t *testing.T) {
-	for name, p := range parts {
-		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	for _, p := range parts() {
+		fs := flag.NewFlagSet(p.name, flag.ContinueOnError)
 		p.bind(fs)
 		fs.VisitAll(func(f *flag.Flag) {
 			if sharedFlag(f.Name) {
-				t.Errorf("part %s defines the shared flag --%s", name, f.Name)
+				t.Errorf("part %s defines the shared flag --%s", p.name, f.Name)
 			}
 		})
 	}
@@ -122,8 +122,8 @@ func TestUsageShowsEnvTwins(t *testing.T) {
 	fs.Usage()
 	out := b.String()
 	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(out, "--"+f.Name) || !strings.Contains(out, "env "+envName(f.Name)) {
-			t.Errorf("usage lacks --%s or its env twin %s", f.Name, envName(f.Name))
+		if !strings.Contains(out, "--"+f.Name) || !strings.Contains(out, "env "+envTwin(fs, f.Name)) {
+			t.Errorf("usage lacks --%s or its env twin %s", f.Name, envTwin(fs, f.Name))
 		}
 	})
 }
@@ -142,16 +142,132 @@ func TestDialable(t *testing.T) {
 	}
 }
 
-func TestNotBuiltCommandsSaySo(t *testing.T) {
-	for _, c := range commands() {
-		if c.run != nil {
+// Help shows numbers and durations bare and strings quoted.
+func TestUsageDefaults(t *testing.T) {
+	help := func(cmd string) string {
+		fs := flagSets()[cmd]()
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.Usage()
+		return b.String()
+	}
+	bench, dev := help("bench"), help("dev")
+	for _, c := range []struct{ out, want, not string }{
+		{bench, "(default 10)\n", `(default "10")`},               // --conns, an int
+		{bench, "(default 10s)\n", `(default "10s")`},             // --duration
+		{dev, "(default 1)\n", `(default "1")`},                   // --replicas
+		{dev, "(default text)\n", `(default "text")`},             // --log-format, a choice
+		{dev, `(default "./data")`, "(default ./data)"},           // --data-dir, a string
+		{dev, `(default "127.0.0.1:4222")`, "(default 127.0.0.1"}, // --nats-listen
+	} {
+		if !strings.Contains(c.out, c.want) || strings.Contains(c.out, c.not) {
+			t.Errorf("help shows a default as %q, want %q", c.not, c.want)
+		}
+	}
+	// The number's type survives the parse-error wrapper: after parsing,
+	// help still says "--conns int".
+	fs := flagSets()["bench"]()
+	var b strings.Builder
+	if err := parseFlags(fs, []string{"--help"}, lookupFrom(nil), &b); err != errHelpShown {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "--conns int\n") || !strings.Contains(b.String(), "--duration duration\n") {
+		t.Errorf("bench --help lost the flag types:\n%s", b.String())
+	}
+}
+
+// A tool's own flags have twins scoped to the tool; process flags and the
+// shared ones keep HIVE_<FLAG>.
+func TestEnvTwinNames(t *testing.T) {
+	admin := func(sub string) *flag.FlagSet { fs, _ := adminFlags(sub); return fs }
+	for _, c := range []struct {
+		fs   *flag.FlagSet
+		flag string
+		want string
+	}{
+		{admin("mail"), "to", "HIVE_ADMIN_TO"},
+		{admin("mail"), "all", "HIVE_ADMIN_ALL"},
+		{admin("mail"), "id", "HIVE_ADMIN_ID"},
+		{admin("kick"), "timeout", "HIVE_ADMIN_TIMEOUT"},
+		{admin(""), "admin-token", "HIVE_ADMIN_TOKEN"},
+		{admin(""), "data-dir", "HIVE_DATA_DIR"},
+		{flagSets()["bench"](), "timeout", "HIVE_BENCH_TIMEOUT"},
+		{flagSets()["bench"](), "conns", "HIVE_BENCH_CONNS"},
+		{flagSets()["client"](), "timeout", "HIVE_CLIENT_TIMEOUT"},
+		{flagSets()["replay"](), "player", "HIVE_REPLAY_PLAYER"},
+		{flagSets()["tap"](), "limit", "HIVE_TAP_LIMIT"},
+		{flagSets()["tap"](), "nats", "HIVE_NATS"},
+		{flagSets()["dev"](), "gate-listen", "HIVE_GATE_LISTEN"},
+		{flagSets()["gate"](), "gate-listen", "HIVE_GATE_LISTEN"},
+		{flagSets()["uc"](), "data-dir", "HIVE_DATA_DIR"},
+	} {
+		if c.fs.Lookup(c.flag) == nil {
+			t.Errorf("%s has no --%s", c.fs.Name(), c.flag)
 			continue
 		}
-		var out, errOut strings.Builder
-		code := run(t.Context(), []string{c.name}, &out, &errOut)
-		want := fmt.Sprintf("hive %s: not built yet (see issue %d)", c.name, c.issue)
-		if code != exitUsage || !strings.Contains(errOut.String(), want) {
-			t.Errorf("hive %s: exit %d, stderr %q; want exit 2 and %q", c.name, code, errOut.String(), want)
+		if got := envTwin(c.fs, c.flag); got != c.want {
+			t.Errorf("%s --%s: twin %s, want %s", c.fs.Name(), c.flag, got, c.want)
 		}
+	}
+}
+
+// No two flags share an environment variable unless they are the same
+// setting: the same flag of the processes, or a shared flag.
+func TestEnvTwinsDoNotCollide(t *testing.T) {
+	sets := map[string]*flag.FlagSet{}
+	for name, mk := range flagSets() {
+		sets[name] = mk()
+	}
+	for _, s := range adminSubcommands {
+		fs, _ := adminFlags(s.name)
+		sets["admin "+s.name] = fs
+	}
+	type owner struct{ cmd, flag string }
+	seen := map[string]owner{}
+	for cmd, fs := range sets {
+		fs.VisitAll(func(f *flag.Flag) {
+			env := envTwin(fs, f.Name)
+			o, dup := seen[env]
+			if !dup {
+				seen[env] = owner{cmd, f.Name}
+				return
+			}
+			same := o.flag == f.Name && (sharedFlag(f.Name) || envScope(fs) == "" && envScope(sets[o.cmd]) == "" ||
+				envScope(fs) == envScope(sets[o.cmd]))
+			if !same {
+				t.Errorf("%s is the twin of hive %s --%s and of hive %s --%s", env, o.cmd, o.flag, cmd, f.Name)
+			}
+		})
+	}
+}
+
+// The scoped twin sets the tool's flag; the generic name does not.
+func TestToolReadsItsScopedTwin(t *testing.T) {
+	fs, c := adminFlags("mail")
+	env := map[string]string{"HIVE_ADMIN_TO": "10001,10002", "HIVE_TIMEOUT": "1s", "HIVE_ALL": "true"}
+	if err := parseFlagsArgs(fs, nil, lookupFrom(env), nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.to != "10001,10002" || c.all || c.timeout != 30*time.Second {
+		t.Errorf("to=%q all=%v timeout=%v: want HIVE_ADMIN_TO read and HIVE_ALL, HIVE_TIMEOUT ignored", c.to, c.all, c.timeout)
+	}
+}
+
+// A bad number or duration names the flag, the value and an example.
+func TestBadValueSaysWhatIsWanted(t *testing.T) {
+	fs, _ := benchFlags()
+	err := parseFlags(fs, []string{"--duration", "5x"}, lookupFrom(nil), nil)
+	if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), `--duration "5x"`) || !strings.Contains(err.Error(), "30s") || strings.Contains(err.Error(), "parse error") {
+		t.Errorf("--duration 5x: %v", err)
+	}
+	fs, _ = benchFlags()
+	err = parseFlags(fs, nil, lookupFrom(map[string]string{"HIVE_BENCH_CONNS": "many"}), nil)
+	if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), "HIVE_BENCH_CONNS") || !strings.Contains(err.Error(), "whole number") {
+		t.Errorf("HIVE_BENCH_CONNS=many: %v", err)
+	}
+	fs, _ = tapFlags()
+	err = parseFlags(fs, []string{"--from-start=maybe"}, lookupFrom(nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "want true or false") {
+		t.Errorf("--from-start=maybe: %v", err)
 	}
 }

@@ -4,7 +4,8 @@
 // every flag also reads an environment variable HIVE_<FLAG> (see flags.go).
 //
 // Exit status: 0 success (including a drained shutdown on SIGINT/SIGTERM),
-// 1 a runtime failure, 2 a usage or configuration error.
+// 1 a runtime failure (including a data dir or port held by another
+// process), 2 a usage or configuration error.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -36,25 +38,22 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 type command struct {
 	name    string
 	summary string
-	// issue builds it; named in the message of a command that is not built yet.
-	issue int
-	// run executes the command with the arguments after its name; nil = not built yet.
+	// run executes the command with the arguments after its name.
 	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // commands lists every subcommand of DESIGN §1 in the order help shows them.
-// A command whose part is not written yet keeps run == nil.
 func commands() []command {
 	return []command{
-		{name: "dev", summary: "everything in one process: embedded NATS+JetStream, uc, a gate, a game worker", issue: 6, run: runDev},
-		{name: "uc", summary: "the account server (REST, JWTs, gate picking)", issue: 3, run: clusterRunner("uc")},
-		{name: "gate", summary: "a TCP gateway", issue: 4, run: clusterRunner("gate")},
-		{name: "game", summary: "a game worker (queue group game on msg.*.Req)", issue: 5, run: clusterRunner("game")},
-		{name: "tap", summary: "follow the event stream and print events as JSON lines", issue: 6, run: runTap},
-		{name: "replay", summary: "rebuild one player's state from its events", issue: 6, run: runReplay},
-		{name: "client", summary: "a terminal game client (JSON lines out; `help` at its prompt)", issue: 6, run: runClient},
-		{name: "bench", summary: "load generator with latency percentiles", issue: 7, run: runBench},
-		{name: "admin", summary: "operator commands: mail, gates, kick, player", issue: 6, run: runAdmin},
+		{name: "dev", summary: "everything in one process: embedded NATS+JetStream, uc, a gate, a game worker", run: runDev},
+		{name: "uc", summary: "the account server (REST, JWTs, gate picking)", run: clusterRunner("uc")},
+		{name: "gate", summary: "a TCP gateway", run: clusterRunner("gate")},
+		{name: "game", summary: "a game worker (queue group game on msg.*.Req)", run: clusterRunner("game")},
+		{name: "tap", summary: "follow the event stream and print events as JSON lines", run: runTap},
+		{name: "replay", summary: "rebuild one player's state from its events", run: runReplay},
+		{name: "client", summary: "a terminal game client (JSON lines out; `help` at its prompt)", run: runClient},
+		{name: "bench", summary: "load generator with latency percentiles", run: runBench},
+		{name: "admin", summary: "operator commands: mail, gates, kick, player", run: runAdmin},
 		{name: "secrets", summary: "write a deployment's NATS identities: one credentials file per role, the server config", run: runSecrets},
 		{name: "version", summary: "print the version, Go version and VCS revision", run: runVersion},
 		{name: "help", summary: "list the commands, or `hive help <cmd>` for a command's flags", run: runHelp},
@@ -95,11 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := findCommand(name)
 	if !ok {
-		fmt.Fprintf(stderr, "hive: unknown command %q (run `hive help` for the list)\n", name)
-		return exitUsage
-	}
-	if cmd.run == nil {
-		fmt.Fprintf(stderr, "hive %s: not built yet (see issue %d)\n", cmd.name, cmd.issue)
+		fmt.Fprintf(stderr, "hive: unknown command %q%s (run `hive help` for the list)\n", name, suggestCommand(name))
 		return exitUsage
 	}
 	err := cmd.run(ctx, args[1:], stdout, stderr)
@@ -123,11 +118,7 @@ func printTopUsage(w io.Writer) {
 	fmt.Fprintf(w, "hive: the Hive game-server backend, one binary for every process.\n\n")
 	fmt.Fprintf(w, "Usage: hive <command> [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		note := ""
-		if c.run == nil {
-			note = fmt.Sprintf(" (not built yet, issue %d)", c.issue)
-		}
-		fmt.Fprintf(w, "  %-8s %s%s\n", c.name, c.summary, note)
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nShared flags (each also read from the environment variable shown):\n")
 	fs, _ := devFlags()
@@ -144,7 +135,7 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	cmd, ok := findCommand(args[0])
 	if !ok {
-		return usagef("unknown command %q", args[0])
+		return usagef("unknown command %q%s", args[0], suggestCommand(args[0]))
 	}
 	if mk, ok := flagSets()[cmd.name]; ok {
 		fs := mk()
@@ -153,8 +144,68 @@ func runHelp(_ context.Context, args []string, stdout, _ io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(stdout, "hive %s: %s\n", cmd.name, cmd.summary)
-	if cmd.run == nil {
-		fmt.Fprintf(stdout, "not built yet (see issue %d)\n", cmd.issue)
-	}
 	return nil
+}
+
+// suggestCommand returns ": did you mean X?" for the command closest to a
+// mistyped name (at most two edits away, or a prefix of it), else "".
+func suggestCommand(name string) string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	if s := closest(name, names); s != "" {
+		return fmt.Sprintf(": did you mean %s?", s)
+	}
+	return ""
+}
+
+// closest returns the candidate nearest to s: the only one that s (two
+// letters or more) is a prefix of, else the one fewest edits away if that
+// is at most two and under half of s's length; "" when none is close.
+func closest(s string, candidates []string) string {
+	s = strings.ToLower(s)
+	var prefixed []string
+	for _, c := range candidates {
+		if len(s) >= 2 && strings.HasPrefix(c, s) {
+			prefixed = append(prefixed, c)
+		}
+	}
+	if len(prefixed) == 1 {
+		return prefixed[0]
+	}
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD && 2*d < len(s)+1 {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Damerau-Levenshtein distance (optimal string
+// alignment) between a and b: a swap of two neighbours ("dve") is one edit.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }

@@ -6,9 +6,9 @@ import (
 	"github.com/qeetap/hive/game"
 )
 
-// game, a game worker (issue 5).
-func init() {
-	wire(part{name: "game", issue: 5, bind: func(fs *flag.FlagSet) func(deps) (service, error) {
+// gamePart is a game worker: the queue group game on msg.*.Req.
+func gamePart() part {
+	return part{name: "game", bind: func(fs *flag.FlagSet) func(deps) (service, error) {
 		cfg := game.DefaultConfig()
 		cfg.Flags(fs)
 		return func(d deps) (service, error) {
@@ -17,5 +17,5 @@ func init() {
 				Logger: d.Log, Metrics: d.Metrics,
 			})
 		}
-	}})
+	}}
 }

@@ -7,9 +7,9 @@ import (
 	"github.com/qeetap/hive/uc"
 )
 
-// uc, the account server.
-func init() {
-	wire(part{name: "uc", issue: 3, bind: func(fs *flag.FlagSet) func(deps) (service, error) {
+// ucPart is the account server: REST accounts, JWTs, gate picking.
+func ucPart() part {
+	return part{name: "uc", bind: func(fs *flag.FlagSet) func(deps) (service, error) {
 		cfg := uc.DefaultConfig()
 		cfg.Flags(fs)
 		return func(d deps) (service, error) {
@@ -35,5 +35,5 @@ func init() {
 				Logger: d.Log, Metrics: d.Metrics,
 			})
 		}
-	}})
+	}}
 }

@@ -13,7 +13,7 @@ func TestUCNeedsSMSWebhook(t *testing.T) {
 	build := func(dev bool, args ...string) error {
 		fs := flag.NewFlagSet("uc", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		mk := parts["uc"].bind(fs)
+		mk := ucPart().bind(fs)
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}

@@ -41,23 +41,27 @@ type deps struct {
 
 // part is one long-running component as cmd/hive wires it.
 type part struct {
-	name  string
-	issue int
+	name string
 	// bind registers the part's flags on fs (names unique across parts,
 	// prefixed --<name>-) and returns the constructor that reads them once parsed.
 	bind func(fs *flag.FlagSet) func(d deps) (service, error)
 }
 
-// partOrder is the order parts start in: uc first (it publishes the token
-// key), then game (subscribes before gates forward), then gate (accepts
-// clients). They shut down in reverse: gate first, so clients are drained
-// while game and uc still answer.
-var partOrder = []string{"uc", "game", "gate"}
+// parts returns every part in the order they start: uc first (it publishes
+// the token key), then game (subscribes before gates forward), then gate
+// (accepts clients). They shut down in reverse: gate first, so clients are
+// drained while game and uc still answer. Each part's wiring is its own file
+// (part_uc.go, part_game.go, part_gate.go).
+func parts() []part {
+	return []part{ucPart(), gamePart(), gatePart()}
+}
 
-// parts holds the wired parts by name. Each is added by its own file
-// (part_uc.go, part_gate.go, part_game.go) once its package builds, so
-// wiring a part is one self-contained file.
-var parts = map[string]part{}
-
-// wire registers p; called from the init of a part_<name>.go file.
-func wire(p part) { parts[p.name] = p }
+// findPart returns the part called name.
+func findPart(name string) (part, bool) {
+	for _, p := range parts() {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return part{}, false
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,9 @@ func startParts(builders []builder, log *slog.Logger, partDeps func(name string)
 		}
 		if err != nil {
 			stopParts(up, log)
+			if strings.HasPrefix(err.Error(), b.name+": ") {
+				return nil, err // the part named itself already
+			}
 			return nil, fmt.Errorf("%s: %w", b.name, err)
 		}
 		log.Info("started", "part", b.name, "addr", svc.Addr())

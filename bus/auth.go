@@ -9,7 +9,7 @@ import (
 
 // Role is a NATS identity of Hive: each process and tool connects as one,
 // and NATS lets it publish and subscribe only what the role needs
-// (DESIGN §9, SECURITY.md "NATS identities and permissions").
+// (DESIGN §5, SECURITY.md "NATS identities and permissions").
 type Role string
 
 // The roles. Each has its own nkey (see Secrets) and permission set (Permissions).

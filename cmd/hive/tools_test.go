@@ -36,7 +36,8 @@ func TestBinaryToolsVerdicts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts hive dev")
 	}
-	dev := startDev(t, t.TempDir())
+	dataDir := t.TempDir()
+	dev := startDev(t, dataDir)
 	client := func(script string, extra ...string) (string, string, int) {
 		return runHiveIn(t, script, append([]string{"client", "--uc", dev.ucURL, "--timeout", "20s"}, extra...)...)
 	}
@@ -76,28 +77,28 @@ func TestBinaryToolsVerdicts(t *testing.T) {
 
 	// tap --no-follow ends at the end of what is stored, also as a durable.
 	for _, args := range [][]string{{"--since", "24h"}, {"--from-start", "--consumer", "analytics"}} {
-		out, errOut, code := runHiveIn(t, "", append([]string{"tap", "--nats", dev.natsURL, "--no-follow"}, args...)...)
+		out, errOut, code := runHiveIn(t, "", append([]string{"tap", "--nats", dev.natsURL, "--data-dir", dataDir, "--no-follow"}, args...)...)
 		if code != 0 || !strings.Contains(out, `"type":"evt.AccountRegistered"`) {
 			t.Errorf("tap --no-follow %v: exit %d, stderr %q, output %q", args, code, errOut, out)
 		}
 	}
-	if _, errOut, code := runHiveIn(t, "", "tap", "--nats", dev.natsURL, "--since", "1h", "--consumer", "analytics"); code != 1 || !strings.Contains(errOut, `"analytics"`) || !strings.Contains(errOut, "--reset") {
+	if _, errOut, code := runHiveIn(t, "", "tap", "--nats", dev.natsURL, "--data-dir", dataDir, "--since", "1h", "--consumer", "analytics"); code != 1 || !strings.Contains(errOut, `"analytics"`) || !strings.Contains(errOut, "--reset") {
 		t.Errorf("tap, another start for an existing consumer: exit %d, stderr %q", code, errOut)
 	}
-	if _, errOut, code := runHiveIn(t, "", "tap", "--nats", dev.natsURL, "--subject", "player."+carol); code != 2 || !strings.Contains(errOut, "evt.player."+carol) {
+	if _, errOut, code := runHiveIn(t, "", "tap", "--nats", dev.natsURL, "--data-dir", dataDir, "--subject", "player."+carol); code != 2 || !strings.Contains(errOut, "evt.player."+carol) {
 		t.Errorf("tap --subject player.%s: exit %d, stderr %q; want 2 suggesting evt.player.%s", carol, code, errOut, carol)
 	}
 
 	// admin kick: nobody is an error, an existing (offline) player is kicked.
-	if out, errOut, code := runHiveIn(t, "", "admin", "kick", "99999", "--nats", dev.natsURL); code != 1 || !strings.Contains(errOut, "player 99999 does not exist") || out != "" {
+	if out, errOut, code := runHiveIn(t, "", "admin", "kick", "99999", "--nats", dev.natsURL, "--data-dir", dataDir); code != 1 || !strings.Contains(errOut, "player 99999 does not exist") || out != "" {
 		t.Errorf("kick of nobody: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if out, errOut, code := runHiveIn(t, "", "admin", "kick", carol, "--nats", dev.natsURL); code != 0 || !strings.Contains(out, `"kicked":`+carol) {
+	if out, errOut, code := runHiveIn(t, "", "admin", "kick", carol, "--nats", dev.natsURL, "--data-dir", dataDir); code != 0 || !strings.Contains(out, `"kicked":`+carol) {
 		t.Errorf("kick of carol: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
 	// replay --to-time before carol's first event.
-	_, errOut, code = runHiveIn(t, "", "replay", "--nats", dev.natsURL, "--player", carol, "--to-time", "2020-01-01T00:00:00Z")
+	_, errOut, code = runHiveIn(t, "", "replay", "--nats", dev.natsURL, "--data-dir", dataDir, "--player", carol, "--to-time", "2020-01-01T00:00:00Z")
 	if code != 1 || !strings.Contains(errOut, "player "+carol+"'s first event is at ") || !strings.Contains(errOut, "--to-time 2020-01-01T00:00:00Z") {
 		t.Errorf("replay before the first event: exit %d, stderr %q", code, errOut)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -176,7 +177,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := readWalkthrough(t, string(readme))
-	w := &walk{t: t, dataDir: t.TempDir(), creds: map[int64][2]string{}, gold: map[int64]int64{}, given: map[int64]int64{}}
+	w := &walk{t: t, dataDir: filepath.Join(t.TempDir(), "data"), creds: map[int64][2]string{}, gold: map[int64]int64{}, given: map[int64]int64{}}
 	for _, s := range steps {
 		switch {
 		case s.words[0] == "curl":
@@ -203,7 +204,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	// The gifts landed: each receiver's gold, rebuilt from the events alone.
 	for to, n := range w.given {
 		var u userJSON
-		if err := json.Unmarshal([]byte(hiveOK(t, "replay", "--nats", w.dev.natsURL, "--player", fmt.Sprint(to))), &u); err != nil {
+		if err := json.Unmarshal([]byte(hiveOK(t, "replay", "--nats", w.dev.natsURL, "--data-dir", w.dataDir, "--player", fmt.Sprint(to))), &u); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := u.items()[100], fmt.Sprint(w.gold[to]+n); got != want {
@@ -456,6 +457,9 @@ func (w *walk) run(s *walkStep, stdin string, args ...string) (stdout, stderr st
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, hiveBin(t), args...)
+	// As in the README, the tools run where `hive dev` keeps ./data and
+	// find its NATS credentials there.
+	cmd.Dir = filepath.Dir(w.dataDir)
 	cmd.Env = cleanEnv()
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer

@@ -33,22 +33,18 @@ const (
 	HdrKickTime = "Hive-Kick-Time"
 )
 
-// API returns the api name of a message: its full proto name, such as
-// "msg.Login.Req". Every api name in Hive is derived from its type this way.
-func API(m proto.Message) string { return string(m.ProtoReflect().Descriptor().FullName()) }
-
-// Api names that the gate, the game and clients treat specially, derived
-// from their types.
+// API names that the gate, the game and clients treat specially, derived
+// from their types by frame.API.
 var (
-	LoginReq  = API(&msg.Login_Req{})
-	LoginRes  = API(&msg.Login_Res{})
-	LogoutReq = API(&msg.Logout_Req{})
-	LogoutRes = API(&msg.Logout_Res{})
-	EchoReq   = API(&msg.Echo_Req{})
-	KickReq   = API(&msg.Kick_Req{}) // exists only as Kick.Res's twin: never sent
-	KickRes   = API(&msg.Kick_Res{})
-	ErrorReq  = API(&msg.Error_Req{}) // exists only as Error.Res's twin: never sent
-	ErrorRes  = API(&msg.Error_Res{})
+	LoginReq  = frame.API(&msg.Login_Req{})
+	LoginRes  = frame.API(&msg.Login_Res{})
+	LogoutReq = frame.API(&msg.Logout_Req{})
+	LogoutRes = frame.API(&msg.Logout_Res{})
+	EchoReq   = frame.API(&msg.Echo_Req{})
+	KickReq   = frame.API(&msg.Kick_Req{}) // exists only as Kick.Res's twin: never sent
+	KickRes   = frame.API(&msg.Kick_Res{})
+	ErrorReq  = frame.API(&msg.Error_Req{}) // exists only as Error.Res's twin: never sent
+	ErrorRes  = frame.API(&msg.Error_Res{})
 )
 
 // Request is one client request as the gate publishes it on its api subject
@@ -199,6 +195,14 @@ func Read(m *nats.Msg) Received {
 	return r
 }
 
+// NoResponders reports whether m is the status NATS sends to a request's
+// reply subject when no worker subscribes to its api ("Status: 503", for
+// connections with headers, as every Hive connection has): the gate
+// answers that request RC_COMMON_SERVER_NOT_READY.
+func NoResponders(m *nats.Msg) bool {
+	return m.Header.Get("Status") == "503"
+}
+
 // Kick ends a user's live sessions: msg.Kick.Res{Code, Reason} on
 // user.<uid>. With Keep set it is a login announcement: sessions of the
 // user that logged in before LoginTime are kicked, the one named Keep
@@ -277,7 +281,7 @@ func publishRes(nc *nats.Conn, subject string, res proto.Message, req []string) 
 	defer putMarshalBuf(buf)
 	data, err := proto.MarshalOptions{}.MarshalAppend((*buf)[:0], res)
 	if err != nil {
-		return fmt.Errorf("envelope: marshal %s: %w", API(res), err)
+		return fmt.Errorf("envelope: marshal %s: %w", frame.API(res), err)
 	}
 	*buf = data
 	hdr := nats.Header{HdrAPI: apiHeader(res.ProtoReflect().Descriptor().FullName())}

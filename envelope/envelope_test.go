@@ -65,7 +65,7 @@ func TestAPINames(t *testing.T) {
 		envelope.LogoutReq: "msg.Logout.Req", envelope.LogoutRes: "msg.Logout.Res",
 		envelope.EchoReq: "msg.Echo.Req", envelope.KickReq: "msg.Kick.Req", envelope.KickRes: "msg.Kick.Res",
 		envelope.ErrorReq: "msg.Error.Req", envelope.ErrorRes: "msg.Error.Res",
-		envelope.API(&msg.GetItems_Res{}): "msg.GetItems.Res",
+		frame.API(&msg.GetItems_Res{}): "msg.GetItems.Res",
 	} {
 		if got != want {
 			t.Errorf("api %q, want %q", got, want)
@@ -203,5 +203,32 @@ func TestPushAndKicks(t *testing.T) {
 		"Hive-Kick-Keep": {"gate.g7.3"}, "Hive-Kick-Time": {"1700000000123456789"}})
 	if in := envelope.Read(m); in.Keep != "gate.g7.3" || in.Time != "1700000000123456789" || hex.EncodeToString(in.Data) != goldenLoginKick {
 		t.Errorf("login announcement read as %+v", in)
+	}
+}
+
+// TestNoResponders: a request no worker subscribes to comes back to the
+// gate's subject as NATS's no-responders status, which NoResponders tells
+// from an answer.
+func TestNoResponders(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ch := make(chan *nats.Msg, 2)
+	if _, err := n.Conn.ChanSubscribe("gate.g7.>", ch); err != nil { // a sync subscription turns the status into an error
+		t.Fatal(err)
+	}
+	if err := n.Conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r := envelope.Request{API: "msg.Nobody.Req", Reply: "gate.g7.5", Gate: "g7", Session: "5", ID: "1"}
+	if err := r.Publish(n.Conn); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-ch; !envelope.NoResponders(m) {
+		t.Errorf("no-responders status not recognised: %v %q", m.Header, m.Data)
+	}
+	if err := r.Answer(&msg.Echo_Res{}).Publish(n.Conn); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-ch; envelope.NoResponders(m) {
+		t.Errorf("an answer taken for no responders: %v", m.Header)
 	}
 }

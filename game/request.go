@@ -57,8 +57,8 @@ func route[Req any, Res proto.Message, P interface {
 }](fn func(ctx context.Context, r *request, req P) (Res, error), opts ...routeOpt) *handler {
 	var res Res
 	h := &handler{
-		api:    string(P(new(Req)).ProtoReflect().Descriptor().FullName()),
-		resAPI: string(res.ProtoReflect().Descriptor().FullName()),
+		api:    frame.API(P(new(Req))),
+		resAPI: frame.API(res),
 		new:    func() proto.Message { return P(new(Req)) },
 		fn: func(ctx context.Context, r *request, req proto.Message) (proto.Message, error) {
 			return fn(ctx, r, req.(P)) // req is new()'s: always a P
@@ -192,7 +192,7 @@ func commandID(uid int64, gate, session, req string) events.Cmd {
 // user uid.
 func (w *Worker) reply(uid int64, res proto.Message) {
 	if err := (envelope.Push{User: uid, Res: res}).Publish(w.deps.NC); err != nil {
-		w.log.Warn("game: publish push", "user", uid, "api", envelope.API(res), "err", err)
+		w.log.Warn("game: publish push", "user", uid, "api", frame.API(res), "err", err)
 	}
 }
 

@@ -91,7 +91,7 @@ func errorFrame(code def.ResCode, api, detail string) []byte {
 func mustFrame(m proto.Message) []byte {
 	b, err := frame.AppendMessage(nil, m)
 	if err != nil {
-		panic(fmt.Sprintf("gate: encode %s: %v", envelope.API(m), err)) // cannot fail
+		panic(fmt.Sprintf("gate: encode %s: %v", frame.API(m), err)) // cannot fail
 	}
 	return b
 }

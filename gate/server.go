@@ -296,7 +296,7 @@ func (s *Server) onGateMsg(m *nats.Msg) {
 		return
 	}
 	sess := v.(*session)
-	if m.Header.Get(statusHdr) == noRespondersStatus {
+	if envelope.NoResponders(m) {
 		sess.noResponders()
 		return
 	}
@@ -319,14 +319,6 @@ func (s *Server) backlogged() bool {
 	n, _, err := s.gateSub.Pending()
 	return err == nil && n > 1
 }
-
-// statusHdr and noRespondersStatus: the header NATS puts on the message it
-// sends to the reply subject when a request had no subscriber (for clients
-// with headers, as every Hive connection has).
-const (
-	statusHdr          = "Status"
-	noRespondersStatus = "503"
-)
 
 // dispatchUser handles the messages of every user.<uid> subscription: kicks
 // and pushes.

@@ -49,7 +49,7 @@ func newBenchReq(m proto.Message) (*benchReq, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := string(m.ProtoReflect().Descriptor().FullName())
+	api := frame.API(m)
 	q := &benchReq{frame: b, reqAPI: api, resAPI: frame.ResponseAPI(api)}
 	mt, ok := frame.Lookup([]byte(q.resAPI))
 	if !ok {

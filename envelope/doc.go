@@ -1,5 +1,5 @@
 // Package envelope is the contract between a gate and everything behind it
-// on NATS (DESIGN §3, PROTOCOL §2): the envelope of a client's request as
+// on NATS (DESIGN §3): the envelope of a client's request as
 // the game receives it, of the answer, of a push to a player and of a kick.
 // It is the only code that encodes or decodes these headers; the gate, the
 // game, uc, the admin tool and the tests all go through it, and its tests

@@ -62,7 +62,7 @@
 // RC_COMMON_SERVER_NOT_READY (fail closed). A login that passes is
 // forwarded to the game like any request, with Hive-User = the token's
 // account id (user id == account id in Hive). When the game answers
-// msg.Login.Res{code: 0} the gate announces the login (see Kicks) and
+// msg.Login.Res{code: 0} the gate announces the login (package envelope, Kicks) and
 // relays the Login.Res; any other answer is relayed, user.<uid> is dropped
 // and the session stays logged out. Pushes on user.<uid> before the
 // Login.Res are dropped; kicks are not. A msg.Logout.Res{code: 0} returns
@@ -83,7 +83,6 @@
 // RC_COMMON_SERVER_NOT_READY when no worker subscribes to the api (NATS
 // answers the reply subject with a "Status: 503" no-responders message) or
 // NATS refuses the publish, or RC_TIMEOUT after --gate-request-timeout.
-// Pushes on user.<uid> before the Login.Res are dropped; kicks are not.
 //
 // # Drain
 //

@@ -62,8 +62,8 @@
 // RC_COMMON_SERVER_NOT_READY (fail closed). A login that passes is
 // forwarded to the game like any request, with Hive-User = the token's
 // account id (user id == account id in Hive). When the game answers
-// msg.Login.Res{code: 0} the gate announces the login (package envelope, Kicks) and
-// relays the Login.Res; any other answer is relayed, user.<uid> is dropped
+// msg.Login.Res{code: 0} the gate announces the login (package envelope,
+// Kicks) and relays the Login.Res; any other answer is relayed, user.<uid> is dropped
 // and the session stays logged out. Pushes on user.<uid> before the
 // Login.Res are dropped; kicks are not. A msg.Logout.Res{code: 0} returns
 // the session to the logged-out state (user.<uid> dropped, a new login

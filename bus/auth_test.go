@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 )
 
@@ -206,7 +207,7 @@ func TestToolsOnlyRead(t *testing.T) {
 			a.readAccount(t)
 			// A forged request with any Hive-User.
 			m := nats.NewMsg("msg.GiftSend.Req")
-			m.Header.Set(bus.HdrUser, "10001")
+			m.Header.Set(envelope.HdrUser, "10001")
 			if err := a.nc.PublishMsg(m); err != nil {
 				t.Fatal(err)
 			}

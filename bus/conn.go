@@ -1,6 +1,7 @@
 // Package bus is Hive's NATS layer: the connection every process uses, the
 // embedded server of `hive dev` and the tests, the subject scheme (subject.go),
-// the headers (header.go) and the JetStream stream and buckets (stream.go).
+// the event headers (header.go; the gate envelope's are package envelope's)
+// and the JetStream stream and buckets (stream.go).
 package bus
 
 import (

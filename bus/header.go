@@ -1,14 +1,7 @@
 package bus
 
-// Request headers set by the gate on every msg.*.Req (DESIGN §3). The user id
-// comes from the verified token, never from the client.
-const (
-	HdrGate    = "Hive-Gate"    // gate id
-	HdrSession = "Hive-Session" // session id within the gate
-	HdrUser    = "Hive-User"    // verified user id; absent before login
-	HdrReq     = "Hive-Req"     // request id, unique per session: idempotency and tracing
-	HdrAPI     = "Hive-Api"     // on a Res sent to a session: the message it carries
-)
+// The envelope's headers (Hive-Gate, Hive-Session, Hive-User, Hive-Req,
+// Hive-Api, Hive-Kick-*) are package envelope's.
 
 // Event headers on every message in the EVENTS stream (DESIGN §4).
 const (

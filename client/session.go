@@ -11,17 +11,12 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
-)
-
-// Api names the Session treats specially.
-const (
-	apiKick  = "msg.Kick.Res"
-	apiError = "msg.Error.Res"
+	"github.com/qeetap/hive/proto/rescode"
 )
 
 // PushHandler receives the messages the server sends unasked: pushes such as
@@ -307,7 +302,7 @@ func (s *Session) read() {
 // dispatch routes one received message and reports whether the session
 // ended because of it.
 func (s *Session) dispatch(api string, m proto.Message) (ended bool) {
-	if api == apiKick {
+	if api == envelope.KickRes {
 		k := m.(*msg.Kick_Res)
 		s.pushTo(api, m)
 		s.end(&Error{Code: def.ResCode(k.GetCode()), Op: "kick", Detail: k.GetReason()})
@@ -320,10 +315,10 @@ func (s *Session) dispatch(api string, m proto.Message) (ended bool) {
 	case p == nil:
 	case api == p.resAPI:
 		a = answer{m: m}
-		if code, ok := resultCode(m); ok && code != def.ResCode_RC_OK {
+		if code, ok := rescode.Get(m); ok && code != def.ResCode_RC_OK {
 			a.err = &Error{Code: code, Op: p.reqAPI}
 		}
-	case api == apiError && errorFor(m.(*msg.Error_Res), p):
+	case api == envelope.ErrorRes && errorFor(m.(*msg.Error_Res), p):
 		e := m.(*msg.Error_Res)
 		a = answer{m: m, err: &Error{Code: def.ResCode(e.GetCode()), Op: p.reqAPI, Detail: e.GetDetail()}}
 	default:
@@ -405,15 +400,4 @@ func (s *Session) heartbeat(d time.Duration) {
 		_, _ = s.Do(ctx, &msg.Echo_Req{})
 		cancel()
 	}
-}
-
-// resultCode returns the value of m's field named "code" (field 1 in most
-// answers, 2 in SetEvent.Res) and whether m has such a field.
-func resultCode(m proto.Message) (def.ResCode, bool) {
-	r := m.ProtoReflect()
-	fd := r.Descriptor().Fields().ByName("code")
-	if fd == nil || fd.Kind() != protoreflect.Int32Kind {
-		return 0, false
-	}
-	return def.ResCode(r.Get(fd).Int()), true
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/proto/rescode"
 )
 
 // maxBody bounds what the SDK reads of a REST answer; uc's answers are a few
@@ -138,8 +139,7 @@ func (u *UC) post(ctx context.Context, op, path, token string, form url.Values, 
 		return fmt.Errorf("hive: %s: HTTP %d: answer larger than %d bytes", op, resp.StatusCode, maxBody)
 	}
 	derr := protojson.UnmarshalOptions{DiscardUnknown: true, AllowPartial: true}.Unmarshal(body, res)
-	code, hasCode := resultCode(res)
-	hasCode = hasCode && res.ProtoReflect().Has(res.ProtoReflect().Descriptor().Fields().ByName("code"))
+	code, hasCode := rescode.Lookup(res)
 	if derr != nil || !hasCode {
 		why := "no code in answer"
 		if derr != nil {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/proto/frame"
@@ -56,7 +57,7 @@ func TestAdminMail(t *testing.T) {
 	}
 	select {
 	case m := <-pushes:
-		got, err := frame.Decode([]byte(m.Header.Get(bus.HdrAPI)), m.Data)
+		got, err := frame.Decode([]byte(m.Header.Get(envelope.HdrAPI)), m.Data)
 		if err != nil || len(got.(*msg.GetMails_Res).GetMails()) != 1 || got.(*msg.GetMails_Res).GetMails()[0].GetTitle() != "Welcome" {
 			t.Fatalf("mail push = %v, %v", got, err)
 		}

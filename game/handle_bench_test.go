@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
@@ -68,12 +68,12 @@ func gateMsg(b *testing.B, req proto.Message, uid int64, reply string) *nats.Msg
 	}
 	m := nats.NewMsg(string(req.ProtoReflect().Descriptor().FullName()))
 	m.Data, m.Reply = data, reply
-	m.Header.Set(bus.HdrGate, "bench")
-	m.Header.Set(bus.HdrSession, strconv.FormatInt(uid, 10))
+	m.Header.Set(envelope.HdrGate, "bench")
+	m.Header.Set(envelope.HdrSession, strconv.FormatInt(uid, 10))
 	if uid != 0 {
-		m.Header.Set(bus.HdrUser, strconv.FormatInt(uid, 10))
+		m.Header.Set(envelope.HdrUser, strconv.FormatInt(uid, 10))
 	}
-	m.Header.Set(bus.HdrReq, "1")
+	m.Header.Set(envelope.HdrReq, "1")
 	return m
 }
 
@@ -94,10 +94,10 @@ func checkAnswer(b *testing.B, w *Worker, client *nats.Conn, m *nats.Msg, ok fun
 	if err != nil {
 		b.Fatal(err)
 	}
-	if got.Header.Get(bus.HdrReq) != m.Header.Get(bus.HdrReq) {
-		b.Fatalf("answer Hive-Req %q, want %q", got.Header.Get(bus.HdrReq), m.Header.Get(bus.HdrReq))
+	if got.Header.Get(envelope.HdrReq) != m.Header.Get(envelope.HdrReq) {
+		b.Fatalf("answer Hive-Req %q, want %q", got.Header.Get(envelope.HdrReq), m.Header.Get(envelope.HdrReq))
 	}
-	res, err := frame.Decode([]byte(got.Header.Get(bus.HdrAPI)), got.Data)
+	res, err := frame.Decode([]byte(got.Header.Get(envelope.HdrAPI)), got.Data)
 	if err != nil || !ok(res) {
 		b.Fatalf("answer %v, %v", res, err)
 	}
@@ -166,7 +166,7 @@ func BenchmarkHandleGiftItems(b *testing.B) {
 	i := 2
 	loop(b, func() {
 		m := ms[i%2]
-		m.Header[bus.HdrReq] = []string{strconv.Itoa(i)}
+		m.Header[envelope.HdrReq] = []string{strconv.Itoa(i)}
 		w.handle(m)
 		i++
 	})

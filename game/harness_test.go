@@ -14,9 +14,11 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
+	"github.com/qeetap/hive/proto/rescode"
 	"github.com/qeetap/hive/registry"
 )
 
@@ -110,22 +112,22 @@ func (p *player) sendID(req proto.Message, reqID string) (proto.Message, error) 
 	}
 	m := nats.NewMsg(bus.RequestSubject(api))
 	m.Data = data
-	m.Header.Set(bus.HdrGate, p.gate)
-	m.Header.Set(bus.HdrSession, strconv.FormatUint(p.session, 10))
+	m.Header.Set(envelope.HdrGate, p.gate)
+	m.Header.Set(envelope.HdrSession, strconv.FormatUint(p.session, 10))
 	if p.uid != 0 {
-		m.Header.Set(bus.HdrUser, strconv.FormatInt(p.uid, 10))
+		m.Header.Set(envelope.HdrUser, strconv.FormatInt(p.uid, 10))
 	}
-	m.Header.Set(bus.HdrReq, reqID)
+	m.Header.Set(envelope.HdrReq, reqID)
 	resp, err := p.nc.RequestMsg(m, 20*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", api, err)
 	}
-	resAPI := resp.Header.Get(bus.HdrAPI)
+	resAPI := resp.Header.Get(envelope.HdrAPI)
 	if resAPI == "" {
-		return nil, fmt.Errorf("%s: answer without %s", api, bus.HdrAPI)
+		return nil, fmt.Errorf("%s: answer without %s", api, envelope.HdrAPI)
 	}
-	if got := resp.Header.Get(bus.HdrReq); got != reqID {
-		return nil, fmt.Errorf("%s: answer carries %s %q, want %q", api, bus.HdrReq, got, reqID)
+	if got := resp.Header.Get(envelope.HdrReq); got != reqID {
+		return nil, fmt.Errorf("%s: answer carries %s %q, want %q", api, envelope.HdrReq, got, reqID)
 	}
 	return frame.Decode([]byte(resAPI), resp.Data)
 }
@@ -141,7 +143,7 @@ func (p *player) call(req proto.Message) proto.Message {
 }
 
 // code is a Res's result code.
-func code(res proto.Message) def.ResCode { return def.ResCode(resCode(res)) }
+func code(res proto.Message) def.ResCode { c, _ := rescode.Get(res); return c }
 
 // eventually polls cond until it holds or 15 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/proto/rescode"
 )
 
 // metrics are the worker's Prometheus series, hive_game_*.
@@ -74,7 +76,8 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 func (m *metrics) observe(api string, res proto.Message, d time.Duration) {
 	var code int32
 	if res != nil {
-		code = resCode(res)
+		c, _ := rescode.Get(res)
+		code = int32(c)
 	}
 	k := seriesKey{api, code}
 	v, ok := m.series.Load(k)

@@ -32,10 +32,10 @@ func (w *Worker) push(out *events.Outcome[*Player]) {
 	}
 	for _, st := range out.States {
 		if contains(itemsChanged, st.ID) {
-			w.reply(bus.UserSubject(st.ID), &msg.GetItems_Res{Code: okCode(), Items: st.State.GetUser().GetItems()})
+			w.reply(st.ID, &msg.GetItems_Res{Code: okCode(), Items: st.State.GetUser().GetItems()})
 		}
 		if ms := mails[st.ID]; len(ms) > 0 {
-			w.reply(bus.UserSubject(st.ID), &msg.GetMails_Res{Code: okCode(), Mails: ms})
+			w.reply(st.ID, &msg.GetMails_Res{Code: okCode(), Mails: ms})
 		}
 	}
 }

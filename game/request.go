@@ -5,19 +5,16 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
-	"github.com/qeetap/hive/proto/msg"
 )
 
 // request is what a handler knows of one msg.*.Req besides its message.
@@ -60,8 +57,8 @@ func route[Req any, Res proto.Message, P interface {
 }](fn func(ctx context.Context, r *request, req P) (Res, error), opts ...routeOpt) *handler {
 	var res Res
 	h := &handler{
-		api:    string(P(new(Req)).ProtoReflect().Descriptor().FullName()),
-		resAPI: string(res.ProtoReflect().Descriptor().FullName()),
+		api:    frame.API(P(new(Req))),
+		resAPI: frame.API(res),
 		new:    func() proto.Message { return P(new(Req)) },
 		fn: func(ctx context.Context, r *request, req proto.Message) (proto.Message, error) {
 			return fn(ctx, r, req.(P)) // req is new()'s: always a P
@@ -121,8 +118,9 @@ func (h *handler) decode(payload []byte) (proto.Message, error) {
 func (w *Worker) handle(m *nats.Msg) {
 	start := time.Now()
 	h := w.handlers[m.Subject]
-	res := w.answer(m, h, start)
-	w.send(m.Reply, res, m.Header[bus.HdrReq])
+	in := envelope.ReadRequest(m)
+	res := w.answer(&in, h, start)
+	w.send(in.Answer(res))
 	api := m.Subject
 	if h == nil {
 		api = "unknown" // anyone on the bus can publish msg.X.Req: bound the label values
@@ -132,30 +130,27 @@ func (w *Worker) handle(m *nats.Msg) {
 
 // answer runs m's handler h (nil: an api this worker does not serve),
 // started at start.
-func (w *Worker) answer(m *nats.Msg, h *handler, start time.Time) proto.Message {
-	api := m.Subject
+func (w *Worker) answer(m *envelope.Request, h *handler, start time.Time) proto.Message {
+	api := m.API
 	if h == nil {
-		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_API_UNKNOWN)), Api: proto.String(api)}
+		return envelope.ErrorAnswer(def.ResCode_RC_API_UNKNOWN, api, "")
 	}
 	resAPI := h.resAPI
 	dec, err := h.decode(m.Data)
 	switch {
 	case errors.Is(err, frame.ErrMissingRequired):
-		return codeRes(resAPI, def.ResCode_RC_BAD_REQUEST)
+		return envelope.CodeAnswer(resAPI, resAPI, def.ResCode_RC_BAD_REQUEST)
 	case err != nil:
-		return &msg.Error_Res{Code: proto.Int32(int32(def.ResCode_RC_BAD_REQUEST)), Api: proto.String(api), Detail: proto.String("payload does not parse")}
+		return envelope.ErrorAnswer(def.ResCode_RC_BAD_REQUEST, api, "payload does not parse")
 	}
-	r := &request{api: api, resAPI: resAPI, now: start.Unix(),
-		gate: m.Header.Get(bus.HdrGate), session: m.Header.Get(bus.HdrSession)}
-	if u := m.Header.Get(bus.HdrUser); u != "" {
-		if r.uid, err = strconv.ParseInt(u, 10, 64); err != nil || r.uid <= 0 {
-			return codeRes(resAPI, def.ResCode_RC_BAD_REQUEST)
-		}
+	r := &request{api: api, resAPI: resAPI, now: start.Unix(), gate: m.Gate, session: m.Session}
+	if r.uid, err = m.UID(); err != nil {
+		return envelope.CodeAnswer(resAPI, resAPI, def.ResCode_RC_BAD_REQUEST)
 	}
 	if r.uid == 0 && !h.public {
-		return codeRes(resAPI, def.ResCode_RC_LOGIN_REQUIRED)
+		return envelope.CodeAnswer(resAPI, resAPI, def.ResCode_RC_LOGIN_REQUIRED)
 	}
-	r.cmd = commandID(r.uid, r.gate, r.session, m.Header.Get(bus.HdrReq))
+	r.cmd = commandID(r.uid, r.gate, r.session, m.ID)
 	ctx := context.Background()
 	if !h.local {
 		var cancel context.CancelFunc
@@ -169,7 +164,7 @@ func (w *Worker) answer(m *nats.Msg, h *handler, start time.Time) proto.Message 
 			code = def.ResCode_RC_TIMEOUT
 		}
 		w.log.Error("game: request failed", "api", api, "user", r.uid, "req", r.cmd.Corr, "err", err)
-		return codeRes(resAPI, code)
+		return envelope.CodeAnswer(resAPI, resAPI, code)
 	}
 	return res
 }
@@ -193,78 +188,20 @@ func commandID(uid int64, gate, session, req string) events.Cmd {
 	return events.Cmd{ID: b.String(), Corr: req}
 }
 
-// codeRes builds the Res named resAPI with only its code set. A Res without
-// a code field (none served here) becomes msg.Error.Res.
-func codeRes(resAPI string, code def.ResCode) proto.Message {
-	mt, ok := frame.Lookup([]byte(resAPI))
-	if ok {
-		m := mt.New()
-		if f := m.Descriptor().Fields().ByName("code"); f != nil && f.Kind() == protoreflect.Int32Kind {
-			m.Set(f, protoreflect.ValueOfInt32(int32(code)))
-			return m.Interface()
-		}
+// reply publishes a push (a Res no request waits for) to every session of
+// user uid.
+func (w *Worker) reply(uid int64, res proto.Message) {
+	if err := (envelope.Push{User: uid, Res: res}).Publish(w.deps.NC); err != nil {
+		w.log.Warn("game: publish push", "user", uid, "api", frame.API(res), "err", err)
 	}
-	return &msg.Error_Res{Code: proto.Int32(int32(code)), Api: proto.String(resAPI)}
 }
 
-// reply publishes a push (a Res no request waits for) to subject.
-func (w *Worker) reply(subject string, res proto.Message) { w.send(subject, res, nil) }
-
-// send publishes a Res to subject with the Hive-Api header naming it, the
-// way the gate expects answers and pushes. An answer carries the request's
-// Hive-Req (its first value, req being the request's header values), so the
-// gate can drop one that arrives after its timeout.
-func (w *Worker) send(subject string, res proto.Message, req []string) {
-	if subject == "" || res == nil {
+// send publishes an answer, the way the gate expects it (package envelope).
+func (w *Worker) send(a envelope.Answer) {
+	if a.To == "" || a.Res == nil {
 		return
 	}
-	buf := marshalBufs.Get().(*[]byte)
-	defer putMarshalBuf(buf)
-	data, err := proto.MarshalOptions{}.MarshalAppend((*buf)[:0], res)
-	if err != nil {
-		w.log.Error("game: marshal answer", "type", res.ProtoReflect().Descriptor().FullName(), "err", err)
-		return
+	if err := a.Publish(w.deps.NC); err != nil {
+		w.log.Warn("game: publish answer", "subject", a.To, "err", err)
 	}
-	*buf = data
-	// The header values are shared, never copied: nats.go only reads them
-	// (it encodes the header block per publish).
-	hdr := nats.Header{bus.HdrAPI: apiHeader(res.ProtoReflect().Descriptor().FullName())}
-	if len(req) > 0 && req[0] != "" {
-		hdr[bus.HdrReq] = req[:1:1]
-	}
-	if err := w.deps.NC.PublishMsg(&nats.Msg{Subject: subject, Data: data, Header: hdr}); err != nil {
-		w.log.Warn("game: publish answer", "subject", subject, "err", err)
-	}
-}
-
-// marshalBufs holds buffers to marshal a Res into: nats.go copies the data
-// into its write buffer before PublishMsg returns.
-var marshalBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-func putMarshalBuf(b *[]byte) {
-	if cap(*b) <= 64<<10 { // a rare huge answer is not kept
-		marshalBufs.Put(b)
-	}
-}
-
-// apiHeaders caches the Hive-Api header value of each Res type.
-var apiHeaders sync.Map // protoreflect.FullName -> []string
-
-// apiHeader returns the Hive-Api header value naming a Res type (shared:
-// do not modify).
-func apiHeader(name protoreflect.FullName) []string {
-	if v, ok := apiHeaders.Load(name); ok {
-		return v.([]string)
-	}
-	v, _ := apiHeaders.LoadOrStore(name, []string{string(name)})
-	return v.([]string)
-}
-
-// code returns the Res's result code, for metrics.
-func resCode(res proto.Message) int32 {
-	m := res.ProtoReflect()
-	if f := m.Descriptor().Fields().ByName("code"); f != nil && f.Kind() == protoreflect.Int32Kind {
-		return int32(m.Get(f).Int())
-	}
-	return 0
 }

@@ -16,7 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
@@ -46,9 +46,9 @@ func TestSendHeaders(t *testing.T) {
 	if err := h.n.Conn.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	w.send("gate.hdr.1", &msg.Echo_Res{Val: proto.Int64(1)}, []string{"r1", "r2"})
-	w.reply("gate.hdr.1", &msg.GetItems_Res{Code: okCode()})
-	w.send("gate.hdr.1", &msg.Echo_Res{Val: proto.Int64(2)}, []string{""})
+	w.send(envelope.Answer{To: "gate.hdr.1", Req: []string{"r1", "r2"}, Res: &msg.Echo_Res{Val: proto.Int64(1)}})
+	w.send(envelope.Answer{To: "gate.hdr.1", Res: &msg.GetItems_Res{Code: okCode()}})
+	w.send(envelope.Answer{To: "gate.hdr.1", Req: []string{""}, Res: &msg.Echo_Res{Val: proto.Int64(2)}})
 	for i, want := range []struct {
 		api, req string
 		val      int64
@@ -57,15 +57,15 @@ func TestSendHeaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := m.Header.Values(bus.HdrAPI); !slices.Equal(got, []string{want.api}) {
-			t.Errorf("message %d: %s = %q, want %q", i, bus.HdrAPI, got, want.api)
+		if got := m.Header.Values(envelope.HdrAPI); !slices.Equal(got, []string{want.api}) {
+			t.Errorf("message %d: %s = %q, want %q", i, envelope.HdrAPI, got, want.api)
 		}
 		var wantReq []string
 		if want.req != "" {
 			wantReq = []string{want.req}
 		}
-		if got := m.Header.Values(bus.HdrReq); !slices.Equal(got, wantReq) {
-			t.Errorf("message %d: %s = %q, want %q", i, bus.HdrReq, got, wantReq)
+		if got := m.Header.Values(envelope.HdrReq); !slices.Equal(got, wantReq) {
+			t.Errorf("message %d: %s = %q, want %q", i, envelope.HdrReq, got, wantReq)
 		}
 		res, err := frame.Decode([]byte(want.api), m.Data)
 		if err != nil {
@@ -103,7 +103,7 @@ func TestRequestMetrics(t *testing.T) {
 		t.Fatalf("GetItems without login = %v", res)
 	}
 	m := nats.NewMsg("msg.Nothing.Req")
-	m.Header.Set(bus.HdrReq, "1")
+	m.Header.Set(envelope.HdrReq, "1")
 	if _, err := h.n.Conn.RequestMsg(m, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}

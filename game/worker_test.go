@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
@@ -192,8 +193,8 @@ func TestPushesAndSessions(t *testing.T) {
 	for range 2 {
 		select {
 		case m := <-pushes:
-			if m.Header.Get(bus.HdrAPI) != "msg.GetItems.Res" {
-				t.Fatalf("push api = %q", m.Header.Get(bus.HdrAPI))
+			if m.Header.Get(envelope.HdrAPI) != "msg.GetItems.Res" {
+				t.Fatalf("push api = %q", m.Header.Get(envelope.HdrAPI))
 			}
 			res, err := frame.Decode([]byte("msg.GetItems.Res"), m.Data)
 			if err != nil {
@@ -304,8 +305,8 @@ func TestShutdownAnswersWhatItTook(t *testing.T) {
 	for i := range n {
 		m := nats.NewMsg("msg.GetItems.Req")
 		m.Reply = inbox
-		m.Header.Set(bus.HdrUser, "1")
-		m.Header.Set(bus.HdrReq, strconv.Itoa(i))
+		m.Header.Set(envelope.HdrUser, "1")
+		m.Header.Set(envelope.HdrReq, strconv.Itoa(i))
 		h.n.Conn.PublishMsg(m)
 	}
 	h.n.Conn.Flush()
@@ -318,7 +319,7 @@ func TestShutdownAnswersWhatItTook(t *testing.T) {
 	for i := range n {
 		select {
 		case m := <-replies:
-			if m.Header.Get(bus.HdrAPI) != "msg.GetItems.Res" {
+			if m.Header.Get(envelope.HdrAPI) != "msg.GetItems.Res" {
 				t.Fatalf("reply %d: %v", i, m.Header)
 			}
 		case <-time.After(15 * time.Second):

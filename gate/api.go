@@ -8,26 +8,15 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
-	"github.com/qeetap/hive/proto/msg"
-)
-
-// Api names the gate treats specially.
-const (
-	apiLogin     = "msg.Login.Req"
-	apiLoginRes  = "msg.Login.Res"
-	apiLogout    = "msg.Logout.Req"
-	apiLogoutRes = "msg.Logout.Res"
-	apiEcho      = "msg.Echo.Req"
-	apiKickRes   = "msg.Kick.Res"
-	apiErrorRes  = "msg.Error.Res"
 )
 
 // serverOnly are request names that exist in package msg only because every
 // X has a Req and a Res; a client never sends them (Kick and Error are
 // server-to-client messages), so the gate answers them as unknown.
-var serverOnly = map[string]bool{"msg.Kick.Req": true, "msg.Error.Req": true}
+var serverOnly = map[string]bool{envelope.KickReq: true, envelope.ErrorReq: true}
 
 // cannedCodes are the result codes the gate answers by itself; their frames
 // are encoded once per request api.
@@ -88,40 +77,21 @@ func buildAPIs() apiTable {
 	return t
 }
 
-// codeFrame encodes res{code} if res has an int32 field named code and no
-// other required field, else msg.Error.Res{code, api: reqAPI}.
+// codeFrame encodes envelope.CodeAnswer(res, reqAPI, code) as a frame.
 func codeFrame(res, reqAPI string, code def.ResCode) []byte {
-	mt, ok := frame.Lookup([]byte(res))
-	if ok {
-		m := mt.New()
-		if fd := m.Descriptor().Fields().ByName("code"); fd != nil && fd.Kind() == protoreflect.Int32Kind {
-			m.Set(fd, protoreflect.ValueOfInt32(int32(code)))
-			if b, err := frame.AppendMessage(nil, m.Interface()); err == nil {
-				return b
-			}
-		}
-	}
-	return errorFrame(code, reqAPI, "")
+	return mustFrame(envelope.CodeAnswer(res, reqAPI, code))
 }
 
-// errorFrame encodes msg.Error.Res{code, api, detail}.
+// errorFrame encodes msg.Error.Res{code, api, detail} as a frame.
 func errorFrame(code def.ResCode, api, detail string) []byte {
-	e := &msg.Error_Res{Code: proto.Int32(int32(code)), Api: proto.String(api)}
-	if detail != "" {
-		e.Detail = proto.String(detail)
-	}
-	b, err := frame.AppendMessage(nil, e)
-	if err != nil {
-		panic(fmt.Sprintf("gate: encode msg.Error.Res: %v", err)) // fixed message: cannot fail
-	}
-	return b
+	return mustFrame(envelope.ErrorAnswer(code, api, detail))
 }
 
-// kickPayload encodes msg.Kick.Res{code, reason}.
-func kickPayload(code def.ResCode, reason string) []byte {
-	b, err := proto.Marshal(&msg.Kick_Res{Code: proto.Int32(int32(code)), Reason: proto.String(reason)})
+// mustFrame encodes one of the gate's own answers: fixed small messages.
+func mustFrame(m proto.Message) []byte {
+	b, err := frame.AppendMessage(nil, m)
 	if err != nil {
-		panic(fmt.Sprintf("gate: encode msg.Kick.Res: %v", err))
+		panic(fmt.Sprintf("gate: encode %s: %v", frame.API(m), err)) // cannot fail
 	}
 	return b
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
@@ -34,15 +35,15 @@ func leanGame(tb testing.TB, nc *nats.Conn) {
 			return
 		}
 		res := nats.NewMsg(m.Reply)
-		res.Header.Set(bus.HdrAPI, frame.ResponseAPI(m.Subject))
-		if id := m.Header.Get(bus.HdrReq); id != "" {
-			res.Header.Set(bus.HdrReq, id)
+		res.Header.Set(envelope.HdrAPI, frame.ResponseAPI(m.Subject))
+		if id := m.Header.Get(envelope.HdrReq); id != "" {
+			res.Header.Set(envelope.HdrReq, id)
 		}
 		switch m.Subject {
-		case apiEcho:
+		case envelope.EchoReq:
 			res.Data = m.Data
-		case apiLogin:
-			uid, _ := strconv.ParseInt(m.Header.Get(bus.HdrUser), 10, 64)
+		case envelope.LoginReq:
+			uid, _ := strconv.ParseInt(m.Header.Get(envelope.HdrUser), 10, 64)
 			res.Data, _ = proto.Marshal(&msg.Login_Res{Code: proto.Int32(0), User: testUser(uid)})
 		default:
 			res.Data = []byte{0x08, 0x00} // code: 0
@@ -148,7 +149,7 @@ func BenchmarkEcho(b *testing.B) {
 		lat := make(latencies, 0, b.N)
 		for b.Loop() {
 			t0 := time.Now()
-			if _, err := nc.Request(apiEcho, payload, 5*time.Second); err != nil {
+			if _, err := nc.Request(envelope.EchoReq, payload, 5*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t0))
@@ -185,7 +186,7 @@ func BenchmarkEcho(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			nc := <-ncs
 			for pb.Next() {
-				if _, err := nc.Request(apiEcho, payload, 5*time.Second); err != nil {
+				if _, err := nc.Request(envelope.EchoReq, payload, 5*time.Second); err != nil {
 					b.Error(err)
 					return
 				}

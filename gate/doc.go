@@ -62,31 +62,20 @@
 // RC_COMMON_SERVER_NOT_READY (fail closed). A login that passes is
 // forwarded to the game like any request, with Hive-User = the token's
 // account id (user id == account id in Hive). When the game answers
-// msg.Login.Res{code: 0} the gate announces the login (see Kicks) and
-// relays the Login.Res; any other answer is relayed, user.<uid> is dropped
+// msg.Login.Res{code: 0} the gate announces the login (package envelope,
+// Kicks) and relays the Login.Res; any other answer is relayed, user.<uid> is dropped
 // and the session stays logged out. Pushes on user.<uid> before the
 // Login.Res are dropped; kicks are not. A msg.Logout.Res{code: 0} returns
 // the session to the logged-out state (user.<uid> dropped, a new login
 // deadline).
 //
-// # Requests and answers (the contract with the game)
+// # Requests, answers, pushes and kicks
 //
-// The gate publishes each request on its api subject (msg.X.Req, queue
-// group "game" on the game side) with
-//
-//	Reply:        gate.<gateID>.<sessionID>   (bus.SessionSubject)
-//	Hive-Gate:    <gateID>
-//	Hive-Session: <sessionID>
-//	Hive-User:    <uid>                       (absent before login)
-//	Hive-Req:     <request id, unique per session>
-//	data:         the request protobuf, as the client sent it
-//
-// A worker answers by publishing to the message's reply subject a message
-// whose data is the X.Res protobuf and whose header Hive-Api is the Res's
-// full name (msg.X.Res). It should copy Hive-Req into the answer: then a late
-// answer (after the gate already answered RC_TIMEOUT) is recognised and
-// dropped. One subscription per gate on gate.<gateID>.> routes answers by
-// session id.
+// The gate's contract with the game and with anyone who pushes or kicks
+// (headers, subjects, payloads, who sends what) is package envelope's: its
+// doc states it and its tests enforce it. The gate publishes each request
+// with envelope.Request, reads answers, pushes and kicks with envelope.Read
+// and announces logins with envelope.Kick.
 //
 // One request per session is in flight; up to --gate-max-pending wait behind
 // it, so a player's requests reach the game in order. Every request gets
@@ -94,42 +83,6 @@
 // RC_COMMON_SERVER_NOT_READY when no worker subscribes to the api (NATS
 // answers the reply subject with a "Status: 503" no-responders message) or
 // NATS refuses the publish, or RC_TIMEOUT after --gate-request-timeout.
-//
-// A message on gate.<gateID>.<sessionID> that does not answer the in-flight
-// request and carries no Hive-Req is a push to that session.
-//
-// # Pushes
-//
-// Anyone may push a Res to a logged-in user by publishing on user.<uid>
-// (bus.UserSubject) with data = the Res protobuf and Hive-Api = its full
-// name, e.g. msg.GetItems.Res after the player's items changed. Every
-// session of that user on every gate writes it as one frame. Messages
-// without a known msg.X.Res in Hive-Api are dropped.
-//
-// # Kicks
-//
-// A kick is a message on user.<uid> with Hive-Api: msg.Kick.Res and data =
-// a msg.Kick.Res protobuf. The session writes that frame as its last, shuts
-// its write side and closes.
-//
-//   - Without a Hive-Kick-Keep header (an operator's `hive admin kick`, or the
-//     game) it kicks every session of the user.
-//   - With Hive-Kick-Keep: gate.<gateID>.<sessionID> (the subject of the
-//     session to keep) and Hive-Kick-Time: <login time, unix ns>, it is a
-//     login announcement, published by a gate when a session logs in: every
-//     other session of the user that logged in earlier (ties broken by
-//     subject) is kicked with msg.Kick.Res{code: RC_LOGIN_KICKED}. A session
-//     that finds itself the newer one announces itself again, so when two
-//     logins race exactly one session survives.
-//
-// # Disconnect logout
-//
-// When a logged-in session ends without a Logout (client gone, idle,
-// drain, operator kick), the gate publishes msg.Logout.Req{account: uid} on
-// msg.Logout.Req with the usual headers and no reply subject, so the game
-// can mark the player offline. It is not sent for a session kicked by a
-// newer login of the same account. Compare Hive-Gate/Hive-Session with the
-// player's current session before acting on it.
 //
 // # Drain
 //
@@ -146,11 +99,3 @@
 // channel shared by the whole gate (no goroutine per subscription). See
 // BENCHMARKS.md (gate section) for the measured cost.
 package gate
-
-// Headers of the login announcement on user.<uid> (see Kicks).
-const (
-	// HdrKickKeep names the session to keep: its subject gate.<gateID>.<sessionID>.
-	HdrKickKeep = "Hive-Kick-Keep"
-	// HdrKickTime is that session's login time in unix nanoseconds.
-	HdrKickTime = "Hive-Kick-Time"
-)

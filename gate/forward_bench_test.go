@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/frame"
 )
@@ -23,7 +24,7 @@ func BenchmarkForwardPath(b *testing.B) {
 	s.srv.sessions.Store(s.id, s)
 	s.state, s.uid, s.user = stateLoggedIn, 10001, "10001"
 
-	api := []byte(apiEcho)
+	api := []byte(envelope.EchoReq)
 	payload := []byte{8, 42, 16, 1}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
@@ -25,12 +25,12 @@ func TestNATSNoRespondersOnCustomReply(t *testing.T) {
 	if _, err := nc.ChanSubscribe("gate.g1.>", ch); err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.PublishMsg(&nats.Msg{Subject: "msg.GetItems.Req", Reply: "gate.g1.5", Header: nats.Header{bus.HdrReq: {"1"}}}); err != nil {
+	if err := nc.PublishMsg(&nats.Msg{Subject: "msg.GetItems.Req", Reply: "gate.g1.5", Header: nats.Header{envelope.HdrReq: {"1"}}}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case m := <-ch:
-		if m.Subject != "gate.g1.5" || m.Header.Get(statusHdr) != noRespondersStatus || len(m.Data) != 0 {
+		if m.Subject != "gate.g1.5" || !envelope.NoResponders(m) || len(m.Data) != 0 {
 			t.Fatalf("got %q %v %q, want a 503 status on the reply subject", m.Subject, m.Header, m.Data)
 		}
 	case <-time.After(waitFor):
@@ -50,14 +50,14 @@ func TestNoResponders(t *testing.T) {
 	c.send(&msg.GetItems_Req{})
 	expectRes(t, c.next(), "msg.GetItems.Res", def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	c.send(&msg.Echo_Req{})
-	expectRes(t, c.next(), apiErrorRes, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+	expectRes(t, c.next(), envelope.ErrorRes, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("answered after %v: the timeout, not no-responders", d)
 	}
 	// Login without a game: the token is fine, the game is not there.
 	c2 := e.dial(g)
 	c2.send(&msg.Login_Req{Token: proto.String(e.token(2))})
-	expectRes(t, c2.next(), apiLoginRes, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+	expectRes(t, c2.next(), envelope.LoginRes, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	c2.send(&msg.GetItems_Req{})
 	expectRes(t, c2.next(), "msg.GetItems.Res", def.ResCode_RC_LOGIN_REQUIRED)
 	if v := metricValue(g.m.requests.WithLabelValues("no_responders")); v != 3 {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/registry"
 )
@@ -47,10 +47,10 @@ func TestPublishRequestHeaders(t *testing.T) {
 		api, reply, user string
 		id               uint64
 	}{
-		{apiEcho, s.subj, "10001", 1},
-		{apiEcho, s.subj, "", 123456789},
-		{apiLogout, "", "42", 2},
-		{apiEcho, s.subj, "", 3},
+		{envelope.EchoReq, s.subj, "10001", 1},
+		{envelope.EchoReq, s.subj, "", 123456789},
+		{envelope.LogoutReq, "", "42", 2},
+		{envelope.EchoReq, s.subj, "", 3},
 	}
 	for _, c := range sends {
 		if err := s.publishRequest(c.api, c.reply, c.id, c.user, []byte{8, 1}); err != nil {
@@ -62,9 +62,9 @@ func TestPublishRequestHeaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := nats.Header{bus.HdrGate: {"g7"}, bus.HdrSession: {sid}, bus.HdrReq: {strconv.FormatUint(c.id, 10)}}
+		want := nats.Header{envelope.HdrGate: {"g7"}, envelope.HdrSession: {sid}, envelope.HdrReq: {strconv.FormatUint(c.id, 10)}}
 		if c.user != "" {
-			want[bus.HdrUser] = []string{c.user}
+			want[envelope.HdrUser] = []string{c.user}
 		}
 		if m.Subject != c.api || m.Reply != c.reply || string(m.Data) != "\x08\x01" ||
 			!maps.EqualFunc(m.Header, want, slices.Equal) {
@@ -86,7 +86,7 @@ func BenchmarkPublishRequest(b *testing.B) {
 	id := uint64(1000)
 	for b.Loop() {
 		id++
-		if err := s.publishRequest(apiEcho, s.subj, id, "10001", payload); err != nil {
+		if err := s.publishRequest(envelope.EchoReq, s.subj, id, "10001", payload); err != nil {
 			b.Fatal(err)
 		}
 	}

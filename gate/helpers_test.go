@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
@@ -174,7 +175,7 @@ func (g *fakeGame) serve(m *nats.Msg) {
 		return
 	}
 	if m.Reply == "" {
-		if m.Subject == apiLogout {
+		if m.Subject == envelope.LogoutReq {
 			g.logouts <- m
 		}
 		return
@@ -197,9 +198,9 @@ func (g *fakeGame) reply(m *nats.Msg, res proto.Message) {
 		g.t.Errorf("game: encode %T: %v", res, err)
 		return
 	}
-	out := &nats.Msg{Subject: m.Reply, Header: nats.Header{bus.HdrAPI: {api}}, Data: data}
-	if id := m.Header.Get(bus.HdrReq); id != "" {
-		out.Header.Set(bus.HdrReq, id)
+	out := &nats.Msg{Subject: m.Reply, Header: nats.Header{envelope.HdrAPI: {api}}, Data: data}
+	if id := m.Header.Get(envelope.HdrReq); id != "" {
+		out.Header.Set(envelope.HdrReq, id)
 	}
 	if err := g.nc.PublishMsg(out); err != nil {
 		g.t.Errorf("game: reply: %v", err)
@@ -211,7 +212,7 @@ func (g *fakeGame) reply(m *nats.Msg, res proto.Message) {
 func defaultAnswer(m *nats.Msg, req proto.Message) proto.Message {
 	switch r := req.(type) {
 	case *msg.Login_Req:
-		uid, _ := strconv.ParseInt(m.Header.Get(bus.HdrUser), 10, 64)
+		uid, _ := strconv.ParseInt(m.Header.Get(envelope.HdrUser), 10, 64)
 		return &msg.Login_Res{Code: proto.Int32(0), User: testUser(uid)}
 	case *msg.Echo_Req:
 		return &msg.Echo_Res{Val: r.Val, Ct: r.Ct}

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 )
@@ -93,14 +94,14 @@ func TestLoginAttemptsPerIPLimited(t *testing.T) {
 	c := e.dial(g)
 	for range 2 {
 		c.send(&msg.Login_Req{Token: proto.String("not-a-jwt")})
-		expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_LOGIN_TOKEN_INVALID)
+		expectRes(t, c.next(), envelope.LoginRes, def.ResCode_RC_LOGIN_TOKEN_INVALID)
 	}
 	c.send(&msg.Login_Req{Token: proto.String(e.token(10001))})
-	expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_RATE_LIMITED)
+	expectRes(t, c.next(), envelope.LoginRes, def.ResCode_RC_RATE_LIMITED)
 	other := e.dial(g) // a new connection does not get a new budget
 	other.send(&msg.Login_Req{Token: proto.String(e.token(10001))})
-	expectRes(t, other.next(), apiLoginRes, def.ResCode_RC_RATE_LIMITED)
-	if n := len(e.game.requests(apiLogin)); n != 0 {
+	expectRes(t, other.next(), envelope.LoginRes, def.ResCode_RC_RATE_LIMITED)
+	if n := len(e.game.requests(envelope.LoginReq)); n != 0 {
 		t.Fatalf("%d rate-limited logins reached the game", n)
 	}
 	if v := metricValue(g.m.ipLoginsLimited); v != 2 {

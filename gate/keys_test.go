@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
@@ -74,7 +75,7 @@ func TestKidFloodReadsNothing(t *testing.T) {
 	const flood = 200
 	for range flood {
 		c.send(&msg.Login_Req{Token: proto.String(forgedToken(randomKid()))})
-		expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_LOGIN_TOKEN_INVALID)
+		expectRes(t, c.next(), envelope.LoginRes, def.ResCode_RC_LOGIN_TOKEN_INVALID)
 	}
 	if reads := kv.gets.Load() - before; reads != 0 {
 		t.Fatalf("%d forged logins with fresh kids made %d registry reads, want 0", flood, reads)
@@ -135,7 +136,7 @@ func TestExpiredKeyRefused(t *testing.T) {
 	tok, _, _ := retired.Sign(10001, 0)
 	c := e.dial(g)
 	c.send(&msg.Login_Req{Token: proto.String(tok)})
-	if m := c.next(); apiOf(m) != apiLoginRes || codeOf(m) == 0 {
+	if m := c.next(); apiOf(m) != envelope.LoginRes || codeOf(m) == 0 {
 		t.Fatalf("token of an expired key: %v, want refused", m)
 	}
 

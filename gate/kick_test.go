@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 )
@@ -21,7 +22,7 @@ func expectKicked(t *testing.T, c *client, code def.ResCode) {
 	if len(got) == 0 {
 		t.Fatalf("closed without a kick, want Kick.Res %v", code)
 	}
-	expectRes(t, got[len(got)-1], apiKickRes, code)
+	expectRes(t, got[len(got)-1], envelope.KickRes, code)
 }
 
 func TestSecondLoginKicksFirstSameGate(t *testing.T) {
@@ -49,7 +50,7 @@ func TestSecondLoginKicksFirstSameGate(t *testing.T) {
 	// The kicked session's player is not reported offline: it is online elsewhere.
 	select {
 	case m := <-e.game.logouts:
-		t.Fatalf("disconnect logout for %s after a kick", m.Header.Get(bus.HdrUser))
+		t.Fatalf("disconnect logout for %s after a kick", m.Header.Get(envelope.HdrUser))
 	case <-time.After(300 * time.Millisecond):
 	}
 }
@@ -94,7 +95,7 @@ func TestRacingLoginsLeaveOne(t *testing.T) {
 		}
 		wg.Wait()
 		for _, c := range []*client{a, b} {
-			expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_OK)
+			expectRes(t, c.next(), envelope.LoginRes, def.ResCode_RC_OK)
 		}
 		eventually(t, "one session left", func() bool { return g1.Conns()+g2.Conns() == 1 })
 		// The survivor is served; the other got a kick.
@@ -104,8 +105,8 @@ func TestRacingLoginsLeaveOne(t *testing.T) {
 			if err != nil {
 				continue // the kicked one: closed (its kick may be read before)
 			}
-			if apiOf(m) == apiKickRes {
-				expectRes(t, m, apiKickRes, def.ResCode_RC_LOGIN_KICKED)
+			if apiOf(m) == envelope.KickRes {
+				expectRes(t, m, envelope.KickRes, def.ResCode_RC_LOGIN_KICKED)
 				c.expectClosed()
 				continue
 			}
@@ -133,21 +134,21 @@ func TestPushesAndPushedKick(t *testing.T) {
 	// A push on the session subject (no Hive-Req) is delivered too.
 	sid := g.nextID.Load()
 	data, _ := proto.Marshal(&msg.GetMails_Res{Code: proto.Int32(0)})
-	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.SessionSubject(g.ID(), sid), Header: nats.Header{bus.HdrAPI: {"msg.GetMails.Res"}}, Data: data}); err != nil {
+	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.SessionSubject(g.ID(), sid), Header: nats.Header{envelope.HdrAPI: {"msg.GetMails.Res"}}, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	if m := c.next(); apiOf(m) != "msg.GetMails.Res" {
 		t.Fatalf("session push = %v", m)
 	}
 	// Junk on the user subject is dropped, not written.
-	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.UserSubject(9), Header: nats.Header{bus.HdrAPI: {"msg.GetItems.Req"}}, Data: nil}); err != nil {
+	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.UserSubject(9), Header: nats.Header{envelope.HdrAPI: {"msg.GetItems.Req"}}, Data: nil}); err != nil {
 		t.Fatal(err)
 	}
 	c.echo(3)
 
 	// An operator's kick (no keep header) closes the session with its payload.
 	kick, _ := proto.Marshal(&msg.Kick_Res{Code: proto.Int32(int32(def.ResCode_RC_FORBIDDEN)), Reason: proto.String("banned")})
-	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.UserSubject(9), Header: nats.Header{bus.HdrAPI: {apiKickRes}}, Data: kick}); err != nil {
+	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.UserSubject(9), Header: nats.Header{envelope.HdrAPI: {envelope.KickRes}}, Data: kick}); err != nil {
 		t.Fatal(err)
 	}
 	got := c.expectClosed()

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
@@ -28,32 +29,32 @@ func TestLoginForwardsVerifiedUser(t *testing.T) {
 	c := e.dial(g)
 	c.login(e.token(10001), 10001)
 
-	logins := e.game.requests(apiLogin)
+	logins := e.game.requests(envelope.LoginReq)
 	if len(logins) != 1 {
 		t.Fatalf("game saw %d logins, want 1", len(logins))
 	}
 	h := logins[0].Header
-	if h.Get(bus.HdrUser) != "10001" || h.Get(bus.HdrGate) != g.ID() || h.Get(bus.HdrSession) == "" || h.Get(bus.HdrReq) == "" {
+	if h.Get(envelope.HdrUser) != "10001" || h.Get(envelope.HdrGate) != g.ID() || h.Get(envelope.HdrSession) == "" || h.Get(envelope.HdrReq) == "" {
 		t.Fatalf("login headers %v", h)
 	}
-	sid, _ := strconv.ParseUint(h.Get(bus.HdrSession), 10, 64)
+	sid, _ := strconv.ParseUint(h.Get(envelope.HdrSession), 10, 64)
 	if logins[0].Reply != bus.SessionSubject(g.ID(), sid) {
 		t.Fatalf("reply subject %q, want the session subject", logins[0].Reply)
 	}
 
 	// After login Echo goes to the game, with the user id on it.
 	c.echo(7)
-	echoes := e.game.requests(apiEcho)
-	if len(echoes) != 1 || echoes[0].Header.Get(bus.HdrUser) != "10001" {
+	echoes := e.game.requests(envelope.EchoReq)
+	if len(echoes) != 1 || echoes[0].Header.Get(envelope.HdrUser) != "10001" {
 		t.Fatalf("game echoes %v", echoes)
 	}
-	if echoes[0].Header.Get(bus.HdrReq) == h.Get(bus.HdrReq) {
+	if echoes[0].Header.Get(envelope.HdrReq) == h.Get(envelope.HdrReq) {
 		t.Fatal("two requests of one session share a Hive-Req")
 	}
 	// A second Login on the session is refused by the gate.
 	c.send(&msg.Login_Req{Token: proto.String(e.token(10001))})
-	expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_BAD_REQUEST)
-	if n := len(e.game.requests(apiLogin)); n != 1 {
+	expectRes(t, c.next(), envelope.LoginRes, def.ResCode_RC_BAD_REQUEST)
+	if n := len(e.game.requests(envelope.LoginReq)); n != 1 {
 		t.Fatalf("second login reached the game (%d logins)", n)
 	}
 }
@@ -95,7 +96,7 @@ func TestLoginFailures(t *testing.T) {
 		c := e.dial(g)
 		c.send(&msg.Login_Req{Token: proto.String(tc.tok)})
 		m := c.next()
-		if apiOf(m) != apiLoginRes || codeOf(m) != int32(tc.code) {
+		if apiOf(m) != envelope.LoginRes || codeOf(m) != int32(tc.code) {
 			t.Errorf("%s: got %v, want Login.Res code %v", tc.name, m, tc.code)
 			continue
 		}
@@ -103,7 +104,7 @@ func TestLoginFailures(t *testing.T) {
 		c.send(&msg.GetItems_Req{})
 		expectRes(t, c.next(), "msg.GetItems.Res", def.ResCode_RC_LOGIN_REQUIRED)
 	}
-	if n := len(e.game.requests(apiLogin)); n != 0 {
+	if n := len(e.game.requests(envelope.LoginReq)); n != 0 {
 		t.Fatalf("%d refused logins reached the game", n)
 	}
 	if got := metricValue(g.m.loginFails.WithLabelValues("token_invalid")); got != 5 {
@@ -111,12 +112,12 @@ func TestLoginFailures(t *testing.T) {
 	}
 
 	// The game refusing the login is relayed; the session stays logged out.
-	e.game.handle(apiLogin, func(*nats.Msg, proto.Message) proto.Message {
+	e.game.handle(envelope.LoginReq, func(*nats.Msg, proto.Message) proto.Message {
 		return &msg.Login_Res{Code: proto.Int32(int32(def.ResCode_RC_LOGIN_USER_CREATE_FAILED))}
 	})
 	c := e.dial(g)
 	c.send(&msg.Login_Req{Token: proto.String(valid)})
-	expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_LOGIN_USER_CREATE_FAILED)
+	expectRes(t, c.next(), envelope.LoginRes, def.ResCode_RC_LOGIN_USER_CREATE_FAILED)
 	c.send(&msg.GetItems_Req{})
 	expectRes(t, c.next(), "msg.GetItems.Res", def.ResCode_RC_LOGIN_REQUIRED)
 }
@@ -157,7 +158,7 @@ func TestLoginDeadline(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("frames before close %v, want one kick", got)
 	}
-	expectRes(t, got[0], apiKickRes, def.ResCode_RC_LOGIN_REQUIRED)
+	expectRes(t, got[0], envelope.KickRes, def.ResCode_RC_LOGIN_REQUIRED)
 	eventually(t, "session gone", func() bool { return g.Conns() == 0 })
 	if v := metricValue(g.m.disconnects.WithLabelValues(closeLoginTimeout)); v != 1 {
 		t.Fatalf("login_timeout disconnects = %v", v)
@@ -196,7 +197,7 @@ func TestIdleTimeout(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("frames before close %v, want one kick", got)
 	}
-	expectRes(t, got[0], apiKickRes, def.ResCode_RC_TIMEOUT)
+	expectRes(t, got[0], envelope.KickRes, def.ResCode_RC_TIMEOUT)
 	if time.Since(start) < 500*time.Millisecond {
 		t.Fatalf("idle session closed after %v, before its timeout", time.Since(start))
 	}
@@ -206,8 +207,8 @@ func TestIdleTimeout(t *testing.T) {
 	// The idle session's player is reported offline to the game.
 	select {
 	case m := <-e.game.logouts:
-		if m.Header.Get(bus.HdrUser) != "1" {
-			t.Fatalf("disconnect logout for %q, want user 1", m.Header.Get(bus.HdrUser))
+		if m.Header.Get(envelope.HdrUser) != "1" {
+			t.Fatalf("disconnect logout for %q, want user 1", m.Header.Get(envelope.HdrUser))
 		}
 	case <-time.After(waitFor):
 		t.Fatal("no disconnect logout for the idle session")
@@ -221,7 +222,7 @@ func TestLogoutReturnsToLoggedOut(t *testing.T) {
 	c := e.dial(g)
 	c.login(e.token(5), 5)
 	c.send(&msg.Logout_Req{Account: proto.Int64(5)})
-	expectRes(t, c.next(), apiLogoutRes, def.ResCode_RC_OK)
+	expectRes(t, c.next(), envelope.LogoutRes, def.ResCode_RC_OK)
 	c.send(&msg.GetItems_Req{})
 	expectRes(t, c.next(), "msg.GetItems.Res", def.ResCode_RC_LOGIN_REQUIRED)
 	// Pushes to the user no longer reach this connection.
@@ -239,7 +240,7 @@ func pushItems(t *testing.T, e *env, uid int64) {
 	t.Helper()
 	data, _ := proto.Marshal(&msg.GetItems_Res{Code: proto.Int32(0), Items: []*def.Item{{
 		Id: proto.Int64(1), Idx: proto.Int32(100), Num: proto.Int64(1000), CreateTime: proto.Int64(1), UpdateTime: proto.Int64(1)}}})
-	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.UserSubject(uid), Header: nats.Header{bus.HdrAPI: {"msg.GetItems.Res"}}, Data: data}); err != nil {
+	if err := e.nats.Conn.PublishMsg(&nats.Msg{Subject: bus.UserSubject(uid), Header: nats.Header{envelope.HdrAPI: {"msg.GetItems.Res"}}, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.nats.Conn.Flush(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/msg"
 )
 
@@ -33,14 +34,14 @@ func TestPushesPastSocketBuffer(t *testing.T) {
 	for i := range pushes {
 		detail := fmt.Sprintf("%06d", i) + string(make([]byte, 60000))
 		data, _ := proto.Marshal(&msg.Error_Res{Code: proto.Int32(int32(i)), Detail: proto.String(detail)})
-		if err := pub.PublishMsg(&nats.Msg{Subject: "user.1", Header: nats.Header{"Hive-Api": {apiErrorRes}}, Data: data}); err != nil {
+		if err := pub.PublishMsg(&nats.Msg{Subject: "user.1", Header: nats.Header{"Hive-Api": {envelope.ErrorRes}}, Data: data}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := pub.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "pushes queued", func() bool { return metricValue(g.m.apiNamed(apiErrorRes).framesOut) == pushes })
+	eventually(t, "pushes queued", func() bool { return metricValue(g.m.apiNamed(envelope.ErrorRes).framesOut) == pushes })
 	time.Sleep(50 * time.Millisecond) // let the writes run into the full socket (not a synchronisation)
 	for i := range pushes {
 		m, ok := c.next().(*msg.Error_Res)

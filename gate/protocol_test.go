@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
@@ -105,16 +106,16 @@ func checkDecodeVector(t *testing.T, e *env, c *client, v vector, f []byte, logg
 	isReq := frame.IsRequest([]byte(v.API))
 	switch {
 	case !isReq: // a Res sent by a client
-		expectRes(t, c.next(), apiErrorRes, def.ResCode_RC_API_UNKNOWN)
-	case v.API == apiLogin:
+		expectRes(t, c.next(), envelope.ErrorRes, def.ResCode_RC_API_UNKNOWN)
+	case v.API == envelope.LoginReq:
 		// The vector's token is not a real one.
 		m := c.next()
 		want := def.ResCode_RC_LOGIN_TOKEN_INVALID
 		if loggedIn {
 			want = def.ResCode_RC_BAD_REQUEST
 		}
-		expectRes(t, m, apiLoginRes, want)
-	case !loggedIn && v.API != apiEcho:
+		expectRes(t, m, envelope.LoginRes, want)
+	case !loggedIn && v.API != envelope.EchoReq:
 		expectRes(t, c.next(), frame.ResponseAPI(v.API), def.ResCode_RC_LOGIN_REQUIRED)
 	case !loggedIn: // Echo before login: answered by the gate
 		if m := c.next(); apiOf(m) != "msg.Echo.Res" {
@@ -176,7 +177,7 @@ func TestPreLoginRequests(t *testing.T) {
 		{&msg.GetItems_Req{}, "msg.GetItems.Res"},
 		{&msg.GetUser_Req{Id: proto.Int64(0)}, "msg.GetUser.Res"},
 		{&msg.SetEvent_Req{Event: &def.Event{Oper: proto.Int32(1001), ArgStr: proto.String("x")}}, "msg.SetEvent.Res"}, // code is field 2
-		{&msg.Logout_Req{Account: proto.Int64(1)}, apiLogoutRes},
+		{&msg.Logout_Req{Account: proto.Int64(1)}, envelope.LogoutRes},
 		{&msg.ReadMail_Req{}, "msg.ReadMail.Res"},
 	}
 	for _, tc := range cases {
@@ -197,7 +198,7 @@ func TestPreLoginRequests(t *testing.T) {
 			t.Fatalf("%s: got %v, want msg.Error.Res{RC_API_UNKNOWN, %s}", api, m, api)
 		}
 	}
-	if n := len(e.game.requests(apiEcho)) + len(e.game.requests("msg.GetItems.Req")); n != 0 {
+	if n := len(e.game.requests(envelope.EchoReq)) + len(e.game.requests("msg.GetItems.Req")); n != 0 {
 		t.Fatalf("%d pre-login requests reached the game", n)
 	}
 }
@@ -227,7 +228,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	// Echo.Res has no code: the limit is reported with msg.Error.Res.
 	c.send(&msg.Echo_Req{})
-	if m, ok := c.next().(*msg.Error_Res); !ok || m.GetCode() != int32(def.ResCode_RC_RATE_LIMITED) || m.GetApi() != apiEcho {
+	if m, ok := c.next().(*msg.Error_Res); !ok || m.GetCode() != int32(def.ResCode_RC_RATE_LIMITED) || m.GetApi() != envelope.EchoReq {
 		t.Fatalf("limited echo = %v", m)
 	}
 	if v := metricValue(g.m.rateLimited); v != 4 {
@@ -282,7 +283,7 @@ func TestMaxConns(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("refused connection got %v", got)
 	}
-	expectRes(t, got[0], apiKickRes, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+	expectRes(t, got[0], envelope.KickRes, def.ResCode_RC_COMMON_SERVER_NOT_READY)
 	first.echo(1)
 	if v := metricValue(g.m.refused); v != 1 {
 		t.Fatalf("refused = %v", v)
@@ -308,7 +309,7 @@ func TestSlowReaderDisconnected(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("slow reader not disconnected after %d pushes", i)
 		}
-		if err := pub.PublishMsg(&nats.Msg{Subject: "user.1", Header: nats.Header{"Hive-Api": {apiErrorRes}}, Data: big}); err != nil {
+		if err := pub.PublishMsg(&nats.Msg{Subject: "user.1", Header: nats.Header{"Hive-Api": {envelope.ErrorRes}}, Data: big}); err != nil {
 			t.Fatal(err)
 		}
 		if i%10 == 9 {

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
-	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
 )
@@ -112,8 +112,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, nc: deps.NC, reg: deps.Registry, log: log, m: m, keys: keys,
 		epoch:        time.Now(),
 		slack:        min(maxDeadlineSlack, cfg.IdleTimeout/4),
-		kickLoginPay: kickPayload(def.ResCode_RC_LOGIN_KICKED, "logged in elsewhere"),
-		kickDrainPay: kickPayload(def.ResCode_RC_GATE_DRAINING, "gate is shutting down"),
+		kickLoginPay: envelope.KickPayload(def.ResCode_RC_LOGIN_KICKED, "logged in elsewhere"),
+		kickDrainPay: envelope.KickPayload(def.ResCode_RC_GATE_DRAINING, "gate is shutting down"),
 		stop:         make(chan struct{}),
 		stopReport:   make(chan struct{}),
 		acceptDone:   make(chan struct{}),
@@ -276,7 +276,7 @@ func (s *Server) refuse(c net.Conn) {
 // kickAndClose writes msg.Kick.Res{code, reason} to a connection that was
 // never served and closes it.
 func (s *Server) kickAndClose(c net.Conn, code def.ResCode, reason string) {
-	f, _ := frame.AppendFrame(nil, apiKickRes, kickPayload(code, reason))
+	f := envelope.KickFrame(code, reason)
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write(f)
 	c.Close()
@@ -296,17 +296,17 @@ func (s *Server) onGateMsg(m *nats.Msg) {
 		return
 	}
 	sess := v.(*session)
-	if m.Header.Get(statusHdr) == noRespondersStatus {
+	if envelope.NoResponders(m) {
 		sess.noResponders()
 		return
 	}
-	api := m.Header.Get(bus.HdrAPI)
-	if !isResponseName(api) {
+	in := envelope.Read(m)
+	if !isResponseName(in.API) {
 		s.m.unroutable.Inc()
-		s.log.Debug("dropping message without a known Hive-Api", "subject", m.Subject, "api", api)
+		s.log.Debug("dropping message without a known Hive-Api", "subject", m.Subject, "api", in.API)
 		return
 	}
-	sess.onAnswer(api, m.Header.Get(bus.HdrReq), m.Data)
+	sess.onAnswer(in.API, in.Req, in.Data)
 }
 
 // backlogged reports whether messages from NATS wait for the gate's
@@ -319,14 +319,6 @@ func (s *Server) backlogged() bool {
 	n, _, err := s.gateSub.Pending()
 	return err == nil && n > 1
 }
-
-// statusHdr and noRespondersStatus: the header NATS puts on the message it
-// sends to the reply subject when a request had no subscriber (for clients
-// with headers, as every Hive connection has).
-const (
-	statusHdr          = "Status"
-	noRespondersStatus = "503"
-)
 
 // dispatchUser handles the messages of every user.<uid> subscription: kicks
 // and pushes.
@@ -348,12 +340,13 @@ func (s *Server) onUserMsg(m *nats.Msg) {
 		return // the session logged out or closed since
 	}
 	sess := v.(*session)
-	api := m.Header.Get(bus.HdrAPI)
-	if api == apiKickRes {
-		if keep := m.Header.Get(HdrKickKeep); keep != "" {
-			sess.onLoginKick(keep, m.Header.Get(HdrKickTime), m.Data)
+	in := envelope.Read(m)
+	api := in.API
+	if api == envelope.KickRes {
+		if in.Keep != "" {
+			sess.onLoginKick(in.Keep, in.Time, in.Data)
 		} else {
-			sess.kick(m.Data, closeKicked, kickPushed, false)
+			sess.kick(in.Data, closeKicked, kickPushed, false)
 		}
 		return
 	}
@@ -415,15 +408,8 @@ func (s *Server) versionsBucket(ctx context.Context) (jetstream.KeyValue, error)
 // publishLoginKick tells every other session of uid, on any gate, that sess
 // logged in at loginAt (see doc.go: kicks).
 func (s *Server) publishLoginKick(sess *session, uid, loginAt int64) error {
-	return s.nc.PublishMsg(&nats.Msg{
-		Subject: bus.UserSubject(uid),
-		Header: nats.Header{
-			bus.HdrAPI:  {apiKickRes},
-			HdrKickKeep: {sess.subj},
-			HdrKickTime: {strconv.FormatInt(loginAt, 10)},
-		},
-		Data: s.kickLoginPay,
-	})
+	k := envelope.Kick{User: uid, Keep: sess.subj, LoginTime: loginAt}
+	return s.nc.PublishMsg(k.MsgWith(s.kickLoginPay))
 }
 
 // publishLogout tells the game that a logged-in session ended without a
@@ -431,7 +417,7 @@ func (s *Server) publishLoginKick(sess *session, uid, loginAt int64) error {
 // and no reply subject.
 func (s *Server) publishLogout(sess *session, uid int64, user string, reqID uint64) {
 	data, _ := proto.Marshal(&msg.Logout_Req{Account: proto.Int64(uid)})
-	if err := sess.publishRequest(apiLogout, "", reqID, user, data); err != nil {
+	if err := sess.publishRequest(envelope.LogoutReq, "", reqID, user, data); err != nil {
 		s.log.Warn("publish disconnect logout failed", "user", uid, "err", err)
 	}
 }

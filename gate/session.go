@@ -17,9 +17,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/proto/rescode"
 	"github.com/qeetap/hive/token"
 )
 
@@ -162,10 +164,10 @@ func (s *session) onReadTimeout() bool {
 		return true
 	}
 	if state == stateLoggedIn {
-		s.kick(kickPayload(def.ResCode_RC_TIMEOUT, "idle timeout"), closeIdle, "", true)
+		s.kick(envelope.KickPayload(def.ResCode_RC_TIMEOUT, "idle timeout"), closeIdle, "", true)
 	} else {
 		s.srv.m.loginFails.WithLabelValues("deadline").Inc()
-		s.kick(kickPayload(def.ResCode_RC_LOGIN_REQUIRED, "login timeout"), closeLoginTimeout, "", true)
+		s.kick(envelope.KickPayload(def.ResCode_RC_LOGIN_REQUIRED, "login timeout"), closeLoginTimeout, "", true)
 	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(lingerAfterKick))
 	return true
@@ -193,7 +195,7 @@ func (s *session) handle(api, payload []byte) {
 
 	a := staticAPIs[string(api)]
 	if a == nil || !a.req {
-		s.sendInline(apiErrorRes, errorFrame(def.ResCode_RC_API_UNKNOWN, string(api), "not a client request"))
+		s.sendInline(envelope.ErrorRes, errorFrame(def.ResCode_RC_API_UNKNOWN, string(api), "not a client request"))
 		return
 	}
 	// Validate gives Decode's verdict without building the message: the
@@ -218,13 +220,13 @@ func (s *session) handle(api, payload []byte) {
 		return
 	}
 	switch {
-	case state != stateLoggedIn && a.name == apiEcho:
+	case state != stateLoggedIn && a.name == envelope.EchoReq:
 		// Before login the gate itself is the heartbeat's peer.
 		var e msg.Echo_Req
 		_ = proto.Unmarshal(payload, &e) // validated above
 		f, _ := frame.AppendMessage(nil, &msg.Echo_Res{Val: e.Val, Ct: e.Ct})
 		s.sendInline(a.res, f)
-	case a.name == apiLogin:
+	case a.name == envelope.LoginReq:
 		if state != stateNew {
 			s.sendInline(a.res, a.answer(def.ResCode_RC_BAD_REQUEST)) // one login per session
 			return
@@ -289,7 +291,7 @@ func (s *session) login(a *apiInfo, tok string, payload []byte) {
 		s.sendInline(a.res, a.answer(code))
 		return
 	}
-	s.forward(a, payload, claims.AccountID, userHeader(claims.AccountID), true)
+	s.forward(a, payload, claims.AccountID, envelope.UserHeader(claims.AccountID), true)
 }
 
 // checkRevoked refuses a token older than its account's token version
@@ -374,14 +376,6 @@ func (s *session) startLocked(r *request) {
 	}
 }
 
-// userHeader is the Hive-User value of uid: "" (no header) for 0.
-func userHeader(uid int64) string {
-	if uid == 0 {
-		return ""
-	}
-	return strconv.FormatInt(uid, 10)
-}
-
 // publish sends r to the game with the session subject as reply. The
 // payload may be the reader's buffer: PublishMsg copies it before returning.
 func (s *session) publish(r *request, payload []byte) {
@@ -394,25 +388,10 @@ func (s *session) publish(r *request, payload []byte) {
 // publishRequest publishes a request of api to the game with the request
 // headers of DESIGN §3 (Hive-User only when user is not empty).
 func (s *session) publishRequest(api, reply string, reqID uint64, user string, payload []byte) error {
-	h := reqHeaderPool.Get().(*reqHeader)
-	h.gate[0] = s.srv.cfg.ID
-	h.session[0] = s.subj[strings.LastIndexByte(s.subj, '.')+1:]
-	h.req[0] = strconv.FormatUint(reqID, 10)
-	if user != "" {
-		h.user[0] = user
-		h.h[bus.HdrUser] = h.user[:]
-	} else {
-		delete(h.h, bus.HdrUser)
-	}
-	err := s.srv.nc.PublishMsg(&nats.Msg{
-		Subject: bus.RequestSubject(api),
-		Reply:   reply,
-		Header:  h.h,
-		Data:    payload,
-	})
-	h.clear()
-	reqHeaderPool.Put(h)
-	return err
+	r := envelope.Request{API: api, Reply: reply, Gate: s.srv.cfg.ID,
+		Session: s.subj[strings.LastIndexByte(s.subj, '.')+1:],
+		User:    user, ID: strconv.FormatUint(reqID, 10), Data: payload}
+	return r.Publish(s.srv.nc)
 }
 
 // onTimer fires at the in-flight request's deadline (or late, for one
@@ -475,7 +454,7 @@ func (s *session) finish(id uint64, api string, data []byte, encoded bool, resul
 		s.mu.Unlock()
 		return false
 	}
-	if r.login && result == "ok" && !s.closing && resCode(data) == 0 {
+	if r.login && result == "ok" && !s.closing && rescode.IsOK(api, data) {
 		r.confirming = true // the timeout no longer applies: confirmLogin answers
 		s.mu.Unlock()
 		go s.confirmLogin(r, api, data)
@@ -489,7 +468,7 @@ func (s *session) finish(id uint64, api string, data []byte, encoded bool, resul
 			reason = "game_refused"
 		}
 		s.srv.m.loginFails.WithLabelValues(reason).Inc()
-	} else if r.api.name == apiLogout && result == "ok" && resCode(data) == 0 {
+	} else if r.api.name == envelope.LogoutReq && result == "ok" && rescode.IsOK(api, data) {
 		s.logoutDoneLocked()
 	}
 	s.completeLocked(r, api, data, encoded, result)
@@ -525,16 +504,6 @@ func (s *session) completeLocked(r *request, api string, data []byte, encoded bo
 	if drain {
 		s.kick(s.srv.kickDrainPay, closeDrain, kickDrain, false)
 	}
-}
-
-// resCode reads field 1 (code) of a Res payload; -1 if absent or unreadable.
-// Only used for Login.Res and Logout.Res, whose code is field 1.
-func resCode(payload []byte) int32 {
-	var r msg.Logout_Res // any message with code = 1 decodes the same
-	if err := (proto.UnmarshalOptions{AllowPartial: true, DiscardUnknown: true}).Unmarshal(payload, &r); err != nil || r.Code == nil {
-		return -1
-	}
-	return r.GetCode()
 }
 
 // confirmLogin completes a login the game accepted: user.<uid> is live
@@ -648,7 +617,7 @@ func (s *session) kick(payload []byte, closeReason, kickReason string, inline bo
 		s.mu.Unlock()
 		return
 	}
-	act := s.queueLocked(apiKickRes, payload, false)
+	act := s.queueLocked(envelope.KickRes, payload, false)
 	if act != actSlow {
 		s.closing, s.kicking = true, true
 		s.closeReason = closeReason

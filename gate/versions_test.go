@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 )
@@ -42,8 +43,8 @@ func TestTokenOlderThanAccountRefused(t *testing.T) {
 
 	c := e.dial(g)
 	c.send(&msg.Login_Req{Token: proto.String(old)})
-	expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_LOGIN_TOKEN_REVOKED)
-	if n := len(e.game.requests(apiLogin)); n != 1 {
+	expectRes(t, c.next(), envelope.LoginRes, def.ResCode_RC_LOGIN_TOKEN_REVOKED)
+	if n := len(e.game.requests(envelope.LoginReq)); n != 1 {
 		t.Fatalf("game saw %d logins, want only the first", n)
 	}
 	if v := metricValue(g.m.loginFails.WithLabelValues("token_revoked")); v != 1 {
@@ -67,13 +68,13 @@ func TestLoginRacingRevocationDoesNotSurvive(t *testing.T) {
 	g := e.startGate(nil)
 	const uid = 10002
 	uc := e.nats.Connect(t, "uc")
-	e.game.handle(apiLogin, func(m *nats.Msg, req proto.Message) proto.Message {
+	e.game.handle(envelope.LoginReq, func(m *nats.Msg, req proto.Message) proto.Message {
 		// What uc does on a password change, between the gate's check and
 		// the game's answer.
 		setTokenVersion(t, e, uid, 1)
 		b, _ := proto.Marshal(&msg.Kick_Res{Code: proto.Int32(int32(def.ResCode_RC_LOGIN_KICKED)), Reason: proto.String("password changed")})
 		k := nats.NewMsg(bus.UserSubject(uid))
-		k.Header.Set(bus.HdrAPI, apiKickRes)
+		k.Header.Set(envelope.HdrAPI, envelope.KickRes)
 		k.Data = b
 		if err := uc.PublishMsg(k); err != nil {
 			t.Error(err)
@@ -86,7 +87,7 @@ func TestLoginRacingRevocationDoesNotSurvive(t *testing.T) {
 	c := e.dial(g)
 	c.send(&msg.Login_Req{Token: proto.String(e.token(uid))})
 	got := c.expectClosed()
-	if len(got) == 0 || apiOf(got[len(got)-1]) != apiKickRes {
+	if len(got) == 0 || apiOf(got[len(got)-1]) != envelope.KickRes {
 		t.Fatalf("session ended with %v, want a Kick.Res last", got)
 	}
 	eventually(t, "no session left", func() bool { return g.Conns() == 0 })

@@ -20,6 +20,7 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/client"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/token"
@@ -369,8 +370,8 @@ func (e *env) wantKick(ch chan *nats.Msg) {
 	e.t.Helper()
 	select {
 	case m := <-ch:
-		if m.Header.Get(bus.HdrAPI) != "msg.Kick.Res" {
-			e.t.Fatalf("message on user subject has %s %q, want msg.Kick.Res", bus.HdrAPI, m.Header.Get(bus.HdrAPI))
+		if m.Header.Get(envelope.HdrAPI) != "msg.Kick.Res" {
+			e.t.Fatalf("message on user subject has %s %q, want msg.Kick.Res", envelope.HdrAPI, m.Header.Get(envelope.HdrAPI))
 		}
 		var k msg.Kick_Res
 		if err := proto.Unmarshal(m.Data, &k); err != nil {

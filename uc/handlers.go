@@ -8,12 +8,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/proto/msg"
@@ -690,14 +690,7 @@ func (s *Server) writeVersion(ctx context.Context, id, version int64) error {
 // kick publishes msg.Kick.Res{RC_LOGIN_KICKED, reason} on user.<id>, as
 // `hive admin kick` does; every gate holding a session of id ends it.
 func (s *Server) kick(id int64, reason string) error {
-	res := &msg.Kick_Res{Code: proto.Int32(int32(def.ResCode_RC_LOGIN_KICKED)), Reason: proto.String(reason)}
-	b, err := proto.Marshal(res)
-	if err != nil {
-		return err
-	}
-	m := nats.NewMsg(bus.UserSubject(id))
-	m.Header.Set(bus.HdrAPI, string(res.ProtoReflect().Descriptor().FullName()))
-	m.Data = b
+	m := envelope.Kick{User: id, Code: def.ResCode_RC_LOGIN_KICKED, Reason: reason}.Msg()
 	nc := s.deps.NC
 	if nc == nil {
 		nc = s.deps.JS.Conn()

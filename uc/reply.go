@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/rescode"
 )
 
 // appendJSON encodes a Res as a JSON object keyed by proto field names, in
@@ -98,10 +99,7 @@ func reply(c *fiber.Ctx, status int, m proto.Message, message string) error {
 	c.Status(status)
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 	buf := appendJSON(make([]byte, 0, 512), m)
-	code := def.ResCode_RC_OK
-	if g, ok := m.(interface{ GetCode() int32 }); ok {
-		code = def.ResCode(g.GetCode())
-	}
+	code, _ := rescode.Get(m) // RC_OK for a message without a code
 	if code != def.ResCode_RC_OK && len(buf) > 1 && buf[len(buf)-1] == '}' {
 		if message == "" {
 			message = codeMessage(code)
@@ -193,8 +191,7 @@ func answerOf[Res any, P interface {
 	proto.Message
 }](code def.ResCode) proto.Message {
 	m := P(new(Res))
-	r := m.ProtoReflect()
-	r.Set(r.Descriptor().Fields().ByNumber(1), protoreflect.ValueOfInt32(int32(code)))
+	rescode.Set(m, code)
 	return m
 }
 
@@ -206,8 +203,7 @@ func checkAnswer[Res any, P interface {
 	proto.Message
 }]() {
 	d := P(new(Res)).ProtoReflect().Descriptor()
-	f := d.Fields().ByNumber(1)
-	if f == nil || f.Name() != "code" || f.Kind() != protoreflect.Int32Kind || f.Cardinality() == protoreflect.Repeated {
+	if rescode.Number(d) != 1 {
 		panic(fmt.Sprintf("uc: %s cannot answer a route: field 1 must be int32 code", d.FullName()))
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
+	"github.com/qeetap/hive/proto/rescode"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/token"
 	"google.golang.org/protobuf/proto"
@@ -331,10 +332,7 @@ func (s *Server) serve(app *fiber.App, path, name string, kind resOf, h func(con
 				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((res.retry+time.Second-1)/time.Second)))
 			}
 			err = reply(c, res.status, res.res, res.msg)
-			code := int32(0)
-			if g, ok := res.res.(interface{ GetCode() int32 }); ok {
-				code = g.GetCode()
-			}
+			code, _ := rescode.Get(res.res)
 			s.m.requests.WithLabelValues(name, strconv.Itoa(int(code))).Inc()
 			latency.Observe(time.Since(start).Seconds())
 		}()

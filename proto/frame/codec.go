@@ -55,7 +55,7 @@ func Encode(m proto.Message) (api string, payload []byte, err error) {
 	if m == nil {
 		return "", nil, fmt.Errorf("%w: nil message", ErrEmptyAPI)
 	}
-	api = string(m.ProtoReflect().Descriptor().FullName())
+	api = API(m)
 	payload, err = proto.MarshalOptions{AllowPartial: false}.Marshal(m)
 	if err != nil {
 		return "", nil, fmt.Errorf("frame: marshal %s: %w", api, err)

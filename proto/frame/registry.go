@@ -3,6 +3,7 @@ package frame
 import (
 	"strings"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -59,6 +60,10 @@ func Lookup(api []byte) (protoreflect.MessageType, bool) {
 	e, ok := apis[string(api)]
 	return e.mt, ok
 }
+
+// API returns the api name of a message: its full proto name, such as
+// "msg.Login.Req". Every api name in Hive is derived from its type this way.
+func API(m proto.Message) string { return string(m.ProtoReflect().Descriptor().FullName()) }
 
 // IsRequest reports whether api is a known request name (msg.X.Req), the only
 // kind a client may send.

@@ -14,12 +14,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/proto/def"
-	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/tools/internal/jsonl"
 	"github.com/qeetap/hive/tools/replay"
@@ -82,7 +81,7 @@ const KickReason = "kicked by an operator"
 
 // Kick kicks every session of player uid on every gate: it publishes
 // msg.Kick.Res{code: RC_LOGIN_KICKED, reason} on user.<uid> with Hive-Api
-// msg.Kick.Res and no Hive-Kick-Keep (the gate's kick contract, gate/doc.go).
+// msg.Kick.Res and no Hive-Kick-Keep (package envelope's kick contract).
 // A player that is not online is not an error: nobody receives it.
 func Kick(nc *nats.Conn, uid int64, reason string) error {
 	if uid <= 0 {
@@ -91,14 +90,7 @@ func Kick(nc *nats.Conn, uid int64, reason string) error {
 	if reason == "" {
 		reason = KickReason
 	}
-	res := &msg.Kick_Res{Code: proto.Int32(int32(def.ResCode_RC_LOGIN_KICKED)), Reason: proto.String(reason)}
-	b, err := proto.Marshal(res)
-	if err != nil {
-		return err
-	}
-	m := nats.NewMsg(bus.UserSubject(uid))
-	m.Header.Set(bus.HdrAPI, string(res.ProtoReflect().Descriptor().FullName()))
-	m.Data = b
+	m := envelope.Kick{User: uid, Code: def.ResCode_RC_LOGIN_KICKED, Reason: reason}.Msg()
 	if err := nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("kick: %w", err)
 	}

@@ -10,7 +10,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"strconv"
+
 	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/game"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/def"
@@ -18,7 +21,6 @@ import (
 	"github.com/qeetap/hive/registry"
 	"github.com/qeetap/hive/tools/internal/tooltest"
 	"github.com/qeetap/hive/tools/replay"
-	"strconv"
 )
 
 func TestParseItems(t *testing.T) {
@@ -84,7 +86,7 @@ func TestKick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if api := m.Header.Get(bus.HdrAPI); api != "msg.Kick.Res" {
+	if api := m.Header.Get(envelope.HdrAPI); api != "msg.Kick.Res" {
 		t.Errorf("Hive-Api = %q, want msg.Kick.Res", api)
 	}
 	if m.Header.Get("Hive-Kick-Keep") != "" {

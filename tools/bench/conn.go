@@ -10,19 +10,13 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/qeetap/hive/client"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
-)
-
-// Api names a bench connection treats specially.
-const (
-	apiLoginRes = "msg.Login.Res"
-	apiKickRes  = "msg.Kick.Res"
-	apiErrorRes = "msg.Error.Res"
+	"github.com/qeetap/hive/proto/rescode"
 )
 
 // errServerClosed is the failure of a request whose connection the server
@@ -55,17 +49,13 @@ func newBenchReq(m proto.Message) (*benchReq, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := string(m.ProtoReflect().Descriptor().FullName())
+	api := frame.API(m)
 	q := &benchReq{frame: b, reqAPI: api, resAPI: frame.ResponseAPI(api)}
 	mt, ok := frame.Lookup([]byte(q.resAPI))
 	if !ok {
 		return nil, fmt.Errorf("bench: no answer type %s", q.resAPI)
 	}
-	// As client.Session: an answer's "code" field, if it is an int32, is
-	// its result code (field 1 in most answers, 2 in SetEvent.Res).
-	if fd := mt.Descriptor().Fields().ByName("code"); fd != nil && fd.Kind() == protoreflect.Int32Kind {
-		q.code = fd.Number()
-	}
+	q.code = rescode.Number(mt.Descriptor())
 	return q, nil
 }
 
@@ -105,7 +95,7 @@ func (q *benchReq) bytes(t0 time.Time) []byte {
 // *client.ProtocolError, which ends the connection). The payload is scanned,
 // not decoded: every top-level field is stepped over and the code read.
 func (q *benchReq) check(payload []byte) error {
-	code, err := scanCode(payload, q.code)
+	code, _, err := rescode.Scan(payload, q.code)
 	if err != nil {
 		return &client.ProtocolError{Msg: "bad payload " + q.resAPI, Err: err}
 	}
@@ -113,35 +103,6 @@ func (q *benchReq) check(payload []byte) error {
 		return &client.Error{Code: code, Op: q.reqAPI}
 	}
 	return nil
-}
-
-// scanCode walks the wire format of b and returns the value of field num if
-// it is a varint (the last one wins, as in decoding; an int32 as proto
-// truncates it), 0 if b has no such field or num is 0.
-func scanCode(b []byte, num protowire.Number) (def.ResCode, error) {
-	var code int32
-	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return 0, protowire.ParseError(l)
-		}
-		b = b[l:]
-		if n == num && typ == protowire.VarintType {
-			v, l := protowire.ConsumeVarint(b)
-			if l < 0 {
-				return 0, protowire.ParseError(l)
-			}
-			code = int32(v)
-			b = b[l:]
-			continue
-		}
-		l = protowire.ConsumeFieldValue(n, typ, b)
-		if l < 0 {
-			return 0, protowire.ParseError(l)
-		}
-		b = b[l:]
-	}
-	return def.ResCode(code), nil
 }
 
 // benchConn is a player's connection while the bench drives it: requests
@@ -238,17 +199,17 @@ func (c *benchConn) login(ctx context.Context, token string, timeout time.Durati
 			return err
 		}
 		switch string(api) {
-		case apiLoginRes:
+		case envelope.LoginRes:
 			var res msg.Login_Res
 			if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(payload, &res); err != nil {
-				return &client.ProtocolError{Msg: "bad payload " + apiLoginRes, Err: err}
+				return &client.ProtocolError{Msg: "bad payload " + envelope.LoginRes, Err: err}
 			}
 			if code := def.ResCode(res.GetCode()); code != def.ResCode_RC_OK {
-				return &client.Error{Code: code, Op: "msg.Login.Req"}
+				return &client.Error{Code: code, Op: envelope.LoginReq}
 			}
 			return nil
-		case apiErrorRes, apiKickRes:
-			if err, _ := c.failure(api, payload, "msg.Login.Req", apiLoginRes); err != nil {
+		case envelope.ErrorRes, envelope.KickRes:
+			if err, _ := c.failure(api, payload, envelope.LoginReq, envelope.LoginRes); err != nil {
 				return err
 			}
 		}
@@ -259,16 +220,16 @@ func (c *benchConn) login(ctx context.Context, token string, timeout time.Durati
 // answer to reqAPI. It returns the error it means for that request (nil for
 // an Error.Res about some other api) and whether the connection must end.
 func (c *benchConn) failure(api, payload []byte, reqAPI, resAPI string) (err error, fatal bool) {
-	if string(api) == apiKickRes {
+	if string(api) == envelope.KickRes {
 		var k msg.Kick_Res
 		if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(payload, &k); err != nil {
-			return &client.ProtocolError{Msg: "bad payload " + apiKickRes, Err: err}, true
+			return &client.ProtocolError{Msg: "bad payload " + envelope.KickRes, Err: err}, true
 		}
 		return &client.Error{Code: def.ResCode(k.GetCode()), Op: "kick", Detail: k.GetReason()}, true
 	}
 	var e msg.Error_Res
 	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(payload, &e); err != nil {
-		return &client.ProtocolError{Msg: "bad payload " + apiErrorRes, Err: err}, true
+		return &client.ProtocolError{Msg: "bad payload " + envelope.ErrorRes, Err: err}, true
 	}
 	// As client.Session: an Error.Res answers the request if it names
 	// the request's api, its answer's, or none.
@@ -292,7 +253,7 @@ func (c *benchConn) await(q *benchReq) (err error, fatal bool) {
 			err := q.check(payload)
 			_, bad := err.(*client.ProtocolError)
 			return err, bad
-		case apiErrorRes, apiKickRes:
+		case envelope.ErrorRes, envelope.KickRes:
 			if err, fatal := c.failure(api, payload, q.reqAPI, q.resAPI); err != nil {
 				return err, fatal
 			}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/client"
@@ -18,55 +17,6 @@ import (
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/tools/internal/tooltest"
 )
-
-// scanCode reads the code as decoding the answer would, and rejects what
-// decoding rejects.
-func TestScanCode(t *testing.T) {
-	enc := func(m proto.Message) []byte {
-		b, err := proto.MarshalOptions{AllowPartial: true}.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	var (
-		tag1   = protowire.AppendTag(nil, 1, protowire.VarintType)
-		items  = enc(&msg.GetItems_Res{Code: proto.Int32(0), Items: clienttest.Gold(5)})
-		twice  = protowire.AppendVarint(append(enc(&msg.GiftItems_Res{Code: proto.Int32(3002)}), tag1...), 3)
-		minus  = enc(&msg.GiftItems_Res{Code: proto.Int32(-1)})
-		asLen  = protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{7}) // code with the wrong wire type: unknown
-		group  = protowire.AppendTag(protowire.AppendTag(enc(&msg.GiftItems_Res{Code: proto.Int32(6)}), 9, protowire.StartGroupType), 9, protowire.EndGroupType)
-		bigger = protowire.AppendVarint(append([]byte(nil), tag1...), 1<<40|3010) // int32 truncation
-	)
-	for _, c := range []struct {
-		name    string
-		payload []byte
-		bad     bool
-	}{
-		{"empty", nil, false},
-		{"items", items, false},
-		{"last wins", twice, false},
-		{"negative", minus, false},
-		{"wrong wire type", asLen, false},
-		{"group", group, false},
-		{"truncated to int32", bigger, false},
-		{"cut varint", []byte{0x08, 0x80}, true},
-		{"cut length", items[:len(items)-1], true},
-		{"field 0", []byte{0x00, 0x01}, true},
-		{"open group", protowire.AppendTag(nil, 9, protowire.StartGroupType), true},
-	} {
-		var want msg.GiftItems_Res
-		werr := proto.UnmarshalOptions{AllowPartial: true}.Unmarshal(c.payload, &want)
-		got, err := scanCode(c.payload, 1)
-		if (err != nil) != c.bad || (werr != nil) != c.bad {
-			t.Errorf("%s: scan err %v, decode err %v, want bad=%v", c.name, err, werr, c.bad)
-			continue
-		}
-		if !c.bad && got != def.ResCode(want.GetCode()) {
-			t.Errorf("%s: code %d, decoding says %d", c.name, got, want.GetCode())
-		}
-	}
-}
 
 // The answer's code field is found by name, as client.Session does:
 // SetEvent.Res has it at field 2, Echo.Res has none.

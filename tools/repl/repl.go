@@ -21,6 +21,7 @@ import (
 
 	"github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/frame"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/tools/internal/jsonl"
 )
@@ -562,7 +563,7 @@ func (r *repl) printPush(api string, m proto.Message) {
 
 // printRes prints an answer.
 func (r *repl) printRes(m proto.Message) {
-	r.printMsg("res", string(m.ProtoReflect().Descriptor().FullName()), m)
+	r.printMsg("res", frame.API(m), m)
 }
 
 // outLine is one output line of Run: an answer (Res), a push

@@ -148,16 +148,28 @@ func NextID(ctx context.Context, kv jetstream.KeyValue, name string, first int64
 // isWrongSeq reports a compare-and-set conflict.
 func isWrongSeq(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == CodeWrongLastSequence ||
 		errors.Is(err, jetstream.ErrKeyExists)
 }
 
+// The JetStream API error codes of a failed expected-sequence check
+// (nats-server's errors.json).
+const (
+	// CodeWrongLastSequence (10071): the subject's last sequence was not
+	// the expected one (a single-replica stream says so this way).
+	CodeWrongLastSequence = jetstream.JSErrCodeStreamWrongLastSequence
+	// CodeWrongLastSequenceReplicated (10164): the same refusal as a
+	// replicated stream's leader reports it when it proposes the write.
+	CodeWrongLastSequenceReplicated jetstream.ErrorCode = 10164
+)
+
 // IsConflict reports whether a publish failed its expected-last-sequence
-// check (10071, or 10164 on replicated streams): reload and decide again.
+// check (CodeWrongLastSequence or CodeWrongLastSequenceReplicated): reload
+// and decide again.
 func IsConflict(err error) bool {
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) {
 		return false
 	}
-	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == 10164
+	return apiErr.ErrorCode == CodeWrongLastSequence || apiErr.ErrorCode == CodeWrongLastSequenceReplicated
 }

@@ -24,16 +24,14 @@ type request struct {
 	sent     time.Time
 	deadline time.Time
 	login    bool
-	// confirming: the game accepted this login and confirmLogin is
-	// completing it; only confirmLogin may complete it now.
-	confirming bool
+	state    reqState
 }
 
 // forward sends a request to the game, or queues it behind the one in
 // flight; a full queue is answered RC_RATE_LIMITED.
 func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, login bool) {
 	s.mu.Lock()
-	if s.closing {
+	if s.stoppingLocked() {
 		s.mu.Unlock()
 		return
 	}
@@ -43,7 +41,7 @@ func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, lo
 		if len(s.waiting) >= s.srv.cfg.MaxPending {
 			s.seq--
 			if login {
-				s.state = stateNew
+				s.loginToLocked(stateNew)
 				s.dropUserLocked()
 			}
 			s.mu.Unlock()
@@ -64,6 +62,7 @@ func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, lo
 // startLocked makes r the in-flight request and arms its timeout.
 func (s *session) startLocked(r *request) {
 	s.inflight = r
+	r.state = reqInFlight
 	r.sent = time.Now()
 	r.deadline = r.sent.Add(s.srv.cfg.RequestTimeout)
 	if s.timer == nil {
@@ -86,7 +85,7 @@ func userHeader(uid int64) string {
 func (s *session) publish(r *request, payload []byte) {
 	if err := s.publishRequest(r.api.name, s.subj, r.id, r.user, payload); err != nil {
 		s.srv.log.Warn("publish request failed", "api", r.api.name, "err", err)
-		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, "publish_error")
+		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, outcomePublishError)
 	}
 }
 
@@ -123,7 +122,7 @@ func (s *session) onTimer() {
 	if r == nil || time.Now().Before(r.deadline) {
 		return
 	}
-	s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_TIMEOUT), true, "timeout")
+	s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_TIMEOUT), true, outcomeTimeout)
 }
 
 // noResponders answers the in-flight request RC_COMMON_SERVER_NOT_READY:
@@ -133,7 +132,7 @@ func (s *session) noResponders() {
 	r := s.inflight
 	s.mu.Unlock()
 	if r != nil {
-		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, "no_responders")
+		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, outcomeNoResponders)
 	}
 }
 
@@ -145,7 +144,7 @@ func (s *session) onAnswer(api, reqHdr string, payload []byte) {
 	r := s.inflight
 	s.mu.Unlock()
 	if r != nil && api == r.api.res && (reqHdr == "" || sameID(reqHdr, r.id)) {
-		if s.finish(r.id, api, payload, false, "ok") {
+		if s.finish(r.id, api, payload, false, outcomeAnswered) {
 			return
 		}
 	}
@@ -167,44 +166,45 @@ func sameID(h string, id uint64) bool {
 // returns false if id is no longer in flight. A successful login is first
 // confirmed (confirmLogin); otherwise the frame is queued and the next
 // waiting request sent.
-func (s *session) finish(id uint64, api string, data []byte, encoded bool, result string) bool {
+func (s *session) finish(id uint64, api string, data []byte, encoded bool, o outcome) bool {
 	s.mu.Lock()
 	r := s.inflight
-	if r == nil || r.id != id || r.confirming {
+	if r == nil || r.id != id || r.state == reqConfirming {
 		s.mu.Unlock()
 		return false
 	}
-	if r.login && result == "ok" && !s.closing && resCode(data) == 0 {
-		r.confirming = true // the timeout no longer applies: confirmLogin answers
+	answered := o == outcomeAnswered
+	if r.login && answered && !s.stoppingLocked() && resCode(data) == 0 {
+		r.state = reqConfirming // the timeout no longer applies: confirmLogin answers
 		s.mu.Unlock()
 		go s.confirmLogin(r, api, data)
 		return true
 	}
 	if r.login {
-		s.state = stateNew
+		s.loginToLocked(stateNew)
 		s.dropUserLocked()
-		reason := result
-		if result == "ok" {
+		reason := o.String()
+		if answered {
 			reason = "game_refused"
 		}
 		s.srv.m.loginFails.WithLabelValues(reason).Inc()
-	} else if r.api.name == apiLogout && result == "ok" && resCode(data) == 0 {
+	} else if r.api.name == apiLogout && answered && resCode(data) == 0 {
 		s.logoutDoneLocked()
 	}
-	s.completeLocked(r, api, data, encoded, result)
+	s.completeLocked(r, api, data, encoded, o)
 	return true
 }
 
 // completeLocked ends the in-flight request r: it queues the answer, sends
 // the next waiting request (or, draining, kicks the idle session). Called
 // with s.mu held; returns with it released.
-func (s *session) completeLocked(r *request, api string, data []byte, encoded bool, result string) {
+func (s *session) completeLocked(r *request, api string, data []byte, encoded bool, o outcome) {
 	s.inflight = nil
-	s.srv.m.result(result).Inc()
+	s.srv.m.results[o].Inc()
 	s.srv.m.reqSeconds.Observe(time.Since(r.sent).Seconds())
 	act := s.queueLocked(api, data, encoded)
 	var next *request
-	if len(s.waiting) > 0 && !s.closing {
+	if len(s.waiting) > 0 && !s.stoppingLocked() {
 		next = s.waiting[0]
 		s.waiting[0] = nil
 		s.waiting = s.waiting[1:]
@@ -215,7 +215,7 @@ func (s *session) completeLocked(r *request, api string, data []byte, encoded bo
 	} else if s.timer != nil {
 		s.timer.Stop()
 	}
-	drain := next == nil && s.drainKick && !s.closing
+	drain := next == nil && s.phase == phaseDraining
 	s.mu.Unlock()
 	s.act(act, false)
 	if next != nil {

@@ -27,11 +27,11 @@ func (s *session) login(a *apiInfo, tok string, payload []byte) {
 		return
 	}
 	s.mu.Lock()
-	s.state = stateLoggingIn
+	s.loginToLocked(stateLoggingIn)
 	s.mu.Unlock()
 	if code, reason := s.checkRevoked(claims); code != def.ResCode_RC_OK {
 		s.mu.Lock()
-		s.state = stateNew
+		s.loginToLocked(stateNew)
 		s.dropUserLocked()
 		s.mu.Unlock()
 		s.srv.m.loginFails.WithLabelValues(reason).Inc()
@@ -86,36 +86,36 @@ func (s *session) checkRevoked(c token.Claims) (def.ResCode, string) {
 // the game's Login.Res.
 func (s *session) confirmLogin(r *request, api string, data []byte) {
 	s.mu.Lock()
-	if s.inflight != r || s.closing {
+	if s.inflight != r || s.stoppingLocked() {
 		s.mu.Unlock()
 		return // teardown drops user.<uid>
 	}
 	s.uid, s.user = r.uid, r.user
 	s.loginAt = time.Now().UnixNano()
-	s.state = stateLoggedIn
+	s.loginToLocked(stateLoggedIn)
 	if err := s.srv.publishLoginKick(s, s.uid, s.loginAt); err != nil {
 		s.srv.log.Warn("publish login kick failed", "user", s.uid, "err", err)
 	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
-	s.completeLocked(r, api, data, false, "ok")
+	s.completeLocked(r, api, data, false, outcomeAnswered)
 }
 
 // loggedIn reports whether the session is logged in.
 func (s *session) loggedIn() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == stateLoggedIn
+	return s.state.speaksForUser()
 }
 
 // logoutDoneLocked returns the session to the logged-out state after the
 // game confirmed a Logout: the user subject is dropped and a new login
 // deadline starts.
 func (s *session) logoutDoneLocked() {
-	if s.state != stateLoggedIn {
+	if !s.loginToLocked(stateNew) {
 		return
 	}
 	s.dropUserLocked()
-	s.state, s.uid, s.user, s.loginAt = stateNew, 0, "", 0
+	s.uid, s.user, s.loginAt = 0, "", 0
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.LoginTimeout))
 }
 
@@ -147,10 +147,10 @@ func (s *session) onLoginKick(keep, t string, payload []byte) {
 	mine, state, uid := s.loginAt, s.state, s.uid
 	older := at > mine || (at == mine && keep > s.subj)
 	if older && state == stateLoggedIn {
-		s.noLogout = true
+		s.loginToLocked(stateReplaced)
 	}
 	s.mu.Unlock()
-	if state != stateLoggedIn {
+	if !state.speaksForUser() {
 		return
 	}
 	if older {

@@ -18,13 +18,6 @@ import (
 	"github.com/qeetap/hive/proto/msg"
 )
 
-// Login states of a session.
-const (
-	stateNew       uint8 = iota // connected, not logged in
-	stateLoggingIn              // token verified, Login.Req at the game
-	stateLoggedIn               // Login.Res OK relayed; user.<uid> subscribed
-)
-
 const (
 	// lingerAfterKick is how long a kicked session waits for the client to
 	// close after the kick frame was sent and the write side shut, so the
@@ -63,19 +56,14 @@ type session struct {
 	mu          sync.Mutex
 	outp        *[]byte // pending frames (pooled); nil when none
 	queued      int     // bytes pending plus being written
-	flushing    bool    // a flush loop runs
-	closing     bool    // kicked or closing: no more frames or requests
-	kicking     bool    // a kick frame is queued: shut the write side after it
-	kickSent    bool    // the kick frame is written and the write side shut
-	closed      bool    // conn closed
+	flushing    bool    // a flush loop runs: it owns the writing (see outq.go)
+	phase       phase   // the connection's lifecycle (lifecycle.go)
 	closeReason string
-	state       uint8
+	state       loginState
 	uid         int64
 	user        string // uid in decimal: the Hive-User header while logged in
 	loginAt     int64  // unix nanos of the login, for kick ordering
 	userSub     *nats.Subscription
-	noLogout    bool // kicked by a newer login: publish no disconnect logout
-	drainKick   bool // kick for the drain once the in-flight requests are answered
 	inflight    *request
 	waiting     []*request
 	seq         uint64 // last request id
@@ -132,16 +120,16 @@ func (s *session) run() {
 // lingering. It returns false when the reader should stop.
 func (s *session) onReadTimeout() bool {
 	s.mu.Lock()
-	closing, kickSent, state := s.closing, s.kickSent, s.state
+	ph, state := s.phase, s.state
 	s.mu.Unlock()
-	if closing {
-		if kickSent {
-			return false // lingered long enough
-		}
+	switch ph {
+	case phaseKickSent, phaseClosed:
+		return false // lingered long enough
+	case phaseKicking, phaseShedding:
 		_ = s.conn.SetReadDeadline(time.Now().Add(lingerAfterKick))
 		return true
 	}
-	if state == stateLoggedIn {
+	if state.speaksForUser() {
 		s.kick(kickPayload(def.ResCode_RC_TIMEOUT, "idle timeout"), closeIdle, "", true)
 	} else {
 		s.srv.m.loginFails.WithLabelValues("deadline").Inc()
@@ -159,12 +147,13 @@ func (s *session) handle(api, payload []byte) {
 	am.bytesIn.Add(float64(frame.HeaderSize + len(api) + len(payload)))
 
 	s.mu.Lock()
-	closing, state, uid, user := s.closing, s.state, s.uid, s.user
+	stopping, state, uid, user := s.stoppingLocked(), s.state, s.uid, s.user
 	s.mu.Unlock()
-	if closing {
+	if stopping {
 		return // a kick is on its way: the client's input no longer matters
 	}
-	if state == stateLoggedIn {
+	loggedIn := state.speaksForUser()
+	if loggedIn {
 		if now := s.srv.mono(); now-s.extendedAt > int64(s.srv.slack) {
 			s.extendedAt = now
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
@@ -198,7 +187,7 @@ func (s *session) handle(api, payload []byte) {
 		return
 	}
 	switch {
-	case state != stateLoggedIn && a.name == apiEcho:
+	case !loggedIn && a.name == apiEcho:
 		// Before login the gate itself is the heartbeat's peer.
 		var e msg.Echo_Req
 		_ = proto.Unmarshal(payload, &e) // validated above
@@ -219,7 +208,7 @@ func (s *session) handle(api, payload []byte) {
 		var l msg.Login_Req
 		_ = proto.Unmarshal(payload, &l) // validated above
 		s.login(a, l.GetToken(), payload)
-	case state != stateLoggedIn:
+	case !loggedIn:
 		s.sendInline(a.res, a.answer(def.ResCode_RC_LOGIN_REQUIRED))
 	default:
 		s.forward(a, payload, uid, user, false)
@@ -266,13 +255,12 @@ func (s *session) sendInline(api string, f []byte) {
 // counted as disconnects only).
 func (s *session) kick(payload []byte, closeReason, kickReason string, inline bool) {
 	s.mu.Lock()
-	if s.closing {
+	if s.stoppingLocked() {
 		s.mu.Unlock()
 		return
 	}
 	act := s.queueLocked(apiKickRes, payload, false)
-	if act != actSlow {
-		s.closing, s.kicking = true, true
+	if act != actSlow && s.toLocked(phaseKicking) {
 		s.closeReason = closeReason
 	}
 	if act == actNone && !s.flushing {
@@ -292,7 +280,7 @@ func (s *session) drain() {
 	s.mu.Lock()
 	busy := s.inflight != nil || len(s.waiting) > 0
 	if busy {
-		s.drainKick = true
+		s.toLocked(phaseDraining)
 	}
 	s.mu.Unlock()
 	if !busy {
@@ -312,11 +300,10 @@ func (s *session) setReason(r string) {
 // close closes the connection now; the reader then tears the session down.
 func (s *session) close(reason string) {
 	s.mu.Lock()
-	if s.closed {
+	if !s.toLocked(phaseClosed) {
 		s.mu.Unlock()
 		return
 	}
-	s.closed, s.closing = true, true
 	if s.closeReason == "" || reason == closeSlowReader || reason == closeWriteError {
 		s.closeReason = reason
 	}
@@ -327,12 +314,12 @@ func (s *session) close(reason string) {
 // teardown runs once on the reader goroutine when the session ends.
 func (s *session) teardown() {
 	s.mu.Lock()
-	s.closing, s.closed = true, true
+	s.toLocked(phaseClosed) // or closed already
 	reason := s.closeReason
 	if reason == "" {
 		reason = closeEOF
 	}
-	uid, user, state, noLogout := s.uid, s.user, s.state, s.noLogout
+	uid, user, state := s.uid, s.user, s.state
 	s.dropUserLocked()
 	if s.timer != nil {
 		s.timer.Stop()
@@ -348,7 +335,7 @@ func (s *session) teardown() {
 	s.conn.Close()
 	s.rd.Release()
 	s.srv.sessions.Delete(s.id)
-	if state == stateLoggedIn && !noLogout {
+	if state == stateLoggedIn { // not stateReplaced: the account lives on elsewhere
 		s.srv.publishLogout(s, uid, user, reqID)
 	}
 	if s.perIP {

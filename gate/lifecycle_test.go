@@ -5,6 +5,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
 )
@@ -96,4 +98,48 @@ func TestLoginSubscribeFailure(t *testing.T) {
 	}
 	c.send(&msg.GetItems_Req{})
 	expectRes(t, c.next(), "msg.GetItems.Res", def.ResCode_RC_LOGIN_REQUIRED)
+}
+
+// TestLogoutAnswerKeepsLaterLogin: a Logout answered while the next login
+// waits behind it does not undo that login: the session ends logged in.
+// (Logout, Logout, then Login once the first Logout is answered.)
+func TestLogoutAnswerKeepsLaterLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	g := e.startGate(nil)
+	c := e.dial(g)
+	c.login(e.token(5), 5)
+	sess := func() *session {
+		var s *session
+		g.sessions.Range(func(_, v any) bool { s = v.(*session); return false })
+		return s
+	}()
+
+	release := make(chan struct{})
+	e.game.handle(apiLogout, func(*nats.Msg, proto.Message) proto.Message {
+		<-release
+		return &msg.Logout_Res{Code: proto.Int32(0)}
+	})
+	c.send(&msg.Logout_Req{Account: proto.Int64(5)})
+	c.send(&msg.Logout_Req{Account: proto.Int64(5)})
+	release <- struct{}{}
+	expectRes(t, c.next(), apiLogoutRes, def.ResCode_RC_OK)
+	// The second Logout is at the game now; the login queues behind it.
+	c.send(&msg.Login_Req{Token: proto.String(e.token(5))})
+	eventually(t, "the login waiting behind the second Logout", func() bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return len(sess.waiting) == 1 && sess.waiting[0].login
+	})
+	release <- struct{}{}
+	expectRes(t, c.next(), apiLogoutRes, def.ResCode_RC_OK)
+	expectRes(t, c.next(), apiLoginRes, def.ResCode_RC_OK)
+	sess.mu.Lock()
+	state := sess.state
+	sess.mu.Unlock()
+	if state != stateLoggedIn {
+		t.Fatalf("login answered OK but the session is %v", state)
+	}
+	c.send(&msg.GetItems_Req{})
+	expectRes(t, c.next(), "msg.GetItems.Res", def.ResCode_RC_OK)
 }

@@ -111,9 +111,10 @@ func (s *session) loggedIn() bool {
 // game confirmed a Logout: the user subject is dropped and a new login
 // deadline starts.
 func (s *session) logoutDoneLocked() {
-	if !s.loginToLocked(stateNew) {
-		return
+	if !s.state.speaksForUser() {
+		return // a login may be at the game already: it is not undone
 	}
+	s.loginToLocked(stateNew)
 	s.dropUserLocked()
 	s.uid, s.user, s.loginAt = 0, "", 0
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.LoginTimeout))

@@ -1,5 +1,8 @@
 package client
 
+// This file is a little over 400 lines: its api names and result-code
+// reading move to the shared envelope package, which brings it under.
+
 import (
 	"context"
 	"errors"

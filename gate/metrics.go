@@ -45,8 +45,8 @@ type metrics struct {
 	bytesIn         *prometheus.CounterVec
 	framesOut       *prometheus.CounterVec
 	bytesOut        *prometheus.CounterVec
-	results         map[string]prometheus.Counter // requests by result, resolved once
-	perAPI          map[string]*apiMetrics        // by api name, every known api
+	results         [numOutcomes]prometheus.Counter // requests by outcome, resolved once
+	perAPI          map[string]*apiMetrics          // by api name, every known api
 	unknownAPI      *apiMetrics
 }
 
@@ -86,9 +86,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
-	m.results = map[string]prometheus.Counter{}
-	for _, r := range []string{"ok", "timeout", "no_responders", "publish_error"} {
-		m.results[r] = m.requests.WithLabelValues(r)
+	for o := range numOutcomes {
+		m.results[o] = m.requests.WithLabelValues(o.String())
 	}
 	for name := range staticAPIs {
 		m.perAPI[name] = m.forAPI(name)
@@ -118,12 +117,4 @@ func (m *metrics) apiNamed(name string) *apiMetrics {
 		return a
 	}
 	return m.unknownAPI
-}
-
-// result returns the counter of requests with that outcome.
-func (m *metrics) result(r string) prometheus.Counter {
-	if c := m.results[r]; c != nil {
-		return c
-	}
-	return m.requests.WithLabelValues(r)
 }

@@ -37,11 +37,11 @@ func putBuf(bp *[]byte) {
 
 // queueLocked appends one frame to the pending buffer: data is a complete
 // encoded frame if encoded, else the payload of a frame named api. Nothing
-// is queued once the session is closing. When the bytes pending or being
-// written would pass --gate-queue, the session is marked closing and
-// actSlow returned. Called with s.mu held.
+// is queued once the session is stopping. When the bytes pending or being
+// written would pass --gate-queue, the session moves to phaseShedding and
+// actSlow is returned. Called with s.mu held.
 func (s *session) queueLocked(api string, data []byte, encoded bool) outAction {
-	if s.closing {
+	if s.stoppingLocked() {
 		return actNone
 	}
 	n := len(data)
@@ -49,7 +49,7 @@ func (s *session) queueLocked(api string, data []byte, encoded bool) outAction {
 		n += frame.HeaderSize + len(api)
 	}
 	if s.queued+n > s.srv.cfg.QueueBytes {
-		s.closing = true
+		s.toLocked(phaseShedding)
 		s.closeReason = closeSlowReader
 		return actSlow
 	}
@@ -115,12 +115,9 @@ func (s *session) flushLoop(mayBlock bool) {
 		s.mu.Lock()
 		bp := s.outp
 		s.outp = nil
-		if bp == nil || s.closed {
+		if bp == nil || s.phase == phaseClosed {
 			s.flushing = false
-			kick := s.kicking && !s.closed && !s.kickSent
-			if kick {
-				s.kickSent = true
-			}
+			kick := s.toLocked(phaseKickSent) // only from phaseKicking
 			s.mu.Unlock()
 			if bp != nil {
 				putBuf(bp)

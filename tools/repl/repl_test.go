@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"encoding/json"
+
 	"github.com/qeetap/hive/client/clienttest"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/tools/internal/tooltest"

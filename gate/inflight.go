@@ -1,0 +1,201 @@
+package gate
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qeetap/hive/envelope"
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/rescode"
+)
+
+// request is one forwarded request.
+type request struct {
+	api      *apiInfo
+	id       uint64
+	uid      int64  // Hive-User; for a login the verified account id
+	user     string // uid in decimal ("" when 0): the Hive-User value
+	payload  []byte // a copy, while it waits behind the in-flight one
+	sent     time.Time
+	deadline time.Time
+	login    bool
+	state    reqState
+}
+
+// forward sends a request to the game, or queues it behind the one in
+// flight; a full queue is answered RC_RATE_LIMITED.
+func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, login bool) {
+	s.mu.Lock()
+	if s.stoppingLocked() {
+		s.mu.Unlock()
+		return
+	}
+	s.seq++
+	r := &request{api: a, id: s.seq, uid: uid, user: user, login: login}
+	if s.inflight != nil {
+		if len(s.waiting) >= s.srv.cfg.MaxPending {
+			s.seq--
+			if login {
+				s.loginToLocked(stateNew)
+				s.dropUserLocked()
+			}
+			s.mu.Unlock()
+			s.srv.m.rateLimited.Inc()
+			s.sendInline(a.res, a.answer(def.ResCode_RC_RATE_LIMITED))
+			return
+		}
+		r.payload = bytes.Clone(payload)
+		s.waiting = append(s.waiting, r)
+		s.mu.Unlock()
+		return
+	}
+	s.startLocked(r)
+	s.mu.Unlock()
+	s.publish(r, payload)
+}
+
+// startLocked makes r the in-flight request and arms its timeout.
+func (s *session) startLocked(r *request) {
+	s.inflight = r
+	r.state = reqInFlight
+	r.sent = time.Now()
+	r.deadline = r.sent.Add(s.srv.cfg.RequestTimeout)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.srv.cfg.RequestTimeout, s.onTimer)
+	} else {
+		s.timer.Reset(s.srv.cfg.RequestTimeout)
+	}
+}
+
+// publish sends r to the game with the session subject as reply. The
+// payload may be the reader's buffer: PublishMsg copies it before returning.
+func (s *session) publish(r *request, payload []byte) {
+	if err := s.publishRequest(r.api.name, s.subj, r.id, r.user, payload); err != nil {
+		s.srv.log.Warn("publish request failed", "api", r.api.name, "err", err)
+		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, outcomePublishError)
+	}
+}
+
+// publishRequest publishes a request of api to the game with the request
+// headers of DESIGN §3 (Hive-User only when user is not empty).
+func (s *session) publishRequest(api, reply string, reqID uint64, user string, payload []byte) error {
+	r := envelope.Request{API: api, Reply: reply, Gate: s.srv.cfg.ID,
+		Session: s.subj[strings.LastIndexByte(s.subj, '.')+1:],
+		User:    user, ID: strconv.FormatUint(reqID, 10), Data: payload}
+	return r.Publish(s.srv.nc)
+}
+
+// onTimer fires at the in-flight request's deadline (or late, for one
+// already answered: then it finds nothing to do).
+func (s *session) onTimer() {
+	s.mu.Lock()
+	r := s.inflight
+	s.mu.Unlock()
+	if r == nil || time.Now().Before(r.deadline) {
+		return
+	}
+	s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_TIMEOUT), true, outcomeTimeout)
+}
+
+// noResponders answers the in-flight request RC_COMMON_SERVER_NOT_READY:
+// NATS reported that no game worker subscribes to its api.
+func (s *session) noResponders() {
+	s.mu.Lock()
+	r := s.inflight
+	s.mu.Unlock()
+	if r != nil {
+		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, outcomeNoResponders)
+	}
+}
+
+// onAnswer takes a Res from gate.<id>.<session>: the answer of the
+// in-flight request if its api matches (and its Hive-Req, when the worker
+// echoes it), else a late answer (Hive-Req set: dropped) or a push.
+func (s *session) onAnswer(api, reqHdr string, payload []byte) {
+	s.mu.Lock()
+	r := s.inflight
+	s.mu.Unlock()
+	if r != nil && api == r.api.res && (reqHdr == "" || sameID(reqHdr, r.id)) {
+		if s.finish(r.id, api, payload, false, outcomeAnswered) {
+			return
+		}
+	}
+	if reqHdr != "" {
+		s.srv.m.unroutable.Inc() // the answer of a request already answered (timeout)
+		return
+	}
+	s.push(api, payload)
+}
+
+// sameID reports whether the Hive-Req value h names request id.
+func sameID(h string, id uint64) bool {
+	v, err := strconv.ParseUint(h, 10, 64)
+	return err == nil && v == id
+}
+
+// finish ends the in-flight request id with a frame: data is a complete
+// encoded frame when encoded is true, else the Res payload named api. It
+// returns false if id is no longer in flight. A successful login is first
+// confirmed (confirmLogin); otherwise the frame is queued and the next
+// waiting request sent.
+func (s *session) finish(id uint64, api string, data []byte, encoded bool, o outcome) bool {
+	s.mu.Lock()
+	r := s.inflight
+	if r == nil || r.id != id || r.state == reqConfirming {
+		s.mu.Unlock()
+		return false
+	}
+	answered := o == outcomeAnswered
+	if r.login && answered && !s.stoppingLocked() && rescode.IsOK(api, data) {
+		r.state = reqConfirming // the timeout no longer applies: confirmLogin answers
+		s.mu.Unlock()
+		go s.confirmLogin(r, api, data)
+		return true
+	}
+	if r.login {
+		s.loginToLocked(stateNew)
+		s.dropUserLocked()
+		reason := o.String()
+		if answered {
+			reason = "game_refused"
+		}
+		s.srv.m.loginFails.WithLabelValues(reason).Inc()
+	} else if r.api.name == envelope.LogoutReq && answered && rescode.IsOK(api, data) {
+		s.logoutDoneLocked()
+	}
+	s.completeLocked(r, api, data, encoded, o)
+	return true
+}
+
+// completeLocked ends the in-flight request r: it queues the answer, sends
+// the next waiting request (or, draining, kicks the idle session). Called
+// with s.mu held; returns with it released.
+func (s *session) completeLocked(r *request, api string, data []byte, encoded bool, o outcome) {
+	s.inflight = nil
+	s.srv.m.results[o].Inc()
+	s.srv.m.reqSeconds.Observe(time.Since(r.sent).Seconds())
+	act := s.queueLocked(api, data, encoded)
+	var next *request
+	if len(s.waiting) > 0 && !s.stoppingLocked() {
+		next = s.waiting[0]
+		s.waiting[0] = nil
+		s.waiting = s.waiting[1:]
+		if len(s.waiting) == 0 {
+			s.waiting = nil
+		}
+		s.startLocked(next)
+	} else if s.timer != nil {
+		s.timer.Stop()
+	}
+	drain := next == nil && s.phase == phaseDraining
+	s.mu.Unlock()
+	s.act(act, false)
+	if next != nil {
+		s.publish(next, next.payload)
+	}
+	if drain {
+		s.kick(s.srv.kickDrainPay, closeDrain, kickDrain, false)
+	}
+}

@@ -91,7 +91,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 
 // Deps are the connections a worker uses. NC, JS and Cache are required
 // (the EVENTS stream and buckets must exist: bus.EnsureStore); Registry is
-// needed for leader election and gate loss (nil = no leader jobs).
+// needed for leader election and gate loss (nil = no leader jobs); Routes
+// adds a studio's commands.
 type Deps struct {
 	NC       *nats.Conn
 	JS       jetstream.JetStream
@@ -99,4 +100,8 @@ type Deps struct {
 	Registry registry.Registry
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
+	// Routes, if set, returns the routes a studio adds to the game's own,
+	// each declared with Route from a handler that may use the worker (its
+	// OnPlayer); an api routed twice fails New.
+	Routes func(*Worker) []*Handler
 }

@@ -38,9 +38,13 @@ func command[R any](ctx context.Context, w *Worker, cmd events.Cmd, players []in
 	return res, out, nil
 }
 
-// onPlayer runs a one-player command of the requesting player and returns
-// its code. A player that was never created (no login yet) changes nothing.
-func (w *Worker) onPlayer(ctx context.Context, r *request, decide func(*Player) ([]events.Emit, def.ResCode)) (def.ResCode, error) {
+// OnPlayer runs a one-player command of the requesting player and returns
+// its code: decide (pure, no I/O) gets the player's state and returns the
+// events to append and the code. The events are appended and applied and
+// their pushes sent; a retried request (same request id on the same
+// session) is not decided again and gets RC_OK; a player that was never
+// created (no login yet) changes nothing and gets RC_LOGIN_REQUIRED.
+func (w *Worker) OnPlayer(ctx context.Context, r *Request, decide func(*Player) ([]events.Emit, def.ResCode)) (def.ResCode, error) {
 	rc, _, err := command(ctx, w, r.cmd, ids(r.uid), ifCreated(decide, def.ResCode_RC_LOGIN_REQUIRED))
 	return rc, err
 }
@@ -65,11 +69,11 @@ func (w *Worker) load(ctx context.Context, id int64) (*Player, error) {
 	return s.State, nil
 }
 
-func (w *Worker) echo(_ context.Context, _ *request, req *msg.Echo_Req) (*msg.Echo_Res, error) {
+func (w *Worker) echo(_ context.Context, _ *Request, req *msg.Echo_Req) (*msg.Echo_Res, error) {
 	return &msg.Echo_Res{Val: req.Val, Ct: req.Ct}, nil
 }
 
-func (w *Worker) login(ctx context.Context, r *request, _ *msg.Login_Req) (*msg.Login_Res, error) {
+func (w *Worker) login(ctx context.Context, r *Request, _ *msg.Login_Req) (*msg.Login_Res, error) {
 	if r.uid == 0 {
 		// The gate sets Hive-User from the verified token; without it the
 		// gate did not verify one.
@@ -99,7 +103,7 @@ func (w *Worker) login(ctx context.Context, r *request, _ *msg.Login_Req) (*msg.
 // logout ends the login of the requesting session (Logout.Req's account
 // field is not trusted: the user is Hive-User). The gate also sends it, with
 // no reply subject, when a logged-in session ends without one.
-func (w *Worker) logout(ctx context.Context, r *request, _ *msg.Logout_Req) (*msg.Logout_Res, error) {
+func (w *Worker) logout(ctx context.Context, r *Request, _ *msg.Logout_Req) (*msg.Logout_Res, error) {
 	_, out, err := command(ctx, w, r.cmd, ids(r.uid), func(s []*Snap) ([]events.Emit, def.ResCode) {
 		return decideLogout(s[0].State, r.uid, r.gate, r.session, r.now), def.ResCode_RC_OK
 	})
@@ -115,7 +119,7 @@ func (w *Worker) logout(ctx context.Context, r *request, _ *msg.Logout_Req) (*ms
 	return &msg.Logout_Res{Code: okCode()}, nil
 }
 
-func (w *Worker) getUser(ctx context.Context, r *request, req *msg.GetUser_Req) (*msg.GetUser_Res, error) {
+func (w *Worker) getUser(ctx context.Context, r *Request, req *msg.GetUser_Req) (*msg.GetUser_Res, error) {
 	id := req.GetId()
 	if id < 0 {
 		return &msg.GetUser_Res{Code: codeOf(def.ResCode_RC_BAD_REQUEST)}, nil
@@ -132,7 +136,7 @@ func (w *Worker) getUser(ctx context.Context, r *request, req *msg.GetUser_Req) 
 	return &msg.GetUser_Res{Code: codeOf(rc), User: u}, nil
 }
 
-func (w *Worker) getItems(ctx context.Context, r *request, req *msg.GetItems_Req) (*msg.GetItems_Res, error) {
+func (w *Worker) getItems(ctx context.Context, r *Request, req *msg.GetItems_Req) (*msg.GetItems_Res, error) {
 	s, err := w.load(ctx, r.uid)
 	if err != nil {
 		return nil, err
@@ -141,7 +145,7 @@ func (w *Worker) getItems(ctx context.Context, r *request, req *msg.GetItems_Req
 	return &msg.GetItems_Res{Code: codeOf(rc), Items: items}, nil
 }
 
-func (w *Worker) giftItems(ctx context.Context, r *request, req *msg.GiftItems_Req) (*msg.GiftItems_Res, error) {
+func (w *Worker) giftItems(ctx context.Context, r *Request, req *msg.GiftItems_Req) (*msg.GiftItems_Res, error) {
 	rc, err := w.gift(ctx, r, req.GetDstId(), req.GetItemIdx(), int64(req.GetItemNum()))
 	if err != nil {
 		return nil, err
@@ -150,7 +154,7 @@ func (w *Worker) giftItems(ctx context.Context, r *request, req *msg.GiftItems_R
 }
 
 // gift serves GiftItems and SetEvent ITEM_GIFT.
-func (w *Worker) gift(ctx context.Context, r *request, dst int64, idx int32, num int64) (def.ResCode, error) {
+func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num int64) (def.ResCode, error) {
 	if rc := checkGift(w.data, r.uid, dst, idx, num); !isOK(rc) {
 		return rc, nil
 	}
@@ -160,7 +164,7 @@ func (w *Worker) gift(ctx context.Context, r *request, dst int64, idx int32, num
 	return rc, err
 }
 
-func (w *Worker) setEvent(ctx context.Context, r *request, req *msg.SetEvent_Req) (*msg.SetEvent_Res, error) {
+func (w *Worker) setEvent(ctx context.Context, r *Request, req *msg.SetEvent_Req) (*msg.SetEvent_Res, error) {
 	ev := req.GetEvent()
 	var rc def.ResCode
 	var err error
@@ -168,15 +172,15 @@ func (w *Worker) setEvent(ctx context.Context, r *request, req *msg.SetEvent_Req
 	case def.EventType_EVENT_RENAME:
 		rc, err = w.rename(ctx, r, ev.GetArgStr())
 	case def.EventType_EVENT_MOD_ICON:
-		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideIcon(s, r.uid, ev.GetArgA(), r.now) })
+		rc, err = w.OnPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideIcon(s, r.uid, ev.GetArgA(), r.now) })
 	case def.EventType_EVENT_MOD_MOTTO:
-		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideMotto(s, r.uid, ev.GetArgStr(), r.now) })
+		rc, err = w.OnPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideMotto(s, r.uid, ev.GetArgStr(), r.now) })
 	case def.EventType_EVENT_SCENE_ENTER:
-		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneEnter(s, r.uid, ev.GetArgA(), r.now) })
+		rc, err = w.OnPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneEnter(s, r.uid, ev.GetArgA(), r.now) })
 	case def.EventType_EVENT_SCENE_LEAVE:
-		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneLeave(s, r.uid, r.now) })
+		rc, err = w.OnPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideSceneLeave(s, r.uid, r.now) })
 	case def.EventType_EVENT_ITEM_USE:
-		rc, err = w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) {
+		rc, err = w.OnPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) {
 			return decideUse(w.data, s, r.uid, ev.GetArgA(), int64(ev.GetArgB()), r.now)
 		})
 	case def.EventType_EVENT_ITEM_GIFT:
@@ -190,7 +194,7 @@ func (w *Worker) setEvent(ctx context.Context, r *request, req *msg.SetEvent_Req
 	return &msg.SetEvent_Res{Code: codeOf(rc)}, nil
 }
 
-func (w *Worker) getMails(ctx context.Context, r *request, req *msg.GetMails_Req) (*msg.GetMails_Res, error) {
+func (w *Worker) getMails(ctx context.Context, r *Request, req *msg.GetMails_Req) (*msg.GetMails_Res, error) {
 	s, err := w.load(ctx, r.uid)
 	if err != nil {
 		return nil, err
@@ -199,8 +203,8 @@ func (w *Worker) getMails(ctx context.Context, r *request, req *msg.GetMails_Req
 	return &msg.GetMails_Res{Code: codeOf(rc), Mails: mails}, nil
 }
 
-func (w *Worker) readMail(ctx context.Context, r *request, req *msg.ReadMail_Req) (*msg.ReadMail_Res, error) {
-	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideReadMail(s, r.uid, req.GetId(), r.now) })
+func (w *Worker) readMail(ctx context.Context, r *Request, req *msg.ReadMail_Req) (*msg.ReadMail_Res, error) {
+	rc, err := w.OnPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideReadMail(s, r.uid, req.GetId(), r.now) })
 	return &msg.ReadMail_Res{Code: codeOf(rc)}, err // an error answers with a code of its own
 }
 
@@ -210,7 +214,7 @@ type claimed struct {
 	rc    def.ResCode
 }
 
-func (w *Worker) claimMail(ctx context.Context, r *request, req *msg.ClaimMail_Req) (*msg.ClaimMail_Res, error) {
+func (w *Worker) claimMail(ctx context.Context, r *Request, req *msg.ClaimMail_Req) (*msg.ClaimMail_Res, error) {
 	id := req.GetId()
 	res, out, err := command(ctx, w, r.cmd, ids(r.uid), func(s []*Snap) ([]events.Emit, claimed) {
 		evs, items, rc := decideClaimMail(w.data, s[0].State, r.uid, id, r.now)
@@ -228,7 +232,7 @@ func (w *Worker) claimMail(ctx context.Context, r *request, req *msg.ClaimMail_R
 	return &msg.ClaimMail_Res{Code: codeOf(res.rc), Items: res.items}, nil
 }
 
-func (w *Worker) deleteMail(ctx context.Context, r *request, req *msg.DeleteMail_Req) (*msg.DeleteMail_Res, error) {
-	rc, err := w.onPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideDeleteMail(s, r.uid, req.GetId(), r.now) })
+func (w *Worker) deleteMail(ctx context.Context, r *Request, req *msg.DeleteMail_Req) (*msg.DeleteMail_Res, error) {
+	rc, err := w.OnPlayer(ctx, r, func(s *Player) ([]events.Emit, def.ResCode) { return decideDeleteMail(s, r.uid, req.GetId(), r.now) })
 	return &msg.DeleteMail_Res{Code: codeOf(rc)}, err // an error answers with a code of its own
 }

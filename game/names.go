@@ -23,7 +23,7 @@ func nameKey(name string) string {
 // Renamed, then releases the old name. A reservation whose Renamed was not
 // appended is released; one left by a crash stays with the same player,
 // who can still take the name.
-func (w *Worker) rename(ctx context.Context, r *request, name string) (def.ResCode, error) {
+func (w *Worker) rename(ctx context.Context, r *Request, name string) (def.ResCode, error) {
 	if !ValidName(name) {
 		return def.ResCode_RC_NAME_INVALID, nil
 	}

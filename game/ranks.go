@@ -38,7 +38,7 @@ type rankCache struct {
 
 func newRankCache(w *Worker) *rankCache { return &rankCache{w: w, m: map[int32]rankEntry{}} }
 
-func (w *Worker) getRank(ctx context.Context, _ *request, req *msg.GetRank_Req) (*msg.GetRank_Res, error) {
+func (w *Worker) getRank(ctx context.Context, _ *Request, req *msg.GetRank_Req) (*msg.GetRank_Res, error) {
 	idx := req.GetType()
 	if _, ok := w.data.Items[idx]; !ok {
 		return &msg.GetRank_Res{Code: codeOf(def.ResCode_RC_ITEM_INVALID)}, nil

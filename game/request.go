@@ -3,6 +3,7 @@ package game
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +18,8 @@ import (
 	"github.com/qeetap/hive/proto/frame"
 )
 
-// request is what a handler knows of one msg.*.Req besides its message.
-type request struct {
+// Request is what a handler knows of one msg.*.Req besides its message.
+type Request struct {
 	api     string // msg.X.Req
 	resAPI  string // msg.X.Res
 	uid     int64  // from Hive-User (the verified token); 0 = not logged in
@@ -28,8 +29,16 @@ type request struct {
 	now     int64 // unix seconds: the time decide gives events
 }
 
-// handler is one route: the api it serves and how.
-type handler struct {
+// User is the requesting player's account id, from the token the gate
+// verified; 0 before login (only a Public route sees that).
+func (r *Request) User() int64 { return r.uid }
+
+// Now is the request's time in unix seconds: the time a decide gives the
+// events it emits, so that replaying them gives the same state.
+func (r *Request) Now() int64 { return r.now }
+
+// Handler is one route: the api it serves and how. Route makes one.
+type Handler struct {
 	api    string // the request's full proto name, msg.X.Req
 	resAPI string // the response's, msg.X.Res
 	// public handlers run before login (no Hive-User).
@@ -39,28 +48,34 @@ type handler struct {
 	local bool
 	// new returns an empty request message; fn runs the typed handler on it.
 	new func() proto.Message
-	fn  func(ctx context.Context, r *request, req proto.Message) (proto.Message, error)
+	fn  func(ctx context.Context, r *Request, req proto.Message) (proto.Message, error)
 }
 
-// routeOpt marks a route (public, local).
-type routeOpt func(*handler)
+// RouteOpt marks a route: Public, Local.
+type RouteOpt func(*Handler)
 
-func public(h *handler) { h.public = true }
-func local(h *handler)  { h.local = true }
+// Public marks a route served before login: its handler may see User 0.
+func Public(h *Handler) { h.public = true }
 
-// route declares the route of one api from its handler: the api and answer
+// Local marks a route that answers without I/O, so it runs without the
+// request deadline (--game-request-timeout).
+func Local(h *Handler) { h.local = true }
+
+// Route declares the route of one api from its handler: the api and answer
 // names are the full proto names of the handler's request and response
-// types, and the handler gets its request decoded into its own type.
-func route[Req any, Res proto.Message, P interface {
+// types, and the handler gets its request decoded into its own type. Every
+// route is declared this way: the game's own (routes) and a studio's
+// (Deps.Routes).
+func Route[Req any, Res proto.Message, P interface {
 	*Req
 	proto.Message
-}](fn func(ctx context.Context, r *request, req P) (Res, error), opts ...routeOpt) *handler {
+}](fn func(ctx context.Context, r *Request, req P) (Res, error), opts ...RouteOpt) *Handler {
 	var res Res
-	h := &handler{
+	h := &Handler{
 		api:    frame.API(P(new(Req))),
 		resAPI: frame.API(res),
 		new:    func() proto.Message { return P(new(Req)) },
-		fn: func(ctx context.Context, r *request, req proto.Message) (proto.Message, error) {
+		fn: func(ctx context.Context, r *Request, req proto.Message) (proto.Message, error) {
 			return fn(ctx, r, req.(P)) // req is new()'s: always a P
 		},
 	}
@@ -70,41 +85,41 @@ func route[Req any, Res proto.Message, P interface {
 	return h
 }
 
-// routes lists every api a worker serves, one line each.
-func (w *Worker) routes() map[string]*handler {
-	return table(
-		route(w.login, public),
-		route(w.echo, public, local),
-		route(w.logout),
-		route(w.getUser),
-		route(w.getItems),
-		route(w.giftItems),
-		route(w.setEvent),
-		route(w.getMails),
-		route(w.readMail),
-		route(w.claimMail),
-		route(w.deleteMail),
-		route(w.getRank),
-	)
+// routes lists every api the game serves, one line each.
+func (w *Worker) routes() []*Handler {
+	return []*Handler{
+		Route(w.login, Public),
+		Route(w.echo, Public, Local),
+		Route(w.logout),
+		Route(w.getUser),
+		Route(w.getItems),
+		Route(w.giftItems),
+		Route(w.setEvent),
+		Route(w.getMails),
+		Route(w.readMail),
+		Route(w.claimMail),
+		Route(w.deleteMail),
+		Route(w.getRank),
+	}
 }
 
-// table indexes routes by api; an api routed twice is a programming error.
-func table(hs ...*handler) map[string]*handler {
-	m := make(map[string]*handler, len(hs))
+// table indexes routes by api; an api routed twice is refused.
+func table(hs ...*Handler) (map[string]*Handler, error) {
+	m := make(map[string]*Handler, len(hs))
 	for _, h := range hs {
 		if m[h.api] != nil {
-			panic("game: two routes for " + h.api)
+			return nil, fmt.Errorf("game: two routes for %s", h.api)
 		}
 		m[h.api] = h
 	}
-	return m
+	return m, nil
 }
 
 // decode parses a request payload with frame.Decode's rules and errors
 // (frame.ErrBadPayload: it does not parse; frame.ErrMissingRequired: a
 // required field is absent, the message is returned), without its registry
 // lookup and reflection.
-func (h *handler) decode(payload []byte) (proto.Message, error) {
+func (h *Handler) decode(payload []byte) (proto.Message, error) {
 	m := h.new()
 	err := frame.DecodeInto(m, payload)
 	if errors.Is(err, frame.ErrBadPayload) {
@@ -130,7 +145,7 @@ func (w *Worker) handle(m *nats.Msg) {
 
 // answer runs m's handler h (nil: an api this worker does not serve),
 // started at start.
-func (w *Worker) answer(m *envelope.Request, h *handler, start time.Time) proto.Message {
+func (w *Worker) answer(m *envelope.Request, h *Handler, start time.Time) proto.Message {
 	api := m.API
 	if h == nil {
 		return envelope.ErrorAnswer(def.ResCode_RC_API_UNKNOWN, api, "")
@@ -143,7 +158,7 @@ func (w *Worker) answer(m *envelope.Request, h *handler, start time.Time) proto.
 	case err != nil:
 		return envelope.ErrorAnswer(def.ResCode_RC_BAD_REQUEST, api, "payload does not parse")
 	}
-	r := &request{api: api, resAPI: resAPI, now: start.Unix(), gate: m.Gate, session: m.Session}
+	r := &Request{api: api, resAPI: resAPI, now: start.Unix(), gate: m.Gate, session: m.Session}
 	if r.uid, err = m.UID(); err != nil {
 		return envelope.CodeAnswer(resAPI, resAPI, def.ResCode_RC_BAD_REQUEST)
 	}

@@ -41,7 +41,7 @@ type Worker struct {
 	subs     []*nats.Subscription
 	lead     context.CancelFunc
 	leadDone chan struct{}
-	handlers map[string]*handler
+	handlers map[string]*Handler
 
 	// storeOpts lets tests reach the event store's hooks.
 	storeOpts events.Options
@@ -85,8 +85,14 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		jobs: make(chan *nats.Msg, cfg.Queue), quit: make(chan struct{})}
 	w.storeOpts = events.Options{SnapshotEvery: cfg.SnapshotEvery, Logger: w.log,
 		BatchFlights: cfg.BatchFlights, BatchMaxMsgs: cfg.BatchMaxMsgs}
-	w.handlers = w.routes()
+	routes := w.routes()
+	if deps.Routes != nil {
+		routes = append(routes, deps.Routes(w)...)
+	}
 	var err error
+	if w.handlers, err = table(routes...); err != nil {
+		return nil, err
+	}
 	if w.m, err = newMetrics(deps.Metrics, w); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
+	"github.com/qeetap/hive/client"
+	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/msg"
+)
+
+// Scenarios.
+const (
+	ScenarioEcho   = "echo"    // msg.Echo round trips through gate and game
+	ScenarioItems  = "items"   // msg.GetItems: a read of the player's state
+	ScenarioGift   = "gift"    // msg.GiftItems of 1 gold to the next player: a two-aggregate write
+	ScenarioNATSRR = "nats-rr" // raw NATS request-reply, the floor under the others
+)
+
+// gameOps signs up and logs in the players and returns their ops.
+func gameOps(ctx context.Context, opt Options) ([]*benchPlayer, []benchOp, func(), error) {
+	uc := &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}
+	n := opt.Conns
+	if opt.Scenario == ScenarioGift && n == 1 {
+		n = 2 // a gift needs someone else: see the gift op below
+	}
+	players := make([]*benchPlayer, n)
+	cleanup := func() {
+		for _, p := range players {
+			if p != nil {
+				p.close()
+			}
+		}
+	}
+	// Sign up with bounded concurrency; uc rate-limits per IP, so wait and
+	// retry when it says so.
+	err := sixteenAtATime(len(players), func(i int) error {
+		p, err := signUp(ctx, uc, opt, opt.Prefix+strconv.Itoa(i))
+		players[i] = p
+		return err
+	})
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	ops, err := playerOps(opt, players)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return players, ops, cleanup, nil
+}
+
+// playerOps returns the opt.Conns ops of a game scenario over the players
+// (two players for one gift connection, else one per op). Each op's
+// request is encoded here, once.
+func playerOps(opt Options, players []*benchPlayer) ([]benchOp, error) {
+	ops := make([]benchOp, opt.Conns)
+	gold := int32(def.ItemType_ITEM_GOLD)
+	gift := func(to *benchPlayer) (*benchReq, error) {
+		return newBenchReq(&msg.GiftItems_Req{DstId: proto.Int64(to.id), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(1)})
+	}
+	if opt.Scenario == ScenarioGift && opt.Conns == 1 {
+		// One request in flight between two players, alternating the
+		// giver, so neither runs dry.
+		var reqs [2]*benchReq
+		for i := range reqs {
+			q, err := gift(players[1-i])
+			if err != nil {
+				return nil, err
+			}
+			reqs[i] = q
+		}
+		var turn int
+		ops[0] = func(ctx context.Context, t0 time.Time) error {
+			from, q := players[turn], reqs[turn]
+			turn = 1 - turn
+			return from.bc.do(ctx, from, q, t0, opt.Timeout)
+		}
+		return ops, nil
+	}
+	for i, p := range players {
+		var q *benchReq
+		var err error
+		switch opt.Scenario {
+		case ScenarioEcho:
+			q, err = newEchoReq(int64(i))
+		case ScenarioItems:
+			q, err = newBenchReq(&msg.GetItems_Req{Idx: proto.Int32(0)})
+		case ScenarioGift:
+			// Gold goes round the ring of players, one at a time, so
+			// nobody runs dry while everyone sends at the same rate.
+			q, err = gift(players[(i+1)%len(players)])
+		}
+		if err != nil {
+			return nil, err
+		}
+		ops[i] = func(ctx context.Context, t0 time.Time) error {
+			return p.bc.do(ctx, p, q, t0, opt.Timeout)
+		}
+	}
+	return ops, nil
+}
+
+// natsOps starts a responder on its own connection and returns requesters
+// sharing a few connections (as gates share theirs among sessions).
+func natsOps(opt Options) ([]benchOp, func(), error) {
+	var conns []*nats.Conn
+	cleanup := func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+	responder, err := bus.Connect(opt.NATS, "hive-bench-responder", opt.NATSOptions...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: %w", err)
+	}
+	conns = append(conns, responder)
+	subject := bus.BenchPrefix + nats.NewInbox()[len("_INBOX."):]
+	if _, err := responder.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("bench: responder: %w", err)
+	}
+	if err := responder.Flush(); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("bench: responder: %w", err)
+	}
+	var requesters []*nats.Conn
+	for range min(opt.Conns, 8) {
+		nc, err := bus.Connect(opt.NATS, "hive-bench", opt.NATSOptions...)
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("bench: %w", err)
+		}
+		conns = append(conns, nc)
+		requesters = append(requesters, nc)
+	}
+	payload := make([]byte, 16)
+	ops := make([]benchOp, opt.Conns)
+	for i := range ops {
+		nc := requesters[i%len(requesters)]
+		ops[i] = func(ctx context.Context, _ time.Time) error {
+			rctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+			defer cancel()
+			_, err := nc.RequestWithContext(rctx, subject, payload)
+			return err
+		}
+	}
+	return ops, cleanup, nil
+}

@@ -124,8 +124,14 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func DefaultID() string {
 	var b [2]byte
 	_, _ = rand.Read(b[:])
-	suffix := hex.EncodeToString(b[:])
 	host, _ := os.Hostname()
+	return IDFrom(host, hex.EncodeToString(b[:]))
+}
+
+// IDFrom is "<host>-<suffix>" made a valid gate id: characters of host
+// outside [A-Za-z0-9_-] become '-', the host is cut to 40 characters, and
+// an empty host is "gate".
+func IDFrom(host, suffix string) string {
 	host = strings.Map(func(r rune) rune {
 		if r < 128 && (r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
 			return r
@@ -136,7 +142,7 @@ func DefaultID() string {
 		host = host[:40]
 	}
 	if host == "" {
-		return "gate-" + suffix
+		host = "gate"
 	}
 	return host + "-" + suffix
 }

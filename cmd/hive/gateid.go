@@ -4,7 +4,6 @@ import (
 	"flag"
 	"net"
 	"os"
-	"strings"
 
 	"github.com/qeetap/hive/gate"
 )
@@ -33,23 +32,5 @@ func defaultGateID(advertise, listen string) string {
 		return gate.DefaultID()
 	}
 	host, _ := os.Hostname()
-	return gateIDFrom(host, port)
-}
-
-// gateIDFrom is "<host>-<port>" made a valid gate id: characters outside
-// [A-Za-z0-9_-] become '-', the host is cut to 40 characters.
-func gateIDFrom(host, port string) string {
-	host = strings.Map(func(r rune) rune {
-		if r < 128 && (r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return r
-		}
-		return '-'
-	}, host)
-	if len(host) > 40 {
-		host = host[:40]
-	}
-	if host == "" {
-		host = "gate"
-	}
-	return host + "-" + port
+	return gate.IDFrom(host, port)
 }

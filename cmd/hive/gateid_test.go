@@ -3,6 +3,8 @@ package main
 import (
 	"regexp"
 	"testing"
+
+	"github.com/qeetap/hive/gate"
 )
 
 // Without --gate-id a gate is named after its host and port: the same after
@@ -24,8 +26,8 @@ func TestDefaultGateIDIsStable(t *testing.T) {
 		"":              "gate-9000",
 		"ünï":           "-n--9000",
 	} {
-		if got := gateIDFrom(host, "9000"); got != want || !valid.MatchString(got) {
-			t.Errorf("gateIDFrom(%q) = %q, want %q", host, got, want)
+		if got := gate.IDFrom(host, "9000"); got != want || !valid.MatchString(got) {
+			t.Errorf("gate.IDFrom(%q) = %q, want %q", host, got, want)
 		}
 	}
 	// A port the kernel picks names nothing stable: still a valid id.

@@ -22,7 +22,28 @@ import {
   type Transport,
 } from "../src/node.js";
 import { TcpTransport } from "../src/node.js";
+import { readdir, readFile } from "node:fs/promises";
 import { startDev, type Dev } from "./support/dev.js";
+
+// stopped resolves once every thread of process pid has taken a SIGSTOP:
+// kill() only sends the signal, and on a busy machine the server may still
+// answer a request sent at once. Reads /proc (Linux); elsewhere waits 100 ms.
+async function stopped(pid: number): Promise<void> {
+  const state = (stat: string) => stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  for (let i = 0; i < 200; i++) {
+    let tasks: string[];
+    try {
+      tasks = await readdir(`/proc/${pid}/task`);
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+      return;
+    }
+    const states = await Promise.all(tasks.map((t) => readFile(`/proc/${pid}/task/${t}/stat`, "utf8").then(state, () => "T")));
+    if (states.every((st) => st === "T" || st === "t")) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`process ${pid} did not stop`);
+}
 
 // A test that waits for an event that never comes fails instead of hanging.
 const limit = { timeout: 60_000 };
@@ -213,6 +234,7 @@ describe("TCP session", () => {
     const s = await connectTcp(a.addr, a.token);
     try {
       dev.proc.kill("SIGSTOP");
+      await stopped(dev.proc.pid!);
       try {
         await assert.rejects(s.call(create(Echo_ReqSchema, { val: 1n }), { timeoutMs: 300 }), TimeoutError);
       } finally {

@@ -107,7 +107,7 @@ func TestCheckFindsPlantedDefects(t *testing.T) {
 		why              string
 	}{
 		{"missing link target", "README.md", "# x\n\nThe [design](docs/DESIGNS.md).\n", 3, "docs/DESIGNS.md does not exist"},
-		{"link outside the repository", "README.md", "See [the design](../shared/DESIGN.md).\n", 1, "outside the repository"},
+		{"link outside the repository", "README.md", "See [the design](../elsewhere/DESIGN.md).\n", 1, "outside the repository"},
 		{"missing image", "docs/seed/spec.md", "intro\n\n![](srv.png)\n", 3, "docs/seed/srv.png does not exist"},
 		{"relative to the file, not the root", "docs/x.md", "[v](proto/frame/testdata/vectors.json)\n", 1, "does not exist"},
 		{"reference definition", "README.md", "[d]: docs/nothing.md\n", 1, "does not exist"},
@@ -125,7 +125,7 @@ func TestCheckFindsPlantedDefects(t *testing.T) {
 		{"bare section in the doc itself", "docs/DESIGN.md", "## 1. One\n\nsee §3\n", 3, "docs/DESIGN.md has no section 3"},
 		{"markdown path in prose", "README.md", "see `shared/DESIGN.md` or docs/DESIGN.md\n", 1, "no such file"},
 		{"markdown path in a Go comment", "proto/frame/vectors_test.go", "// see shared/testdata/README.md\npackage frame\n", 1, "no such file"},
-		{"markdown path climbing out", "cmd/hive/help.go", "package main\n\nconst help = \"the contract: ../shared/PROTOCOL.md\"\n", 3, "no such file"},
+		{"markdown path climbing out", "cmd/hive/help.go", "package main\n\nconst help = \"the contract: ../elsewhere/PROTOCOL.md\"\n", 3, "no such file"},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {

@@ -45,6 +45,11 @@ type Config struct {
 
 	// BodyLimit caps a request body in bytes (--uc-body-limit).
 	BodyLimit int
+	// CORSOrigins are the browser origins (scheme://host[:port], comma
+	// separated, or "*") whose pages may call uc (--uc-cors-origins); empty
+	// answers no cross-origin request. Tokens travel in the body and the
+	// Authorization header, never in cookies, so credentials are not allowed.
+	CORSOrigins string
 	// MaxField caps any one parameter in bytes; longer is RC_BAD_REQUEST (--uc-max-field).
 	MaxField int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound HTTP connections
@@ -188,6 +193,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.HashWorkers, "uc-hash-workers", c.HashWorkers, "most password hashes computed at once (bounds memory)")
 	fs.DurationVar(&c.HashWait, "uc-hash-wait", c.HashWait, "longest wait for a hash worker before answering RC_COMMON_SERVER_NOT_READY")
 	fs.IntVar(&c.BodyLimit, "uc-body-limit", c.BodyLimit, "largest request body in bytes")
+	fs.StringVar(&c.CORSOrigins, "uc-cors-origins", c.CORSOrigins, "browser origins allowed to call uc, comma-separated scheme://host[:port], or * for any; empty = none (no CORS headers)")
 	fs.IntVar(&c.MaxField, "uc-max-field", c.MaxField, "largest single parameter in bytes")
 	fs.DurationVar(&c.ReadTimeout, "uc-read-timeout", c.ReadTimeout, "HTTP read timeout")
 	fs.DurationVar(&c.WriteTimeout, "uc-write-timeout", c.WriteTimeout, "HTTP write timeout")
@@ -237,6 +243,8 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		return nil, fmt.Errorf("uc: --uc-hash-workers must be at least 1")
 	case c.BodyLimit < 256:
 		return nil, fmt.Errorf("uc: --uc-body-limit %d is too small", c.BodyLimit)
+	case checkOrigins(c.CORSOrigins) != nil:
+		return nil, fmt.Errorf("uc: --uc-cors-origins: %w", checkOrigins(c.CORSOrigins))
 	case c.MaxField < 130:
 		return nil, fmt.Errorf("uc: --uc-max-field must be at least 130 (passwords reach 128 bytes)")
 	case c.IPRate < 0 || (c.IPRate > 0 && c.IPRateWindow <= 0):

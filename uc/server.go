@@ -296,6 +296,7 @@ func (s *Server) newApp() *fiber.App {
 			return reply(c, status, answerOf[msg.Auth_Res](code), message)
 		},
 	})
+	s.withCORS(app)
 	route[msg.Auth_Res](s, app, client.PathAuth, "auth", s.auth)
 	route[msg.Auth_Res](s, app, client.PathRegister, "register", s.register)
 	route[msg.BindAccount_Res](s, app, client.PathBindAccount, "bind_account", s.bindAccount)

@@ -67,10 +67,24 @@ func hiveBin(t *testing.T) string {
 // runHive runs the binary to completion with a clean HIVE_* environment plus env.
 func runHive(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return execHive(t, env, "", args...)
+}
+
+// runHiveIn is runHive with stdin and no extra environment.
+func runHiveIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return execHive(t, nil, stdin, args...)
+}
+
+// execHive runs the binary to completion (at most a minute) with a clean
+// HIVE_* environment plus env and stdin.
+func execHive(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, hiveBin(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

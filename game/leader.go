@@ -45,7 +45,9 @@ func (w *Worker) campaign(ctx context.Context) {
 	go func() { defer wg.Done(); w.runRanks(ctx) }()
 	go func() { defer wg.Done(); w.project(ctx, PresenceConsumer, p.apply) }()
 	go func() { defer wg.Done(); p.sweep(ctx) }()
+	w.leading.Store(true)
 	wg.Wait()
+	w.leading.Store(false)
 }
 
 // project runs one projection: a durable consumer over the player events,

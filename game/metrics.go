@@ -55,6 +55,13 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 		m.requests, m.latency,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hive_game_queue_length", Help: "Requests waiting for a pool goroutine."},
 			func() float64 { return float64(len(w.jobs)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hive_game_leader", Help: "1 while this worker runs the leader jobs (projections, gate-loss sweep), else 0."},
+			func() float64 {
+				if w.leading.Load() {
+					return 1
+				}
+				return 0
+			}),
 		stat("hive_game_events_appended_total", "Events appended to the stream.", func() uint64 { return w.store.Stats().Events }),
 		stat("hive_game_append_conflicts_total", "Appends refused by the expected-sequence check (then retried).", func() uint64 { return w.store.Stats().Conflicts }),
 		stat("hive_game_append_unseen_total", "Appends whose outcome was not seen (then checked and retried).", func() uint64 { return w.store.Stats().Unseen }),

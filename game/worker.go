@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -41,6 +42,7 @@ type Worker struct {
 	subs     []*nats.Subscription
 	lead     context.CancelFunc
 	leadDone chan struct{}
+	leading  atomic.Bool // the leader jobs run here (hive_game_leader)
 	handlers map[string]*Handler
 
 	// storeOpts lets tests reach the event store's hooks.

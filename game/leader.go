@@ -22,30 +22,52 @@ const LeaderJob = "game-leader"
 // beside the boards: ranks_projection.go.)
 const PresenceConsumer = "game-presence"
 
-// campaign waits for leadership and then runs the leader jobs until ctx ends.
+// campaign runs for the worker's life: it waits for leadership, runs the
+// leader jobs until leadership ends, waits until they have stopped, and
+// campaigns again. The jobs stop when the registry reports the loss, which
+// (etcd) it does on this process's clock before etcd can elect another
+// worker (registry.Campaign): so two workers never fold the projections at
+// once, short of this process being paused itself (DESIGN §5).
 func (w *Worker) campaign(ctx context.Context) {
-	for {
-		err := w.deps.Registry.Campaign(ctx, LeaderJob)
-		if ctx.Err() != nil {
-			return
-		}
+	for ctx.Err() == nil {
+		term, end := context.WithCancel(ctx)
+		lost, err := w.deps.Registry.Campaign(term, LeaderJob)
 		if err != nil {
+			end()
+			if ctx.Err() != nil {
+				return
+			}
 			w.log.Warn("game: leader campaign", "err", err)
 			if sleep(ctx, time.Second) != nil {
 				return
 			}
 			continue
 		}
-		break
+		go func() {
+			select {
+			case <-lost:
+				end()
+			case <-term.Done():
+			}
+		}()
+		w.runLeaderJobs(term)
+		if ctx.Err() == nil {
+			w.log.Warn("game: leadership lost: leader jobs stopped; campaigning again")
+		}
+		end()
 	}
+}
+
+// runLeaderJobs runs the leader jobs until ctx ends and returns once all have stopped.
+func (w *Worker) runLeaderJobs(ctx context.Context) {
 	w.log.Info("game: elected leader: running projections and the gate-loss sweep")
 	p := newPresence(w)
 	var wg sync.WaitGroup
 	wg.Add(3)
+	w.leading.Store(true)
 	go func() { defer wg.Done(); w.runRanks(ctx) }()
 	go func() { defer wg.Done(); w.project(ctx, PresenceConsumer, p.apply) }()
 	go func() { defer wg.Done(); p.sweep(ctx) }()
-	w.leading.Store(true)
 	wg.Wait()
 	w.leading.Store(false)
 }

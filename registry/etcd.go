@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // Key layout in etcd.
@@ -26,9 +24,14 @@ const (
 	ElectionPrefix = "/hive/elect/"
 )
 
-// DefaultTTL is the lease TTL of a gate's entry: a killed gate disappears
-// from Gates at most this long after its last keep-alive.
-const DefaultTTL = 10 * time.Second
+// DefaultGateTTL is the lease TTL of a gate's entry: a killed gate
+// disappears from Gates at most this long after its last keep-alive (sent
+// every third of it), so uc stops handing out a dead gate within it.
+const DefaultGateTTL = 3 * time.Second
+
+// DefaultSessionTTL is the lease TTL of a leader's election session (see
+// Campaign).
+const DefaultSessionTTL = 10 * time.Second
 
 // opTimeout bounds each background etcd call (resync, re-grant) so a hung
 // etcd cannot wedge a loop.
@@ -40,8 +43,9 @@ const opTimeout = 5 * time.Second
 // compaction), so they are cheap, never read etcd per call, and may lag by a
 // moment.
 type Etcd struct {
-	cli    *clientv3.Client
-	ttl    time.Duration
+	cli        *clientv3.Client
+	ttl        time.Duration // of gate leases
+	sessionTTL time.Duration // of election sessions
 	log    *slog.Logger
 	ctx    context.Context // cancelled by Close: stops watch, keep-alives, campaigns
 	cancel context.CancelFunc
@@ -53,24 +57,42 @@ type Etcd struct {
 	keys  map[string]publishedKey
 }
 
-// NewEtcd returns a registry on cli whose gate leases live ttl (DefaultTTL
-// if not positive; etcd rounds up to whole seconds). It reads the live gates
-// and the published keys once before returning (an error if etcd does not
-// answer within a few seconds) and then follows them with watches. Close
-// stops the watches and the keep-alives but leaves cli open.
-func NewEtcd(cli *clientv3.Client, ttl time.Duration, logger *slog.Logger) (*Etcd, error) {
+// EtcdOption adjusts an Etcd registry at NewEtcd.
+type EtcdOption func(*Etcd)
+
+// SessionTTL sets the lease TTL of election sessions (DefaultSessionTTL if
+// not positive): how long a leader may go unheard by etcd before another
+// process can be elected. The leader itself steps down earlier (Campaign).
+func SessionTTL(d time.Duration) EtcdOption {
+	return func(e *Etcd) {
+		if d > 0 {
+			e.sessionTTL = d
+		}
+	}
+}
+
+// NewEtcd returns a registry on cli whose gate leases live ttl
+// (DefaultGateTTL if not positive). etcd rounds TTLs up to whole seconds
+// and to its least lease (2s with its default timing). It reads the live
+// gates and the published keys once before returning (an error if etcd does
+// not answer within a few seconds) and then follows them with watches.
+// Close stops the watches and the keep-alives but leaves cli open.
+func NewEtcd(cli *clientv3.Client, ttl time.Duration, logger *slog.Logger, opts ...EtcdOption) (*Etcd, error) {
 	if cli == nil {
 		return nil, errors.New("registry: nil etcd client")
 	}
 	if ttl <= 0 {
-		ttl = DefaultTTL
+		ttl = DefaultGateTTL
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Etcd{cli: cli, ttl: ttl, log: logger.With("component", "registry"), ctx: ctx, cancel: cancel, now: time.Now,
+	e := &Etcd{cli: cli, ttl: ttl, sessionTTL: DefaultSessionTTL, log: logger.With("component", "registry"), ctx: ctx, cancel: cancel, now: time.Now,
 		gates: map[string]Gate{}, keys: map[string]publishedKey{}}
+	for _, o := range opts {
+		o(e)
+	}
 	for _, f := range []*follower{e.gateFollower(), e.keyFollower()} {
 		rev, err := e.resync(f)
 		if err != nil {
@@ -83,10 +105,9 @@ func NewEtcd(cli *clientv3.Client, ttl time.Duration, logger *slog.Logger) (*Etc
 	return e, nil
 }
 
-// ttlSeconds is the lease TTL in whole seconds, at least 1.
-func (e *Etcd) ttlSeconds() int64 {
-	s := int64((e.ttl + time.Second - 1) / time.Second)
-	return max(s, 1)
+// seconds is d in whole seconds, rounded up, at least 1: etcd's unit of TTL.
+func seconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
 }
 
 // Gates implements Registry: the live gates sorted by id.
@@ -177,40 +198,6 @@ func (e *Etcd) Keys() map[string][]byte {
 		}
 	}
 	return out
-}
-
-// Campaign implements Registry with an etcd election under
-// /hive/elect/<job>/ on its own session (lease of the registry's TTL). It
-// returns once this process leads; leadership ends when ctx is cancelled
-// (the session is closed, which resigns) or when the process dies (the
-// session's lease expires). If etcd is lost for longer than the TTL the
-// session expires and leadership passes on; that is logged.
-func (e *Etcd) Campaign(ctx context.Context, job string) error {
-	if job == "" || strings.Contains(job, "/") {
-		return fmt.Errorf("registry: bad job name %q", job)
-	}
-	sess, err := concurrency.NewSession(e.cli, concurrency.WithTTL(int(e.ttlSeconds())))
-	if err != nil {
-		return fmt.Errorf("registry: campaign %s: session: %w", job, err)
-	}
-	el := concurrency.NewElection(sess, ElectionPrefix+job)
-	host, _ := os.Hostname()
-	if err := el.Campaign(ctx, fmt.Sprintf("%s/%d", host, os.Getpid())); err != nil {
-		sess.Close()
-		return fmt.Errorf("registry: campaign %s: %w", job, err)
-	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		select {
-		case <-ctx.Done():
-		case <-e.ctx.Done():
-		case <-sess.Done():
-			e.log.Warn("lost leadership: election session expired", "job", job)
-		}
-		sess.Close() // revokes the session lease: the next candidate wins at once
-	}()
-	return nil
 }
 
 // Close stops the watch, the keep-alives and the campaigns. Gate leases are

@@ -28,7 +28,7 @@ type etcdLease struct {
 // lease id.
 func (l *etcdLease) put(ctx context.Context, id clientv3.LeaseID) (clientv3.LeaseID, error) {
 	if id == 0 {
-		gr, err := l.e.cli.Grant(ctx, l.e.ttlSeconds())
+		gr, err := l.e.cli.Grant(ctx, seconds(l.e.ttl))
 		if err != nil {
 			return 0, fmt.Errorf("registry: grant lease: %w", err)
 		}

@@ -36,9 +36,9 @@ func newClient(t *testing.T, e *testenv.Etcd) *clientv3.Client {
 	return cli
 }
 
-func newEtcd(t *testing.T, cli *clientv3.Client, ttl time.Duration) *Etcd {
+func newEtcd(t *testing.T, cli *clientv3.Client, ttl time.Duration, opts ...EtcdOption) *Etcd {
 	t.Helper()
-	r, err := NewEtcd(cli, ttl, nil)
+	r, err := NewEtcd(cli, ttl, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +176,14 @@ func TestEtcdCampaignExclusive(t *testing.T) {
 
 	actx, aresign := context.WithCancel(context.Background())
 	defer aresign()
-	if err := a.Campaign(actx, "gate-reaper"); err != nil {
+	alost, err := a.Campaign(actx, "gate-reaper")
+	if err != nil {
 		t.Fatal(err)
 	}
 	bctx, bcancel := context.WithCancel(context.Background())
 	defer bcancel()
 	bwon := make(chan error, 1)
-	go func() { bwon <- b.Campaign(bctx, "gate-reaper") }()
+	go func() { _, err := b.Campaign(bctx, "gate-reaper"); bwon <- err }()
 
 	// While a leads, b must not win (checked over a few keep-alive periods).
 	select {
@@ -193,10 +194,15 @@ func TestEtcdCampaignExclusive(t *testing.T) {
 	// Another job is independent.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := b.Campaign(ctx, "other-job"); err != nil {
+	if _, err := b.Campaign(ctx, "other-job"); err != nil {
 		t.Fatal(err)
 	}
 	aresign()
+	select {
+	case <-alost:
+	case <-time.After(15 * time.Second):
+		t.Fatal("resigning did not close lost")
+	}
 	select {
 	case err := <-bwon:
 		if err != nil {
@@ -209,7 +215,7 @@ func TestEtcdCampaignExclusive(t *testing.T) {
 	// A campaign whose context ends while waiting returns its error.
 	cctx, ccancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer ccancel()
-	if err := a.Campaign(cctx, "gate-reaper"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := a.Campaign(cctx, "gate-reaper"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting campaign err = %v, want deadline exceeded", err)
 	}
 }
@@ -221,12 +227,18 @@ func TestEtcdLeaderDiesHandsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newEtcd(t, newClient(t, e), 2*time.Second)
-	if err := a.Campaign(context.Background(), "job"); err != nil {
+	alost, err := a.Campaign(context.Background(), "job")
+	if err != nil {
 		t.Fatal(err)
 	}
 	bwon := make(chan error, 1)
-	go func() { bwon <- b.Campaign(context.Background(), "job") }()
+	go func() { _, err := b.Campaign(context.Background(), "job"); bwon <- err }()
 	a.Close() // the leader's process ends
+	select {
+	case <-alost:
+	default:
+		t.Fatal("Close left lost open")
+	}
 	select {
 	case err := <-bwon:
 		if err != nil {

@@ -83,8 +83,9 @@ func (m *Memory) Keys() map[string][]byte {
 	return out
 }
 
-// Campaign implements Registry: one leader per job within the process.
-func (m *Memory) Campaign(ctx context.Context, job string) error {
+// Campaign implements Registry: one leader per job within the process;
+// leadership is lost only when ctx ends.
+func (m *Memory) Campaign(ctx context.Context, job string) (<-chan struct{}, error) {
 	for {
 		m.mu.Lock()
 		held, busy := m.jobs[job]
@@ -99,13 +100,13 @@ func (m *Memory) Campaign(ctx context.Context, job string) error {
 				m.mu.Unlock()
 				close(done)
 			}()
-			return nil
+			return done, nil
 		}
 		m.mu.Unlock()
 		select {
 		case <-held:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -41,9 +41,12 @@ type Registry interface {
 	// Keys returns every published key by kid, expired ones left out (from
 	// the same local copy as Key).
 	Keys() map[string][]byte
-	// Campaign blocks until this process leads the named singleton job or ctx ends.
-	// Leadership lasts until ctx is cancelled or the process dies.
-	Campaign(ctx context.Context, job string) error
+	// Campaign blocks until this process leads the named singleton job or
+	// ctx ends. Leadership lasts until ctx is cancelled, the registry is
+	// closed, or it is lost (etcd: the election session cannot be kept
+	// alive); lost is closed when it ends, for whatever reason. Once lost
+	// is closed the caller must stop the job's work and may campaign again.
+	Campaign(ctx context.Context, job string) (lost <-chan struct{}, err error)
 	// Close releases the registry's resources.
 	Close() error
 }

@@ -46,11 +46,11 @@ type Etcd struct {
 	cli        *clientv3.Client
 	ttl        time.Duration // of gate leases
 	sessionTTL time.Duration // of election sessions
-	log    *slog.Logger
-	ctx    context.Context // cancelled by Close: stops watch, keep-alives, campaigns
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	now    func() time.Time
+	log        *slog.Logger
+	ctx        context.Context // cancelled by Close: stops watch, keep-alives, campaigns
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	now        func() time.Time
 
 	mu    sync.RWMutex
 	gates map[string]Gate

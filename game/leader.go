@@ -27,7 +27,7 @@ const PresenceConsumer = "game-presence"
 // campaigns again. The jobs stop when the registry reports the loss, which
 // (etcd) it does on this process's clock before etcd can elect another
 // worker (registry.Campaign): so two workers never fold the projections at
-// once, short of this process being paused itself (DESIGN §5).
+// once, short of this process being paused itself (DESIGN §6).
 func (w *Worker) campaign(ctx context.Context) {
 	for ctx.Err() == nil {
 		term, end := context.WithCancel(ctx)

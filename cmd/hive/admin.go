@@ -271,7 +271,7 @@ func adminGates(ctx context.Context, c *adminConfig, pos []string, stdout io.Wri
 	}
 	var gates []registry.Gate
 	if c.etcd != "" {
-		reg, err := openRegistry(c.etcd, slog.New(slog.DiscardHandler))
+		reg, err := openRegistry(c.etcd, 0, 0, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return err
 		}

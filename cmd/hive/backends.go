@@ -13,8 +13,9 @@ import (
 
 // openRegistry returns the etcd registry at endpoints (comma-separated), or
 // the in-process one when endpoints is empty (dev only: callers enforce that
-// a cluster process has --etcd).
-func openRegistry(endpoints string, log *slog.Logger) (registry.Registry, error) {
+// a cluster process has --etcd). gateTTL and sessionTTL are its leases' TTLs
+// (registry defaults when 0).
+func openRegistry(endpoints string, gateTTL, sessionTTL time.Duration, log *slog.Logger) (registry.Registry, error) {
 	if endpoints == "" {
 		return registry.NewMemory(), nil
 	}
@@ -28,7 +29,7 @@ func openRegistry(endpoints string, log *slog.Logger) (registry.Registry, error)
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", endpoints, err)
 	}
-	reg, err := registry.NewEtcd(cli, 0, log)
+	reg, err := registry.NewEtcd(cli, gateTTL, log, registry.SessionTTL(sessionTTL))
 	if err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("etcd %s: %w", endpoints, err)

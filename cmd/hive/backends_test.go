@@ -16,12 +16,12 @@ import (
 func TestOpenRegistryEtcd(t *testing.T) {
 	et := testenv.StartEtcd(t)
 	eps := strings.Join(et.Endpoints, ",")
-	a, err := openRegistry(eps, slog.Default())
+	a, err := openRegistry(eps, 0, 0, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := openRegistry(" "+eps+" ,", slog.Default()) // spaces and empty items are tolerated
+	b, err := openRegistry(" "+eps+" ,", 0, 0, slog.Default()) // spaces and empty items are tolerated
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestOpenRegistryEtcd(t *testing.T) {
 }
 
 func TestOpenRegistryDefaultsAndErrors(t *testing.T) {
-	r, err := openRegistry("", slog.Default())
+	r, err := openRegistry("", 0, 0, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestOpenRegistryDefaultsAndErrors(t *testing.T) {
 		t.Errorf("empty --etcd gave %T, want the in-process registry", r)
 	}
 	// Nothing listens on port 1: an error, within NewEtcd's few seconds.
-	if r, err := openRegistry("http://127.0.0.1:1", slog.Default()); err == nil {
+	if r, err := openRegistry("http://127.0.0.1:1", 0, 0, slog.Default()); err == nil {
 		r.Close()
 		t.Error("unreachable etcd accepted")
 	}

@@ -160,6 +160,13 @@ func TestBinaryUsageErrors(t *testing.T) {
 	if _, errOut, code := runHive(t, nil, "game", "--nats", "nats://127.0.0.1:1", "--etcd", "http://127.0.0.1:1", "--replicas", "9"); code != 2 || !strings.Contains(errOut, "--replicas 9") {
 		t.Errorf("hive game --replicas 9: exit %d, stderr %q; want 2 naming --replicas", code, errOut)
 	}
+	// Lease TTLs: etcd counts whole seconds.
+	if _, errOut, code := runHive(t, nil, "gate", "--nats", "nats://127.0.0.1:1", "--etcd", "http://127.0.0.1:1", "--gate-lease-ttl", "500ms"); code != 2 || !strings.Contains(errOut, "--gate-lease-ttl 500ms: want at least 1s") {
+		t.Errorf("hive gate --gate-lease-ttl 500ms: exit %d, stderr %q; want 2 naming the flag", code, errOut)
+	}
+	if _, errOut, code := runHive(t, nil, "game", "--nats", "nats://127.0.0.1:1", "--etcd", "http://127.0.0.1:1", "--etcd-session-ttl", "0s"); code != 2 || !strings.Contains(errOut, "--etcd-session-ttl 0s") {
+		t.Errorf("hive game --etcd-session-ttl 0s: exit %d, stderr %q; want 2 naming the flag", code, errOut)
+	}
 	if _, errOut, code := runHive(t, nil, "dev", "--data-dir", t.TempDir(), "--replicas", "3"); code != 2 || !strings.Contains(errOut, "embedded NATS is one server") {
 		t.Errorf("hive dev --replicas 3: exit %d, stderr %q; want 2", code, errOut)
 	}

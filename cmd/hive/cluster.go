@@ -40,6 +40,9 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 	if _, err := c.storeConfig(); err != nil {
 		return err
 	}
+	if err := c.checkTTLs(); err != nil {
+		return err
+	}
 	if err := checkPorts(fs); err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := c.checkTTLs(); err != nil {
+		return err
+	}
 	if c.NATS == "" && sc.Replicas != 1 {
 		return usagef("--replicas %d: the embedded NATS is one server, so 1 (use --nats for a cluster)", sc.Replicas)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
+	"github.com/qeetap/hive/registry"
 )
 
 // errHelpShown: --help was asked for and printed; exit 0.
@@ -36,10 +37,14 @@ type common struct {
 	// process started with the wrong value would change the stream: set it
 	// the same everywhere.
 	Replicas int
+	// GateLeaseTTL and EtcdSessionTTL are the etcd registry's lease TTLs:
+	// of a gate's entry, and of a game leader's election session.
+	GateLeaseTTL   time.Duration
+	EtcdSessionTTL time.Duration
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.
-var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas"}
+var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "gate-lease-ttl", "etcd-session-ttl"}
 
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
@@ -62,6 +67,8 @@ func (c *common) register(fs *flag.FlagSet, cmd string) {
 	}
 	natsCredsFlag(fs, &c.NATSCreds)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the EVENTS stream and KV buckets: 1, or 3 on a 3-node NATS cluster (an ack then means a majority has the event); the same on every process")
+	fs.DurationVar(&c.GateLeaseTTL, "gate-lease-ttl", registry.DefaultGateTTL, "TTL of a gate's etcd lease (renewed every third of it): how long uc may still hand out a gate that died without draining; whole seconds, at least 1s (etcd may grant more: its least lease)")
+	fs.DurationVar(&c.EtcdSessionTTL, "etcd-session-ttl", registry.DefaultSessionTTL, "TTL of a game worker's etcd election session: a dead leader is replaced within it; a leader etcd stops answering stops its jobs after 3/4 of it; whole seconds, at least 1s")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz; empty = off")
 	c.LogFormat, c.LogLevel = "text", "info"
 	fs.Var(&choice{p: &c.LogFormat, allowed: obs.LogFormats}, "log-format", "log format: `text|json`")
@@ -328,6 +335,20 @@ func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 		}
 	})
 	return err
+}
+
+// checkTTLs checks --gate-lease-ttl and --etcd-session-ttl: etcd counts
+// TTLs in whole seconds.
+func (c *common) checkTTLs() error {
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"gate-lease-ttl", c.GateLeaseTTL}, {"etcd-session-ttl", c.EtcdSessionTTL}} {
+		if f.d < time.Second {
+			return usagef("--%s %v: want at least 1s (etcd counts leases in whole seconds)", f.name, f.d)
+		}
+	}
+	return nil
 }
 
 // storeConfig is the durability setting every writer passes to bus.EnsureStore.

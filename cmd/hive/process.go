@@ -153,7 +153,7 @@ func serve(ctx context.Context, c *config, connect func(bus.Role) (*nats.Conn, e
 	if err != nil {
 		return err
 	}
-	reg, err := openRegistry(c.Etcd, log)
+	reg, err := openRegistry(c.Etcd, c.GateLeaseTTL, c.EtcdSessionTTL, log)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,8 @@ func TestEtcdRegisterListUpdateRevoke(t *testing.T) {
 	if _, ok := gateByID(ucReg.Gates(), "other"); ok {
 		t.Fatal("Update renamed the gate")
 	}
-	if best, ok := Pick(ucReg.Gates()); !ok || best.ID != "g1" {
+	var p Picker
+	if best, ok := p.Pick(ucReg.Gates()); !ok || best.ID != "g1" {
 		t.Fatalf("Pick = %v, %v", best, ok)
 	}
 

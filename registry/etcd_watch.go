@@ -25,7 +25,7 @@ func (e *Etcd) gateFollower() *follower {
 		reset: func(kvs []*mvccpb.KeyValue) {
 			m := make(map[string]Gate, len(kvs))
 			for _, kv := range kvs {
-				if g, ok := e.decodeGate(kv.Key, kv.Value); ok {
+				if g, ok := e.decodeGate(kv); ok {
 					m[g.ID] = g
 				}
 			}
@@ -35,7 +35,7 @@ func (e *Etcd) gateFollower() *follower {
 			id := strings.TrimPrefix(string(ev.Kv.Key), GatesPrefix)
 			if ev.Type == clientv3.EventTypeDelete {
 				delete(e.gates, id)
-			} else if g, ok := e.decodeGate(ev.Kv.Key, ev.Kv.Value); ok {
+			} else if g, ok := e.decodeGate(ev.Kv); ok {
 				e.gates[id] = g
 			}
 		},
@@ -96,15 +96,16 @@ func (e *Etcd) resync(f *follower) (int64, error) {
 
 // decodeGate parses one gate entry; a malformed one is logged and skipped
 // (it cannot be picked, but it must not hide the others).
-func (e *Etcd) decodeGate(key, val []byte) (Gate, bool) {
+func (e *Etcd) decodeGate(kv *mvccpb.KeyValue) (Gate, bool) {
 	var g Gate
-	if err := json.Unmarshal(val, &g); err != nil {
-		e.log.Warn("skipping malformed gate entry", "key", string(key), "err", err)
+	if err := json.Unmarshal(kv.Value, &g); err != nil {
+		e.log.Warn("skipping malformed gate entry", "key", string(kv.Key), "err", err)
 		return Gate{}, false
 	}
 	if g.ID == "" {
-		g.ID = strings.TrimPrefix(string(key), GatesPrefix)
+		g.ID = strings.TrimPrefix(string(kv.Key), GatesPrefix)
 	}
+	g.Rev = kv.ModRevision
 	return g, true
 }
 

@@ -15,6 +15,7 @@ type Memory struct {
 	gates map[string]Gate
 	keys  map[string]publishedKey
 	jobs  map[string]chan struct{}
+	rev   int64 // of the latest gate entry written
 }
 
 // NewMemory returns an empty in-process registry.
@@ -25,6 +26,8 @@ func NewMemory() *Memory {
 // Register implements Registry.
 func (m *Memory) Register(_ context.Context, g Gate) (Lease, error) {
 	m.mu.Lock()
+	m.rev++
+	g.Rev = m.rev
 	m.gates[g.ID] = g
 	m.mu.Unlock()
 	return &memLease{m: m, id: g.ID}, nil
@@ -123,7 +126,8 @@ func (l *memLease) Update(_ context.Context, g Gate) error {
 	l.m.mu.Lock()
 	defer l.m.mu.Unlock()
 	if _, ok := l.m.gates[l.id]; ok {
-		g.ID = l.id
+		l.m.rev++
+		g.ID, g.Rev = l.id, l.m.rev
 		l.m.gates[l.id] = g
 	}
 	return nil

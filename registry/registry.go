@@ -19,6 +19,9 @@ type Gate struct {
 	Capacity int       `json:"capacity"`
 	Version  string    `json:"version"`
 	Started  time.Time `json:"started"`
+	// Rev tells the gate's reports apart: it changes whenever the entry is
+	// republished (the etcd key's revision; a counter in Memory). Not stored.
+	Rev int64 `json:"-"`
 }
 
 // Registry is the seam between gates, uc and game. One real implementation
@@ -57,22 +60,6 @@ type Lease interface {
 	Update(ctx context.Context, g Gate) error
 	// Revoke deletes the entry now (drain).
 	Revoke(ctx context.Context) error
-}
-
-// Pick returns the least-loaded gate (fewest connections relative to
-// capacity), skipping full ones; ok is false when none is live.
-func Pick(gates []Gate) (Gate, bool) {
-	var best Gate
-	found := false
-	for _, g := range gates {
-		if g.Capacity > 0 && g.Conns >= g.Capacity {
-			continue
-		}
-		if !found || g.Load() < best.Load() || (g.Load() == best.Load() && g.ID < best.ID) {
-			best, found = g, true
-		}
-	}
-	return best, found
 }
 
 // Load is the gate's share of its capacity in use: conns/capacity, or conns

@@ -86,9 +86,11 @@ func (s *Server) login(a *account, gate registry.Gate) result {
 	}}
 }
 
-// pickGate is the least-loaded live gate; ok false when none is live.
+// pickGate is the live gate for a login (registry.Picker: least loaded,
+// counting what this uc handed out since each gate's last report); ok false
+// when none is live.
 func (s *Server) pickGate() (registry.Gate, bool) {
-	return registry.Pick(s.deps.Registry.Gates())
+	return s.picker.Pick(s.deps.Registry.Gates())
 }
 
 // verifyToken checks a bearer token with uc's own key, and with any other

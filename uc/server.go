@@ -79,6 +79,7 @@ type Server struct {
 	versions jetstream.KeyValue // bus.TokenVersionsBucket
 	outbox   *outbox
 	app      *fiber.App
+	picker   registry.Picker // the gate each login is handed
 
 	bg     context.Context // lives until Shutdown's end: background sends
 	stopBg context.CancelFunc

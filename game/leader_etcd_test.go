@@ -80,16 +80,20 @@ func TestLeaderStepsDownWhenEtcdFreezes(t *testing.T) {
 		old = ws[1]
 	}
 
+	frozen := time.Now()
 	for _, p := range ps {
 		p.Freeze()
 	}
 	eventually(t, "the leader to stop its jobs while etcd is frozen", func() bool { return !old.leading.Load() })
+	t.Logf("leader stopped its jobs %v into the freeze (session TTL %v)", time.Since(frozen).Round(10*time.Millisecond), sessionTTL)
 	time.Sleep(2 * sessionTTL) // etcd expires the old session meanwhile
+	thawed := time.Now()
 	for _, p := range ps {
 		p.Thaw()
 	}
 
 	eventually(t, "a leader after the thaw", func() bool { return leaders(ws) == 1 })
+	t.Logf("a leader runs the jobs %v after the thaw", time.Since(thawed).Round(10*time.Millisecond))
 	time.Sleep(2 * sessionTTL) // and it stays alone
 	if n := leaders(ws); n != 1 {
 		t.Fatalf("%d workers run the leader jobs after the thaw, want 1", n)

@@ -38,7 +38,7 @@ func TestLoginBurstSpreadsOverGates(t *testing.T) {
 // name the other gate, although the dead one looked less loaded.
 func TestDeadGateNoLongerHandedOut(t *testing.T) {
 	et := testenv.StartEtcd(t)
-	const ttl = 2 * time.Second
+	const ttl = registry.DefaultGateTTL
 	open := func() (*registry.Etcd, *clientv3.Client) {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: et.Endpoints, DialTimeout: 5 * time.Second})
 		if err != nil {

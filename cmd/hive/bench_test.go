@@ -163,6 +163,10 @@ func TestBinaryBenchUsage(t *testing.T) {
 		{"bench", "--scenario", "nosuch"},
 		{"bench", "--conns", "0"},
 		{"bench", "--duration", "-1s"},
+		{"bench", "--rate-per-conn", "0"},
+		{"bench", "--ramp-rate", "-5"},
+		{"bench", "--mix", "dance=1"},
+		{"bench", "--target-pid", "-1"},
 	} {
 		if _, errOut, code := runHive(t, nil, args...); code != 2 || !strings.Contains(errOut, args[1]) {
 			t.Errorf("hive %v: exit %d, stderr %q; want 2 naming %s", args, code, errOut, args[1])

@@ -120,7 +120,19 @@ type mixedPlayer struct {
 	mail     *benchReq // its answer sets claim
 	claim    int64     // an unclaimed mail seen in the last GetMails; 0 none
 	loggedIn bool
+	// After a failed connect the next waits until retryAt, backoff later
+	// than the last (doubling up to maxBackoff), as a game client backs
+	// off: retrying every tick, thousands of players refused at once
+	// come back at once and keep the server from recovering.
+	retryAt time.Time
+	backoff time.Duration
 }
+
+// Bounds of a mixed player's backoff between failed connects.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
 
 func newMixedPlayer(i int, opt Options, mix Mix, all []*benchPlayer, st *mixedStats, shared *mixedShared) (*mixedPlayer, error) {
 	m := &mixedPlayer{p: all[i], idx: i, all: all, opt: opt, mix: mix, st: st, shared: shared,
@@ -166,7 +178,9 @@ func (m *mixedPlayer) run(ctx context.Context, start time.Time, interval time.Du
 			next = time.Now() // behind: no burst to catch up
 		}
 		if m.p.bc.conn == nil {
-			m.connect(ctx)
+			if !time.Now().Before(m.retryAt) {
+				m.connect(ctx)
+			}
 			continue
 		}
 		m.act(ctx, m.mix.pick(m.rng))
@@ -245,7 +259,13 @@ func (m *mixedPlayer) connect(ctx context.Context) {
 	m.setLoggedIn(err == nil)
 	if err == nil {
 		m.p.played.Store(true)
+		m.backoff = 0
+		return
 	}
+	// The next attempt in [backoff/2, backoff): jittered, so players
+	// refused together do not return together.
+	m.backoff = min(max(2*m.backoff, minBackoff), maxBackoff)
+	m.retryAt = time.Now().Add(m.backoff/2 + time.Duration(m.rng.Int64N(int64(m.backoff/2))))
 }
 
 // do sends one request and records it under api. Pushes that came while

@@ -239,3 +239,31 @@ func TestMixedSkipsPushes(t *testing.T) {
 		t.Fatalf("errors %d, ccu %d", st.errs.Load(), st.ccu.Load())
 	}
 }
+
+// A player whose logins are refused backs off (from 1 s, doubling) instead
+// of trying again at every tick of its rate.
+func TestMixedBacksOffRefusedLogins(t *testing.T) {
+	g := clienttest.StartGate(t, func(p *clienttest.Peer, api string, m protoMessage) {
+		if api == "msg.Login.Req" {
+			p.Send(&msg.Login_Res{Code: proto.Int32(int32(def.ResCode_RC_COMMON_SERVER_NOT_READY))})
+			return
+		}
+		clienttest.DefaultHandler(p, api, m)
+	})
+	opt := Options{Timeout: 10 * time.Second}
+	players := []*benchPlayer{{opt: opt, token: "good", addr: g.Addr(), id: 1}}
+	defer players[0].close()
+	st := newMixedStats()
+	m, err := newMixedPlayer(0, opt, Mix{actGetItems: 1}, players, st, &mixedShared{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(tooltest.Ctx(t), 2500*time.Millisecond)
+	defer cancel()
+	m.run(ctx, time.Now(), 20*time.Millisecond) // 50 ticks a second
+	// Attempts at 0, then at least 0.5 s, 1 s and 2 s apart: at most 3 in
+	// 2.5 s (a try at every tick would be ~125).
+	if n := st.apis[apiLogin].requests; n < 1 || n > 3 || st.ccu.Load() != 0 {
+		t.Fatalf("%d login attempts in 2.5 s, ccu %d", n, st.ccu.Load())
+	}
+}

@@ -165,7 +165,7 @@ func (m *mixedPlayer) sawMails(payload []byte) {
 // run logs the player in at start, then does one action every interval
 // (its first at a random point of the first interval, so that players
 // logged in together do not act together) until ctx ends. A connection
-// that ends is dialled again at the next tick.
+// that ends is dialled again at the next tick after the backoff.
 func (m *mixedPlayer) run(ctx context.Context, start time.Time, interval time.Duration) {
 	defer m.setLoggedIn(false)
 	if !sleepUntil(ctx, start) {
@@ -187,6 +187,7 @@ func (m *mixedPlayer) run(ctx context.Context, start time.Time, interval time.Du
 	}
 }
 
+// act does action a (one of act*): one or two requests.
 func (m *mixedPlayer) act(ctx context.Context, a int) {
 	switch a {
 	case actGetUser:

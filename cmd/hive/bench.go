@@ -35,15 +35,25 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 		"errors_by_code and hint appear only when something failed. Exit status 1 when more than 1%\n"+
 		"of the requests failed. Scenarios: echo, items (GetItems), gift (1 gold to the next player,\n"+
 		"ring), nats-rr (raw NATS request-reply on --nats: the baseline). The gate's --gate-rate limits\n"+
-		"a session (default 100 requests/s; 0 = off): start hive dev with --gate-rate 0 to measure.")
+		"a session (default 100 requests/s; 0 = off): start hive dev with --gate-rate 0 to measure.\n"+
+		"mixed: players log in over a ramp (--ramp-rate per second), then each acts --rate-per-conn\n"+
+		"times a second for --duration (--mix); the final line adds \"apis\" (per api: requests, errors,\n"+
+		"p50_ms, p99_ms), \"ccu\" (logged in, sampled each second) and \"cpu\" (of the bench and of the\n"+
+		"server: --target-pid, else the process listening on the gate's port; cores per 1,000 CCU).\n"+
+		"From one address the gate's per-address limits must be off: hive dev --gate-rate 0\n"+
+		"--gate-max-conns-per-ip 0 --gate-ip-login-rate 0 --uc-ip-rate 0.")
 	fs.StringVar(&o.UC, "uc", defaultToolUC, "uc base URL (echo, items, gift)")
 	fs.StringVar(&o.Gate, "gate", "", "gate address ip:port to use instead of the one uc hands out")
 	fs.StringVar(&o.NATS, "nats", defaultToolNATS, "NATS URL (nats-rr)")
 	toolCredsFlags(fs, &o.creds, &o.dataDir)
 	fs.IntVar(&o.Conns, "conns", 10, "connections (players), each with one request in flight")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measurement time (sign-up and login come before)")
-	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioEcho, "echo | items | gift | nats-rr")
+	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioEcho, "echo | items | gift | mixed | nats-rr")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on each request; a timed-out request is an error")
+	fs.Float64Var(&o.RatePerConn, "rate-per-conn", 1, "mixed: actions per second of each connection")
+	fs.Float64Var(&o.RampRate, "ramp-rate", 500, "mixed: connections logged in per second at the start (the ramp lasts conns/ramp-rate)")
+	fs.StringVar(&o.Mix, "mix", bench.DefaultMix, "mixed: weights of the actions getuser, getitems, mail (GetMails, then ClaimMail of an unclaimed mail), gift (1 gold to a random bench player), relogin (Logout, Login)")
+	fs.IntVar(&o.TargetPID, "target-pid", 0, "mixed: the server process whose CPU to report (0: the one listening on the gate's port)")
 	fs.StringVar(&o.Prefix, "prefix", "", `device id prefix of the bench guests; ids are prefix+index, 22+ characters of [A-Za-z0-9_-] (default "bench-<unix ns>-": new players each run)`)
 	return fs, o
 }
@@ -61,11 +71,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--duration %v: must be positive", o.Duration)
 	case o.Timeout <= 0:
 		return usagef("--timeout %v: must be positive", o.Timeout)
+	case !(o.RatePerConn > 0):
+		return usagef("--rate-per-conn %v: must be positive", o.RatePerConn)
+	case !(o.RampRate > 0):
+		return usagef("--ramp-rate %v: must be positive", o.RampRate)
+	case o.TargetPID < 0:
+		return usagef("--target-pid %d: must be a process id", o.TargetPID)
+	}
+	if _, err := bench.ParseMix(o.Mix); err != nil {
+		return usagef("--mix: %v", err)
 	}
 	switch o.Scenario {
-	case bench.ScenarioEcho, bench.ScenarioItems, bench.ScenarioGift, bench.ScenarioNATSRR:
+	case bench.ScenarioEcho, bench.ScenarioItems, bench.ScenarioGift, bench.ScenarioMixed, bench.ScenarioNATSRR:
 	default:
-		return usagef("--scenario %q: want echo, items, gift or nats-rr", o.Scenario)
+		return usagef("--scenario %q: want echo, items, gift, mixed or nats-rr", o.Scenario)
 	}
 	if o.Scenario == bench.ScenarioNATSRR {
 		creds, err := natsCreds(o.creds, o.dataDir, bus.RoleBench)

@@ -85,7 +85,7 @@ func TestBinaryBench(t *testing.T) {
 	for _, c := range []struct {
 		sc    string
 		conns int
-	}{{"echo", 4}, {"gift", 4}, {"gift", 1}, {"nats-rr", 4}} {
+	}{{"echo", 4}, {"gift", 4}, {"gift", 1}, {"mixed", 4}, {"nats-rr", 4}} {
 		sc := c.sc
 		out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--nats", "nats://"+a.nats, "--data-dir", a.dataDir,
 			"--conns", fmt.Sprint(c.conns), "--duration", "2s", "--scenario", sc)
@@ -102,6 +102,9 @@ func TestBinaryBench(t *testing.T) {
 		}
 		if res.ConservationErrors != 0 {
 			t.Errorf("hive bench %s: %d conservation errors", sc, res.ConservationErrors)
+		}
+		if sc == "mixed" && (res.CCU == nil || res.CCU.Max != int64(c.conns) || res.APIs["Login"] == nil || res.CPU == nil || res.CPU.ServerPID != dev.Process.Pid) {
+			t.Errorf("hive bench mixed: ccu %+v, apis %v, cpu %+v: want every connection logged in and the dev process's CPU", res.CCU, res.APIs, res.CPU)
 		}
 		if !strings.Contains(errOut, `"t_s":1`) {
 			t.Errorf("hive bench %s: no progress line on stderr: %q", sc, errOut)
@@ -163,6 +166,10 @@ func TestBinaryBenchUsage(t *testing.T) {
 		{"bench", "--scenario", "nosuch"},
 		{"bench", "--conns", "0"},
 		{"bench", "--duration", "-1s"},
+		{"bench", "--rate-per-conn", "0"},
+		{"bench", "--ramp-rate", "-5"},
+		{"bench", "--mix", "dance=1"},
+		{"bench", "--target-pid", "-1"},
 	} {
 		if _, errOut, code := runHive(t, nil, args...); code != 2 || !strings.Contains(errOut, args[1]) {
 			t.Errorf("hive %v: exit %d, stderr %q; want 2 naming %s", args, code, errOut, args[1])

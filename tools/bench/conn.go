@@ -41,6 +41,8 @@ type benchReq struct {
 	echo   bool
 	body   []byte
 	lastMS int64
+	// seen, if set, is given the payload of every OK answer.
+	seen func(payload []byte)
 }
 
 // newBenchReq encodes m (a msg.X.Req) for the bench.
@@ -101,6 +103,9 @@ func (q *benchReq) check(payload []byte) error {
 	}
 	if code != def.ResCode_RC_OK {
 		return &client.Error{Code: code, Op: q.reqAPI}
+	}
+	if q.seen != nil {
+		q.seen(payload)
 	}
 	return nil
 }

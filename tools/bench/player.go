@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qeetap/hive/client"
@@ -17,6 +18,8 @@ type benchPlayer struct {
 	token string
 	addr  string
 	id    int64 // player id; set at sign-up
+	// played is set once the player has logged in (mixed scenario).
+	played atomic.Bool
 
 	mu sync.Mutex
 	s  *client.Session
@@ -79,7 +82,8 @@ func benchConnect(ctx context.Context, opt Options, players []*benchPlayer) erro
 	})
 }
 
-// signUp creates one guest player and logs it in.
+// signUp creates one guest player and logs it in (the mixed scenario's
+// players log in later, during the run).
 func signUp(ctx context.Context, uc *client.UC, opt Options, device string) (*benchPlayer, error) {
 	for {
 		res, err := uc.Guest(ctx, device)
@@ -99,6 +103,14 @@ func signUp(ctx context.Context, uc *client.UC, opt Options, device string) (*be
 		p := &benchPlayer{opt: opt, token: res.GetToken(), addr: res.GetAddr()}
 		if opt.Gate != "" {
 			p.addr = opt.Gate
+		}
+		if opt.Scenario == ScenarioMixed {
+			// Its logins are part of the run (the ramp): uc's answer
+			// has the id (user id = account id).
+			if p.id = res.GetAccountId(); p.id == 0 {
+				return nil, fmt.Errorf("bench: sign up %s: no account id in uc's answer", device)
+			}
+			return p, nil
 		}
 		lctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 		defer cancel()

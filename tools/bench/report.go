@@ -37,6 +37,51 @@ type Result struct {
 	// gold between them, so anything but 0 is a broken invariant. It is
 	// read after the run settles; -1 means it could not be read.
 	ConservationErrors int64 `json:"conservation_errors"`
+	// APIs (mixed only) breaks the requests down by api: Login (a new
+	// connection's includes the dial), Logout, GetUser, GetItems, GetMails,
+	// ClaimMail, GiftItems; an api never sent is absent.
+	APIs map[string]*APIResult `json:"apis,omitempty"`
+	// CCU (mixed only) is the players logged in, sampled each second
+	// after the ramp.
+	CCU *CCUResult `json:"ccu,omitempty"`
+	// CPU (mixed only) is the CPU time used after the ramp.
+	CPU *CPUResult `json:"cpu,omitempty"`
+}
+
+// APIResult is one api's share of a mixed run.
+type APIResult struct {
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	P50ms    float64 `json:"p50_ms"` // of successful answers
+	P99ms    float64 `json:"p99_ms"`
+}
+
+// CCUResult is the concurrent logged-in players of a mixed run.
+type CCUResult struct {
+	Target  int     `json:"target"` // --conns
+	Min     int64   `json:"min"`
+	Mean    float64 `json:"mean"`
+	Max     int64   `json:"max"`
+	Samples int     `json:"samples"`
+}
+
+// CPUResult is the CPU time the bench and the server used while the CCU
+// was held (after the ramp), and that per 1,000 CCU: cores =
+// CPU seconds / wall seconds / (mean CCU / 1000).
+type CPUResult struct {
+	SteadyS           float64 `json:"steady_s"` // wall seconds measured
+	BenchPID          int     `json:"bench_pid"`
+	BenchS            float64 `json:"bench_cpu_s"`
+	BenchCoresPer1000 float64 `json:"bench_cores_per_1000_ccu"`
+	// ServerPID is --target-pid or the process listening on the gate's
+	// port (0: not found; Note says why). For hive dev it holds uc, the
+	// game, the gate and NATS.
+	ServerPID          int     `json:"server_pid,omitempty"`
+	ServerS            float64 `json:"server_cpu_s,omitempty"`
+	ServerCoresPer1000 float64 `json:"server_cores_per_1000_ccu,omitempty"`
+	// ServerOpenFiles is the server's soft limit of open files.
+	ServerOpenFiles int64  `json:"server_open_files,omitempty"`
+	Note            string `json:"note,omitempty"`
 }
 
 // Causes of failed requests without a result code, in Result.ErrorsByCode.

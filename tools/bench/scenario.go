@@ -25,28 +25,12 @@ const (
 
 // gameOps signs up and logs in the players and returns their ops.
 func gameOps(ctx context.Context, opt Options) ([]*benchPlayer, []benchOp, func(), error) {
-	uc := &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}
 	n := opt.Conns
 	if opt.Scenario == ScenarioGift && n == 1 {
 		n = 2 // a gift needs someone else: see the gift op below
 	}
-	players := make([]*benchPlayer, n)
-	cleanup := func() {
-		for _, p := range players {
-			if p != nil {
-				p.close()
-			}
-		}
-	}
-	// Sign up with bounded concurrency; uc rate-limits per IP, so wait and
-	// retry when it says so.
-	err := sixteenAtATime(len(players), func(i int) error {
-		p, err := signUp(ctx, uc, opt, opt.Prefix+strconv.Itoa(i))
-		players[i] = p
-		return err
-	})
+	players, cleanup, err := signUpAll(ctx, opt, n)
 	if err != nil {
-		cleanup()
 		return nil, nil, nil, err
 	}
 	ops, err := playerOps(opt, players)
@@ -55,6 +39,31 @@ func gameOps(ctx context.Context, opt Options) ([]*benchPlayer, []benchOp, func(
 		return nil, nil, nil, err
 	}
 	return players, ops, cleanup, nil
+}
+
+// signUpAll signs up n guest players (16 at a time) and returns them with
+// the function that closes their connections.
+func signUpAll(ctx context.Context, opt Options, n int) ([]*benchPlayer, func(), error) {
+	uc := &client.UC{BaseURL: opt.UC, HTTP: opt.HTTP}
+	players := make([]*benchPlayer, n)
+	cleanup := func() {
+		for _, p := range players {
+			if p != nil {
+				p.close()
+			}
+		}
+	}
+	// uc rate-limits per IP: signUp waits and retries when it says so.
+	err := sixteenAtATime(len(players), func(i int) error {
+		p, err := signUp(ctx, uc, opt, opt.Prefix+strconv.Itoa(i))
+		players[i] = p
+		return err
+	})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return players, cleanup, nil
 }
 
 // playerOps returns the opt.Conns ops of a game scenario over the players

@@ -113,7 +113,7 @@ func DefaultConfig() Config {
 		IPv6PrefixLen:   64,
 		RequestTimeout:  5 * time.Second,
 		MaxPending:      8,
-		RetryAfter:     400 * time.Millisecond,
+		RetryAfter:      400 * time.Millisecond,
 		Retries:         3,
 		Rate:            100,
 		Burst:           200,

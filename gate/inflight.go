@@ -153,17 +153,23 @@ func (s *session) onTimer() {
 }
 
 // noResponders handles NATS's report that no game worker subscribed to the
-// in-flight request's api when it was sent: the request is sent again at
-// once while re-sends are left (a worker may be restarting), then answered
+// in-flight request's api when it was sent. The first time the request is
+// sent again at once (the workers may just have moved); after that it waits
+// for its next scheduled re-send (workers reconnecting after a NATS restart
+// are back within those), and with none left it is answered
 // RC_COMMON_SERVER_NOT_READY.
 func (s *session) noResponders() {
 	now := time.Now()
 	s.mu.Lock()
 	r := s.inflight
-	if s.canResendLocked(r, now) {
-		data := s.resendLocked(r, now)
+	if s.canResendLocked(r, now) && (r.resends == 0 || !r.resendAt.IsZero()) {
+		if r.resends == 0 {
+			data := s.resendLocked(r, now)
+			s.mu.Unlock()
+			s.publish(r, data)
+			return
+		}
 		s.mu.Unlock()
-		s.publish(r, data)
 		return
 	}
 	s.mu.Unlock()

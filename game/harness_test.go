@@ -97,8 +97,8 @@ type player struct {
 	uid     int64
 	req     atomic.Int64
 	// resendAfter, if set, sends a request again (same Hive-Req) while no
-	// answer came within it, as the gate does.
-	resendAfter time.Duration
+	// answer came within it, as the gate does, for at most budget in all.
+	resendAfter, budget time.Duration
 }
 
 var sessions atomic.Uint64
@@ -136,14 +136,15 @@ func (p *player) sendID(req proto.Message, reqID string) (proto.Message, error) 
 	return frame.Decode([]byte(resAPI), resp.Data)
 }
 
-// request sends m and waits 20 s for the answer, sending m again every
-// resendAfter when set (also after a no-responders status).
+// request sends m and waits 20 s for the answer, or, with resendAfter set,
+// sends m again every resendAfter (also after a no-responders status) until
+// budget has passed.
 func (p *player) request(m *nats.Msg) (*nats.Msg, error) {
 	if p.resendAfter == 0 {
 		return p.nc.RequestMsg(m, 20*time.Second)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		resp, err := p.nc.RequestMsg(m, p.resendAfter)
+	for deadline := time.Now().Add(p.budget); ; {
+		resp, err := p.nc.RequestMsg(m, min(p.resendAfter, max(time.Until(deadline), time.Millisecond)))
 		if errors.Is(err, nats.ErrNoResponders) { // no worker (yet): ask again in a while
 			time.Sleep(p.resendAfter)
 		} else if !errors.Is(err, nats.ErrTimeout) {

@@ -21,13 +21,13 @@ import (
 // Hive-Req gets it again), and those sent after it is back are answered
 // within the deadline, not after a stall. Every answer is RC_OK (a call cut
 // by the drop runs again once reconnected) and every gift is applied once.
-// The request deadline is shorter than the store's batch timeout: a batch
-// whose ack was lost with the old server held the only batch flight until
-// that timeout, and the gifts sent after the restart timed out behind it.
+// Deadlines are the defaults, the gate's as the game's: a batch whose ack
+// was lost with the old server held the store's only batch flight for its
+// 5 s, and the gifts in flight, re-sent or sent after the restart ran out
+// of time behind it.
 func TestNATSRestartUnderLoad(t *testing.T) {
 	h := newHarness(t)
 	cfg := testConfig()
-	cfg.RequestTimeout = 3 * time.Second // < events' BatchTimeout, 5 s
 	h.worker(cfg)
 	const players = 4
 	ps := make([]*player, players)
@@ -37,7 +37,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	}
 	gateNC := h.n.Connect(t, "gate") // TCP: it reconnects to the restarted server
 	for _, p := range ps {
-		p.nc, p.resendAfter = gateNC, 500*time.Millisecond
+		p.nc, p.resendAfter, p.budget = gateNC, 400*time.Millisecond, cfg.RequestTimeout
 	}
 
 	var back atomic.Bool // the server is up again

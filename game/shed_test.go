@@ -3,6 +3,7 @@ package game
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func TestOverloadShedsAtOnce(t *testing.T) {
 		return &msg.GetUser_Res{Code: okCode()}, nil
 	})
 	w := h.worker(cfg, func(w *Worker) { w.handlers[slow.api] = slow })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the worker's shutdown, which waits for the handlers
 
 	answers, err := h.n.Conn.SubscribeSync(nats.NewInbox())
 	if err != nil {
@@ -81,7 +85,7 @@ func TestOverloadShedsAtOnce(t *testing.T) {
 	if e, q := entered.Load(), len(w.jobs); e > int64(cfg.Workers) || q > cfg.Queue {
 		t.Fatalf("holding %d in handlers and %d queued, bounds %d and %d", e, q, cfg.Workers, cfg.Queue)
 	}
-	close(release)
+	unblock()
 	for range held {
 		read()
 	}

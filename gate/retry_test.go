@@ -102,3 +102,27 @@ func TestRetryOffTimesOut(t *testing.T) {
 		t.Fatalf("game saw %d copies, want 1", n)
 	}
 }
+
+// A request that finds no worker subscribed (workers restarting, or still
+// reconnecting after a NATS restart) is sent again at once and then on the
+// re-send schedule, so a worker that subscribes meanwhile answers it; the
+// client never sees RC_COMMON_SERVER_NOT_READY.
+func TestNoRespondersWaitsForAWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	g := e.startGate(func(c *Config) {
+		c.RequestTimeout = time.Minute // a timeout cannot be what answers
+		c.RetryAfter = 200 * time.Millisecond
+	})
+	c := e.dial(g)
+	c.login(e.token(1), 1)
+	e.game.stop()
+	c.send(&msg.GetItems_Req{})
+	// The immediate re-send happened: both copies found nobody.
+	eventually(t, "the re-send after no responders", func() bool { return metricValue(g.m.resends) >= 1 })
+	startGame(t, e.nats.ConnectAs(t, bus.RoleGame))
+	expectRes(t, c.next(), "msg.GetItems.Res", def.ResCode_RC_OK)
+	if v := metricValue(g.m.requests.WithLabelValues("no_responders")); v != 0 {
+		t.Fatalf("no_responders = %v, want 0", v)
+	}
+}

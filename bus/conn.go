@@ -5,8 +5,11 @@
 package bus
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,24 +19,41 @@ import (
 // past it publishes fail fast instead of growing memory.
 const DefaultReconnectBuf = 8 << 20
 
+// Reconnect pacing: a restarted server is found within a few hundred
+// milliseconds of its return, and a fleet of clients does not knock in step.
+const (
+	reconnectWait   = 100 * time.Millisecond
+	reconnectJitter = 100 * time.Millisecond
+)
+
+// ErrConnectionLost is the cause of a Link context that ended because the
+// connection to the server dropped.
+var ErrConnectionLost = errors.New("bus: connection to nats lost")
+
 // Connect dials NATS (comma-separated URLs) and reconnects forever: a process
 // survives a NATS restart and carries on. name identifies the client in NATS
 // monitoring (e.g. "gate-g1").
 func Connect(urls, name string, opts ...nats.Option) (*nats.Conn, error) {
+	l := newLink()
 	base := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectJitter(reconnectJitter, time.Second),
 		nats.ReconnectBufSize(DefaultReconnectBuf),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			l.drop()
 			if err != nil {
 				slog.Warn("nats disconnected", "client", name, "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			slog.Info("nats reconnected", "client", name, "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			l.drop()
+			links.Delete(nc)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -47,5 +67,53 @@ func Connect(urls, name string, opts ...nats.Option) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", urls, err)
 	}
+	if !nc.IsClosed() {
+		links.Store(nc, l)
+	}
 	return nc, nil
+}
+
+// links holds the link of every open connection made by Connect.
+var links sync.Map // *nats.Conn -> *link
+
+// Link returns a context that ends, with cause ErrConnectionLost, when nc's
+// connection to the server drops. A request sent before a drop never gets
+// its reply (the server that would answer is gone), so a call bounded by
+// this context fails at once instead of waiting out its deadline, and can
+// be made again: a call made after the drop (with the next Link) is
+// buffered and sent once the connection is back. For a connection not made
+// by Connect, or closed, it is a context that never ends.
+func Link(nc *nats.Conn) context.Context {
+	if v, ok := links.Load(nc); ok {
+		return v.(*link).current()
+	}
+	return context.Background()
+}
+
+// link is one connection's series of contexts, one per stretch between
+// drops.
+type link struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+func newLink() *link {
+	l := &link{}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	return l
+}
+
+func (l *link) current() context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ctx
+}
+
+// drop ends the current context and starts the next.
+func (l *link) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cancel(ErrConnectionLost)
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 }

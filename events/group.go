@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/qeetap/hive/bus"
 )
 
 // Group commit of atomic batches.
@@ -142,8 +144,10 @@ func (g *group) send(batch []*batchCmd) (uint64, error) {
 	g.s.st.batches.Add(1)
 	g.s.st.batchedCmds.Add(uint64(len(batch)))
 	// The commands' own contexts may end while this is in flight; the batch
-	// is bounded by the store's timeout instead.
-	ctx, cancel := context.WithTimeout(context.Background(), g.s.opt.BatchTimeout)
+	// is bounded by the store's timeout instead, and ends when the NATS
+	// connection drops: its ack would never come, and the flight would hold
+	// back every batch behind it until the timeout.
+	ctx, cancel := context.WithTimeout(bus.Link(g.s.js.Conn()), g.s.opt.BatchTimeout)
 	defer cancel()
 	ack, err := jetstreamext.PublishMsgBatch(ctx, g.s.js, msgs, jetstreamext.BatchFlowControl{AckFirst: false})
 	if err != nil {

@@ -18,9 +18,10 @@ import (
 type Config struct {
 	// Workers is the number of goroutines handling requests (--game-workers).
 	Workers int
-	// Queue bounds the requests received but not yet handled; past it the
-	// subscription stops reading and NATS buffers, then drops (the gate
-	// answers RC_TIMEOUT). (--game-queue)
+	// Queue bounds the requests received but not yet handled; past it a
+	// request is answered RC_COMMON_SERVER_NOT_READY at once (shed), so an
+	// overloaded worker answers within the deadline instead of letting
+	// requests pile up. (--game-queue)
 	Queue int
 	// DataFile is the game data JSON file; empty = built-in defaults (--game-data).
 	DataFile string
@@ -76,7 +77,7 @@ func DefaultConfig() Config {
 // Flags registers the game flags on fs with c's values as defaults.
 func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "game-workers", c.Workers, "game: goroutines handling requests (commands wait on NATS and JetStream, so more than cores)")
-	fs.IntVar(&c.Queue, "game-queue", c.Queue, "game: requests received but not yet handled, at most")
+	fs.IntVar(&c.Queue, "game-queue", c.Queue, "game: requests received but not yet handled, at most; more are answered RC_COMMON_SERVER_NOT_READY at once")
 	fs.StringVar(&c.DataFile, "game-data", c.DataFile, "game: game data JSON file (items, item usage, starting items); empty = built-in defaults")
 	fs.IntVar(&c.SnapshotEvery, "game-snapshot-every", c.SnapshotEvery, "game: durable player snapshot every this many events (0: none)")
 	fs.StringVar(&c.AdminToken, "game-admin-token", c.AdminToken, "game: token operator commands (hive admin) must present; empty disables them")

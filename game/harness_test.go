@@ -2,6 +2,7 @@ package game
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -95,6 +96,9 @@ type player struct {
 	session uint64
 	uid     int64
 	req     atomic.Int64
+	// resendAfter, if set, sends a request again (same Hive-Req) while no
+	// answer came within it, as the gate does, for at most budget in all.
+	resendAfter, budget time.Duration
 }
 
 var sessions atomic.Uint64
@@ -118,7 +122,7 @@ func (p *player) sendID(req proto.Message, reqID string) (proto.Message, error) 
 		m.Header.Set(envelope.HdrUser, strconv.FormatInt(p.uid, 10))
 	}
 	m.Header.Set(envelope.HdrReq, reqID)
-	resp, err := p.nc.RequestMsg(m, 20*time.Second)
+	resp, err := p.request(m)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", api, err)
 	}
@@ -130,6 +134,26 @@ func (p *player) sendID(req proto.Message, reqID string) (proto.Message, error) 
 		return nil, fmt.Errorf("%s: answer carries %s %q, want %q", api, envelope.HdrReq, got, reqID)
 	}
 	return frame.Decode([]byte(resAPI), resp.Data)
+}
+
+// request sends m and waits 20 s for the answer, or, with resendAfter set,
+// sends m again every resendAfter (also after a no-responders status) until
+// budget has passed.
+func (p *player) request(m *nats.Msg) (*nats.Msg, error) {
+	if p.resendAfter == 0 {
+		return p.nc.RequestMsg(m, 20*time.Second)
+	}
+	for deadline := time.Now().Add(p.budget); ; {
+		resp, err := p.nc.RequestMsg(m, min(p.resendAfter, max(time.Until(deadline), time.Millisecond)))
+		if errors.Is(err, nats.ErrNoResponders) { // no worker (yet): ask again in a while
+			time.Sleep(p.resendAfter)
+		} else if !errors.Is(err, nats.ErrTimeout) {
+			return resp, err
+		}
+		if time.Now().After(deadline) {
+			return resp, err
+		}
+	}
 }
 
 // call sends req with a fresh request id; any transport failure fails the test.

@@ -15,6 +15,8 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	reruns   prometheus.Counter // handlers run again after a NATS connection drop
+	shed     prometheus.Counter // requests answered busy: the queue was full
 	// series caches the children of both per api and code: WithLabelValues
 	// hashes the labels and takes a lock, twice per request otherwise.
 	series sync.Map // seriesKey -> *series
@@ -42,6 +44,10 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 			Name: "hive_game_request_seconds", Help: "Time from taking a request off the queue to answering it.",
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .25, 1, 5},
 		}, []string{"api"}),
+		reruns: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_game_request_reruns_total",
+			Help: "Requests run again because the NATS connection dropped while they ran or JetStream did not respond."}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_game_requests_shed_total",
+			Help: "Requests answered RC_COMMON_SERVER_NOT_READY at once because --game-queue was full."}),
 	}
 	stat := func(name, help string, f func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
@@ -52,7 +58,7 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 		})
 	}
 	cs := []prometheus.Collector{
-		m.requests, m.latency,
+		m.requests, m.latency, m.reruns, m.shed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hive_game_queue_length", Help: "Requests waiting for a pool goroutine."},
 			func() float64 { return float64(len(w.jobs)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hive_game_leader", Help: "1 while this worker runs the leader jobs (projections, gate-loss sweep), else 0."},

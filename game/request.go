@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
@@ -166,22 +168,58 @@ func (w *Worker) answer(m *envelope.Request, h *Handler, start time.Time) proto.
 		return envelope.CodeAnswer(resAPI, resAPI, def.ResCode_RC_LOGIN_REQUIRED)
 	}
 	r.cmd = commandID(r.uid, r.gate, r.session, m.ID)
-	ctx := context.Background()
-	if !h.local {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.cfg.RequestTimeout)
-		defer cancel()
+	if h.local {
+		res, _ := h.fn(context.Background(), r, dec) // no I/O: no error to see
+		return res
 	}
-	res, err := h.fn(ctx, r, dec)
+	res, err := w.run(h, r, dec, start.Add(w.cfg.RequestTimeout))
 	if err != nil {
 		code := def.ResCode_RC_SERVER_INTERNAL_ERROR
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			code = def.ResCode_RC_TIMEOUT
+		case errors.Is(err, bus.ErrConnectionLost), errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse):
+			code = def.ResCode_RC_COMMON_SERVER_NOT_READY
 		}
 		w.log.Error("game: request failed", "api", api, "user", r.uid, "req", r.cmd.Corr, "err", err)
 		return envelope.CodeAnswer(resAPI, resAPI, code)
 	}
 	return res
+}
+
+// maxReruns bounds the runs of one request again after NATS connection
+// drops (a flapping connection cannot hold a worker for long).
+const maxReruns = 3
+
+// rerunPause is the wait before running a request again that JetStream did
+// not answer (no responders: a server shutting down or starting up).
+const rerunPause = 100 * time.Millisecond
+
+// run runs handler h until deadline. Its calls end at once when the NATS
+// connection drops (their replies would never come); the handler then runs
+// again, its calls buffered until the connection is back. A call that found
+// no JetStream responder (a server going down or still starting) runs again
+// after a short pause. Running it again is safe as a gate's re-send is: a
+// command keeps its id and is applied once.
+func (w *Worker) run(h *Handler, r *Request, req proto.Message, deadline time.Time) (proto.Message, error) {
+	for reruns := 0; ; reruns++ {
+		link := bus.Link(w.deps.NC)
+		ctx, cancel := context.WithDeadline(link, deadline)
+		res, err := h.fn(ctx, r, req)
+		cancel()
+		dropped, absent := link.Err() != nil, errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		if err != nil && dropped {
+			err = fmt.Errorf("%w (%w)", err, context.Cause(link))
+		}
+		if err == nil || !(dropped || absent) || reruns == maxReruns || time.Until(deadline) <= rerunPause {
+			return res, err
+		}
+		if absent && !dropped {
+			time.Sleep(rerunPause)
+		}
+		w.m.reruns.Inc()
+		w.log.Info("game: nats connection dropped or jetstream absent during a request: running it again", "api", r.api, "user", r.uid, "req", r.cmd.Corr, "err", err)
+	}
 }
 
 // commandID names a request for idempotency: the same request id on the same

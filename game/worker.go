@@ -18,10 +18,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/events"
+	"github.com/qeetap/hive/proto/def"
 )
 
 // Worker is one game worker process's request handling.
@@ -205,12 +208,39 @@ func (w *Worker) stopPool() {
 }
 
 // enqueue is the subscription callback: it hands the request to the pool,
-// blocking (so NATS buffers) while the queue is full.
+// or, when the queue is full, answers it RC_COMMON_SERVER_NOT_READY at once
+// (shed: the gate passes the code on, well before its deadline). A request
+// without a reply subject (a disconnect logout, which nobody waits for but
+// which must not be lost) waits for room instead.
 func (w *Worker) enqueue(m *nats.Msg) {
 	select {
 	case w.jobs <- m:
+		return
 	case <-w.quit:
+		return
+	default:
 	}
+	if m.Reply == "" {
+		select {
+		case w.jobs <- m:
+		case <-w.quit:
+		}
+		return
+	}
+	w.shed(m)
+}
+
+// shed answers m RC_COMMON_SERVER_NOT_READY without handling it.
+func (w *Worker) shed(m *nats.Msg) {
+	in := envelope.ReadRequest(m)
+	var res proto.Message
+	if h := w.handlers[m.Subject]; h != nil {
+		res = envelope.CodeAnswer(h.resAPI, h.resAPI, def.ResCode_RC_COMMON_SERVER_NOT_READY)
+	} else {
+		res = envelope.ErrorAnswer(def.ResCode_RC_API_UNKNOWN, m.Subject, "")
+	}
+	w.send(in.Answer(res))
+	w.m.shed.Inc()
 }
 
 func (w *Worker) serve() {

@@ -58,6 +58,15 @@ type Config struct {
 	// RequestTimeout is how long the gate waits for the game's answer before
 	// answering RC_TIMEOUT itself.
 	RequestTimeout time.Duration
+	// RetryAfter is how long the gate waits for an answer before sending
+	// the request again (to whichever worker NATS picks; same Hive-Req, so
+	// the game applies a command once); each further re-send waits twice as
+	// long. 0 disables re-sends.
+	RetryAfter time.Duration
+	// Retries bounds the re-sends of one request, both those after
+	// RetryAfter and those at once on NATS's no-responders status; 0
+	// disables them. All happen within RequestTimeout.
+	Retries int
 	// MaxPending is how many requests may wait behind the one in flight;
 	// more are answered RC_RATE_LIMITED.
 	MaxPending int
@@ -104,6 +113,8 @@ func DefaultConfig() Config {
 		IPv6PrefixLen:   64,
 		RequestTimeout:  5 * time.Second,
 		MaxPending:      8,
+		RetryAfter:      400 * time.Millisecond,
+		Retries:         3,
 		Rate:            100,
 		Burst:           200,
 		QueueBytes:      256 << 10,
@@ -163,6 +174,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.IPv6PrefixLen, "gate-ipv6-prefix", c.IPv6PrefixLen, "leading bits of an IPv6 address that count as one client address for the per-address limits (1..128)")
 	fs.IntVar(&c.MaxFrame, "gate-max-frame", c.MaxFrame, "largest frame size field accepted from a client (at most 65535)")
 	fs.DurationVar(&c.RequestTimeout, "gate-request-timeout", c.RequestTimeout, "answer RC_TIMEOUT when the game has not answered a request within this")
+	fs.DurationVar(&c.RetryAfter, "gate-retry-after", c.RetryAfter, "send a request again (same request id: applied once) when the game has not answered within this; each further re-send waits twice as long (0 = never)")
+	fs.IntVar(&c.Retries, "gate-retries", c.Retries, "most re-sends of one request (after --gate-retry-after, or at once when no worker was subscribed), within --gate-request-timeout (0 = none)")
 	fs.IntVar(&c.MaxPending, "gate-max-pending", c.MaxPending, "requests a session may queue behind the one in flight; more get RC_RATE_LIMITED")
 	fs.Float64Var(&c.Rate, "gate-rate", c.Rate, "requests per second per session (token bucket refill; 0 = unlimited)")
 	fs.IntVar(&c.Burst, "gate-burst", c.Burst, "token bucket size of --gate-rate")
@@ -220,6 +233,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxFrame < 16 || c.MaxFrame > frame.MaxSize {
 		errs = append(errs, fmt.Errorf("--gate-max-frame must be 16..%d, got %d", frame.MaxSize, c.MaxFrame))
+	}
+	if c.RetryAfter < 0 {
+		errs = append(errs, fmt.Errorf("--gate-retry-after must not be negative, got %v", c.RetryAfter))
+	}
+	if c.Retries < 0 {
+		errs = append(errs, fmt.Errorf("--gate-retries must not be negative, got %d", c.Retries))
 	}
 	if c.MaxPending < 0 {
 		errs = append(errs, fmt.Errorf("--gate-max-pending must not be negative, got %d", c.MaxPending))

@@ -83,6 +83,11 @@
 // RC_COMMON_SERVER_NOT_READY when no worker subscribes to the api (NATS
 // answers the reply subject with a "Status: 503" no-responders message) or
 // NATS refuses the publish, or RC_TIMEOUT after --gate-request-timeout.
+// Before giving up the gate sends an unanswered request again, unchanged
+// (same Hive-Req: the game applies a command once), after --gate-retry-after
+// and then twice as long each time, at most --gate-retries times; after a
+// no-responders status once at once, then on that schedule. The first
+// answer wins; a later one is dropped as late.
 //
 // # Drain
 //

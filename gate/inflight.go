@@ -17,11 +17,22 @@ type request struct {
 	id       uint64
 	uid      int64  // Hive-User; for a login the verified account id
 	user     string // uid in decimal ("" when 0): the Hive-User value
-	payload  []byte // a copy, while it waits behind the in-flight one
+	payload  []byte // a copy, never modified: kept to re-send it and while it waits behind the in-flight one
 	sent     time.Time
 	deadline time.Time
+	resendAt time.Time // next re-send when unanswered; zero: none left
+	resends  int       // re-sends so far
 	login    bool
 	state    reqState
+}
+
+// wake is when the session timer must next look at r: its next re-send or
+// its deadline.
+func (r *request) wake() time.Time {
+	if !r.resendAt.IsZero() && r.resendAt.Before(r.deadline) {
+		return r.resendAt
+	}
+	return r.deadline
 }
 
 // forward sends a request to the game, or queues it behind the one in
@@ -51,22 +62,51 @@ func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, lo
 		s.mu.Unlock()
 		return
 	}
+	if s.srv.cfg.Retries > 0 {
+		r.payload = bytes.Clone(payload)
+	}
 	s.startLocked(r)
 	s.mu.Unlock()
 	s.publish(r, payload)
 }
 
-// startLocked makes r the in-flight request and arms its timeout.
+// startLocked makes r the in-flight request and arms its first re-send
+// and its timeout.
 func (s *session) startLocked(r *request) {
 	s.inflight = r
 	r.state = reqInFlight
 	r.sent = time.Now()
 	r.deadline = r.sent.Add(s.srv.cfg.RequestTimeout)
-	if s.timer == nil {
-		s.timer = time.AfterFunc(s.srv.cfg.RequestTimeout, s.onTimer)
-	} else {
-		s.timer.Reset(s.srv.cfg.RequestTimeout)
+	if s.srv.cfg.Retries > 0 && s.srv.cfg.RetryAfter > 0 {
+		r.resendAt = r.sent.Add(s.srv.cfg.RetryAfter)
 	}
+	d := r.wake().Sub(r.sent)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, s.onTimer)
+	} else {
+		s.timer.Reset(d)
+	}
+}
+
+// resendLocked counts a re-send of the in-flight request r, schedules the
+// next one (each waits twice as long as the one before, so a slow game is
+// not flooded) and returns the payload to send (never modified: safe to
+// publish after the lock is released).
+func (s *session) resendLocked(r *request, now time.Time) []byte {
+	r.resends++
+	r.resendAt = time.Time{}
+	if r.resends < s.srv.cfg.Retries {
+		r.resendAt = now.Add(s.srv.cfg.RetryAfter << r.resends)
+	}
+	s.timer.Reset(r.wake().Sub(now))
+	s.srv.m.resends.Inc()
+	return r.payload
+}
+
+// canResendLocked reports whether the in-flight request r may be sent again
+// now: re-sends left and its deadline not passed.
+func (s *session) canResendLocked(r *request, now time.Time) bool {
+	return r != nil && r.state == reqInFlight && r.resends < s.srv.cfg.Retries && now.Before(r.deadline)
 }
 
 // publish sends r to the game with the session subject as reply. The
@@ -87,23 +127,51 @@ func (s *session) publishRequest(api, reply string, reqID uint64, user string, p
 	return r.Publish(s.srv.nc)
 }
 
-// onTimer fires at the in-flight request's deadline (or late, for one
-// already answered: then it finds nothing to do).
+// onTimer fires at the in-flight request's next re-send or its deadline
+// (or early or late, for another request: then it re-arms or finds nothing
+// to do). An unanswered request is sent again, with the same Hive-Req so the
+// game applies its command once (the worker it went to may have died with
+// it); at the deadline it is answered RC_TIMEOUT.
 func (s *session) onTimer() {
+	now := time.Now()
 	s.mu.Lock()
 	r := s.inflight
-	s.mu.Unlock()
-	if r == nil || time.Now().Before(r.deadline) {
-		return
+	switch {
+	case r == nil || r.state != reqInFlight:
+		s.mu.Unlock()
+	case !now.Before(r.deadline):
+		s.mu.Unlock()
+		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_TIMEOUT), true, outcomeTimeout)
+	case !r.resendAt.IsZero() && !now.Before(r.resendAt) && s.canResendLocked(r, now):
+		data := s.resendLocked(r, now)
+		s.mu.Unlock()
+		s.publish(r, data)
+	default:
+		s.timer.Reset(r.wake().Sub(now))
+		s.mu.Unlock()
 	}
-	s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_TIMEOUT), true, outcomeTimeout)
 }
 
-// noResponders answers the in-flight request RC_COMMON_SERVER_NOT_READY:
-// NATS reported that no game worker subscribes to its api.
+// noResponders handles NATS's report that no game worker subscribed to the
+// in-flight request's api when it was sent. The first time the request is
+// sent again at once (the workers may just have moved); after that it waits
+// for its next scheduled re-send (workers reconnecting after a NATS restart
+// are back within those), and with none left it is answered
+// RC_COMMON_SERVER_NOT_READY.
 func (s *session) noResponders() {
+	now := time.Now()
 	s.mu.Lock()
 	r := s.inflight
+	if s.canResendLocked(r, now) && (r.resends == 0 || !r.resendAt.IsZero()) {
+		if r.resends == 0 {
+			data := s.resendLocked(r, now)
+			s.mu.Unlock()
+			s.publish(r, data)
+			return
+		}
+		s.mu.Unlock()
+		return
+	}
 	s.mu.Unlock()
 	if r != nil {
 		s.finish(r.id, r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true, outcomeNoResponders)

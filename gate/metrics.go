@@ -41,6 +41,7 @@ type metrics struct {
 	requests        *prometheus.CounterVec
 	reqSeconds      prometheus.Histogram
 	unroutable      prometheus.Counter
+	resends         prometheus.Counter
 	framesIn        *prometheus.CounterVec
 	bytesIn         *prometheus.CounterVec
 	framesOut       *prometheus.CounterVec
@@ -74,14 +75,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		reqSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hive_gate_request_seconds", Help: "Time from forwarding a request to its answer.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17)}),
 		unroutable: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_unroutable_total", Help: "Messages from NATS dropped: no such session, late answers, no Hive-Api."}),
-		framesIn:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_frames_in_total", Help: "Frames received from clients by api."}, []string{"api"}),
-		bytesIn:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_bytes_in_total", Help: "Frame bytes received from clients by api."}, []string{"api"}),
-		framesOut:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_frames_out_total", Help: "Frames queued to clients by api."}, []string{"api"}),
-		bytesOut:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_bytes_out_total", Help: "Frame bytes queued to clients by api."}, []string{"api"}),
-		perAPI:     map[string]*apiMetrics{},
+		resends: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_gate_request_retries_total",
+			Help: "Requests sent to the game again, unanswered after --gate-retry-after or reported without responders."}),
+		framesIn:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_frames_in_total", Help: "Frames received from clients by api."}, []string{"api"}),
+		bytesIn:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_bytes_in_total", Help: "Frame bytes received from clients by api."}, []string{"api"}),
+		framesOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_frames_out_total", Help: "Frames queued to clients by api."}, []string{"api"}),
+		bytesOut:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hive_gate_bytes_out_total", Help: "Frame bytes queued to clients by api."}, []string{"api"}),
+		perAPI:    map[string]*apiMetrics{},
 	}
 	for _, c := range []prometheus.Collector{m.conns, m.accepted, m.refused, m.ipConnsRefused, m.ipLoginsLimited, m.disconnects, m.queueDrops, m.kicks, m.rateLimited,
-		m.loginFails, m.requests, m.reqSeconds, m.unroutable, m.framesIn, m.bytesIn, m.framesOut, m.bytesOut} {
+		m.loginFails, m.requests, m.reqSeconds, m.unroutable, m.resends, m.framesIn, m.bytesIn, m.framesOut, m.bytesOut} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

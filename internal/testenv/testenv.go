@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -40,6 +41,8 @@ type NATS struct {
 	Secrets *bus.Secrets
 	// test is the test identity's key pair.
 	test nkeys.KeyPair
+	// cfg starts the server again (Restart): same store, same port.
+	cfg bus.EmbeddedConfig
 }
 
 // StartNATS starts an embedded nats-server with JetStream (store in a temp
@@ -57,13 +60,25 @@ func StartNATS(t testing.TB) *NATS {
 	}
 	testPub, _ := test.PublicKey()
 	users := append(sec.Users(), &server.NkeyUser{Nkey: testPub}) // nil permissions: everything
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Users: users})
+	cfg := bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Users: users}
+	srv, err := bus.StartEmbedded(cfg)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(srv.Shutdown)
-	n := &NATS{Server: srv, URL: srv.ClientURL(), Secrets: sec, test: test}
-	nc, err := srv.Connect("test", n.testOption())
+	n := &NATS{Server: srv, URL: srv.ClientURL(), Secrets: sec, test: test, cfg: cfg}
+	n.cfg.Listen = strings.TrimPrefix(n.URL, "nats://")
+	n.connect(t)
+	if err := bus.EnsureStore(context.Background(), n.JS, bus.StoreConfig{}); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return n
+}
+
+// connect sets Conn and JS: an in-process connection with the test identity.
+func (n *NATS) connect(t testing.TB) {
+	t.Helper()
+	nc, err := n.Server.Connect("test", n.testOption())
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -72,11 +87,27 @@ func StartNATS(t testing.TB) *NATS {
 	if err != nil {
 		t.Fatalf("testenv: jetstream: %v", err)
 	}
-	if err := bus.EnsureStore(context.Background(), js, bus.StoreConfig{}); err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
 	n.Conn, n.JS = nc, js
-	return n
+}
+
+// Stop shuts the server down as an operator stopping nats-server does: its
+// clients see the connection drop and try to reconnect.
+func (n *NATS) Stop() { n.Server.Shutdown() }
+
+// Restart starts the stopped server again on the same port and store
+// directory, so the clients of Connect and ConnectAs reconnect by
+// themselves and find the streams and buckets as they were. Conn and JS are
+// replaced: an in-process connection cannot follow a new server.
+func (n *NATS) Restart(t testing.TB) {
+	t.Helper()
+	srv, err := bus.StartEmbedded(n.cfg)
+	if err != nil {
+		t.Fatalf("testenv: restart: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	n.Conn.Close()
+	n.Server = srv
+	n.connect(t)
 }
 
 // testOption authenticates as the test identity (everything allowed).

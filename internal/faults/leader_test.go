@@ -1,0 +1,107 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/qeetap/hive/bus"
+)
+
+// electedLine is what a game worker logs when it wins the leader election
+// (game/leader.go).
+const electedLine = "game: elected leader"
+
+// electionLines counts each game worker's election log lines so far.
+func electionLines(c *cluster) []int {
+	n := make([]int, len(c.games))
+	for i, g := range c.games {
+		n[i] = strings.Count(g.logText(), electedLine)
+	}
+	return n
+}
+
+// leaders says which game workers run the leader jobs: from the
+// hive_game_leader gauge where the workers export it, else from the
+// elections they logged since before (counts from electionLines).
+func leaders(c *cluster, before []int) string {
+	var b strings.Builder
+	n, seen := 0, false
+	for _, g := range c.games {
+		v, ok := c.scrape(g, "hive_game_leader")
+		if ok {
+			seen = true
+			if v == 1 {
+				n++
+			}
+		}
+		fmt.Fprintf(&b, " %s=%v", g.name, v)
+	}
+	if seen {
+		return fmt.Sprintf("%d leader(s) by hive_game_leader:%s", n, b.String())
+	}
+	b.Reset()
+	after := electionLines(c)
+	for i, g := range c.games {
+		fmt.Fprintf(&b, " %s=%d", g.name, after[i]-before[i])
+	}
+	return "no hive_game_leader gauge; elections logged during and after the freeze:" + b.String()
+}
+
+// streamLeader is the NATS node leading the EVENTS stream's raft group.
+func (c *cluster) streamLeader() *proc {
+	c.t.Helper()
+	js := c.tools()
+	var leader *proc
+	c.waitFor("the EVENTS stream leader", 60*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, bus.EventsStream)
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(ctx)
+		if err != nil || info.Cluster == nil {
+			return false
+		}
+		var i int
+		if _, err := fmt.Sscanf(info.Cluster.Leader, "n%d", &i); err != nil || i >= len(c.nats) {
+			return false
+		}
+		leader = c.nats[i]
+		return true
+	})
+	return leader
+}
+
+// waitNATS waits until every node is healthy and the EVENTS stream has a
+// leader with every replica current.
+func (c *cluster) waitNATS() {
+	c.t.Helper()
+	for i, n := range c.nats {
+		c.waitHTTP(n, "http://"+c.natsMon[i]+"/healthz")
+	}
+	if len(c.nats) == 1 {
+		return
+	}
+	js := c.tools()
+	c.waitFor("EVENTS replicas current", 90*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, bus.EventsStream)
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(ctx)
+		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != len(c.nats)-1 {
+			return false
+		}
+		for _, r := range info.Cluster.Replicas {
+			if !r.Current || r.Offline {
+				return false
+			}
+		}
+		return true
+	})
+}

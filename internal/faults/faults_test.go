@@ -40,6 +40,7 @@ type fault struct {
 // cluster with a single NATS node, each with its own report line, judged on
 // every gift since the start.
 func TestFaultsSingleNode(t *testing.T) {
+	parallelIfShort(t)
 	c := startCluster(t, 1)
 	var before []int
 	runFaults(t, c, []fault{
@@ -85,6 +86,7 @@ func TestFaultsSingleNode(t *testing.T) {
 // replicas; the EVENTS stream's leader killed, a node restarted, the leader
 // frozen (a partition's stand-in).
 func TestFaultsNATSCluster(t *testing.T) {
+	parallelIfShort(t)
 	c := startCluster(t, 3)
 	var down *proc
 	runFaults(t, c, []fault{
@@ -116,6 +118,15 @@ func TestFaultsNATSCluster(t *testing.T) {
 				return "froze " + n.name
 			}},
 	})
+}
+
+// parallelIfShort runs the short suite's two clusters side by side (mostly
+// waiting, they fit the time of one); the long suite runs them one at a time
+// so that one's load does not slow the other's recovery.
+func parallelIfShort(t *testing.T) {
+	if !timing.long {
+		t.Parallel()
+	}
 }
 
 // runFaults signs the players up, then for each fault: load for

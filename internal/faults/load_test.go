@@ -238,7 +238,11 @@ type load struct {
 	ledger  *ledger
 	think   time.Duration
 	timeout time.Duration
-	cancel  context.CancelFunc
+	// mixed adds the soak's other traffic between gifts: item, mail and
+	// leaderboard reads, logout and login again, and a second login of the
+	// same account (which kicks the first session).
+	mixed  bool
+	cancel context.CancelFunc
 	// stopping ends the load between requests: a request in flight is
 	// answered (or times out) first, so stopping adds no unknown outcomes.
 	stopping atomic.Bool
@@ -279,6 +283,13 @@ func (ld *load) run(ctx context.Context, i int) {
 				return
 			}
 		}
+		if ld.mixed {
+			if op := rng.IntN(100); op >= 60 {
+				ld.other(p, op)
+				ld.pause(ctx)
+				continue
+			}
+		}
 		to := ld.players[(i+1+rng.IntN(len(ld.players)-1))%len(ld.players)].id
 		num := int32(1 + rng.IntN(3))
 		started := time.Now()
@@ -290,10 +301,49 @@ func (ld *load) run(ctx context.Context, i int) {
 			p.s.Close() // transport failure: the answer may never come; start over
 			p.s = nil
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(ld.think):
-		}
+		ld.pause(ctx)
+	}
+}
+
+func (ld *load) pause(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(ld.think):
+	}
+}
+
+// other is one request of the mixed traffic (op in 60..99), counted but
+// not in the gift ledger.
+func (ld *load) other(p *player, op int) {
+	ctx, cancel := context.WithTimeout(context.Background(), ld.timeout)
+	defer cancel()
+	var err error
+	switch {
+	case op < 75:
+		_, err = p.s.GetItems(ctx, 0)
+	case op < 85:
+		_, err = p.s.GetMails(ctx, 0)
+	case op < 93:
+		_, err = p.s.GetRank(ctx, goldIdx)
+	case op < 97: // churn: log out, hang up, come back through uc
+		err = p.s.Logout(ctx)
+		p.s.Close()
+		p.s = nil
+	default: // a second device logs in: the first session is kicked
+		old := p.s
+		p.s = nil
+		err = p.login(ctx)
+		old.Close()
+	}
+	ld.ledger.mu.Lock()
+	ld.ledger.requests++
+	if err != nil {
+		ld.ledger.errors[errName(err)]++
+	}
+	ld.ledger.mu.Unlock()
+	if _, coded := client.CodeOf(err); err != nil && !coded && p.s != nil {
+		p.s.Close()
+		p.s = nil
 	}
 }
 

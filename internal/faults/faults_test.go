@@ -43,14 +43,26 @@ func TestFaultsSingleNode(t *testing.T) {
 	parallelIfShort(t)
 	c := startCluster(t, 1)
 	var before []int
+	var victim *proc
 	runFaults(t, c, []fault{
 		{name: "none (control)", inject: func(c *cluster, l *ledger) string { l.markFaultEnd(); return "" }},
 		{name: "game worker kill -9",
-			inject:  func(c *cluster, l *ledger) string { l.markFaultEnd(); c.games[0].kill(); return "" },
-			restore: func(c *cluster) { c.games[0].start(); c.waitReady(c.games[0]) }},
+			inject: func(c *cluster, l *ledger) string {
+				victim = c.leaderWorker()
+				l.markFaultEnd()
+				victim.kill()
+				return "killed " + victim.name + ", the one that logged its election as leader"
+			},
+			restore: func(c *cluster) { victim.start(); c.waitReady(victim) }},
 		{name: "gate kill -9",
-			inject:  func(c *cluster, l *ledger) string { l.markFaultEnd(); c.gates[0].kill(); return "" },
-			restore: func(c *cluster) { c.gates[0].start(); c.waitReady(c.gates[0]) }},
+			inject: func(c *cluster, l *ledger) string {
+				var n float64
+				victim, n = c.busiestGate()
+				l.markFaultEnd()
+				victim.kill()
+				return fmt.Sprintf("killed %s, holding %.0f connections", victim.name, n)
+			},
+			restore: func(c *cluster) { victim.start(); c.waitReady(victim) }},
 		{name: "nats-server kill -9 and restart",
 			inject: func(c *cluster, l *ledger) string {
 				c.nats[0].restart()

@@ -105,3 +105,28 @@ func (c *cluster) waitNATS() {
 		return true
 	})
 }
+
+// leaderWorker is the game worker that logged the most elections (the
+// first on a tie): the one running the leader jobs.
+func (c *cluster) leaderWorker() *proc {
+	n := electionLines(c)
+	best := 0
+	for i := range n {
+		if n[i] > n[best] {
+			best = i
+		}
+	}
+	return c.games[best]
+}
+
+// busiestGate is the gate with the most open client connections
+// (hive_gate_connections) and that number.
+func (c *cluster) busiestGate() (*proc, float64) {
+	best, most := c.gates[0], -1.0
+	for _, g := range c.gates {
+		if v, ok := c.scrape(g, "hive_gate_connections"); ok && v > most {
+			best, most = g, v
+		}
+	}
+	return best, most
+}

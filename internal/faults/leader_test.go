@@ -13,11 +13,17 @@ import (
 // (game/leader.go).
 const electedLine = "game: elected leader"
 
-// electionLines counts each game worker's election log lines so far.
+// lostLine is what the registry logs when a worker's election session
+// expires (registry/etcd.go).
+const lostLine = "lost leadership"
+
+// electionLines counts each game worker's election and lost-leadership log
+// lines so far: elections of worker i at 2i, losses at 2i+1.
 func electionLines(c *cluster) []int {
-	n := make([]int, len(c.games))
+	n := make([]int, 2*len(c.games))
 	for i, g := range c.games {
-		n[i] = strings.Count(g.logText(), electedLine)
+		text := g.logText()
+		n[2*i], n[2*i+1] = strings.Count(text, electedLine), strings.Count(text, lostLine)
 	}
 	return n
 }
@@ -44,9 +50,9 @@ func leaders(c *cluster, before []int) string {
 	b.Reset()
 	after := electionLines(c)
 	for i, g := range c.games {
-		fmt.Fprintf(&b, " %s=%d", g.name, after[i]-before[i])
+		fmt.Fprintf(&b, " %s elected %d lost %d;", g.name, after[2*i]-before[2*i], after[2*i+1]-before[2*i+1])
 	}
-	return "no hive_game_leader gauge; elections logged during and after the freeze:" + b.String()
+	return "no hive_game_leader gauge; logged during and after the freeze:" + strings.TrimSuffix(b.String(), ";")
 }
 
 // streamLeader is the NATS node leading the EVENTS stream's raft group.
@@ -111,8 +117,8 @@ func (c *cluster) waitNATS() {
 func (c *cluster) leaderWorker() *proc {
 	n := electionLines(c)
 	best := 0
-	for i := range n {
-		if n[i] > n[best] {
+	for i := range c.games {
+		if n[2*i] > n[2*best] {
 			best = i
 		}
 	}

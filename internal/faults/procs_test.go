@@ -124,11 +124,17 @@ func (p *proc) start() {
 	p.mu.Unlock()
 }
 
-// signal sends sig to the process's group.
+// signal sends sig to the process's group, unless the process was reaped
+// (its id may belong to another process by now).
 func (p *proc) signal(sig syscall.Signal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
+	if p.cmd == nil {
+		return
+	}
+	select {
+	case <-p.exited:
+	default:
 		syscall.Kill(-p.cmd.Process.Pid, sig)
 	}
 }

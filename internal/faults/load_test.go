@@ -209,7 +209,10 @@ func (p *player) login(ctx context.Context) error {
 		s.Close()
 		return err
 	}
-	p.s, p.id = s, u.GetId()
+	p.s = s
+	if p.id == 0 { // set at sign-up, before any load reads it
+		p.id = u.GetId()
+	}
 	return nil
 }
 

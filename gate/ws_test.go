@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	hive "github.com/qeetap/hive/client"
 	"github.com/qeetap/hive/envelope"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/frame"
@@ -375,5 +376,25 @@ func TestWSURLPublished(t *testing.T) {
 		if got, ok := urls[id]; !ok || got != u {
 			t.Errorf("gate %s: ws_url %q (listed %v), want %q", id, got, ok, u)
 		}
+	}
+}
+
+// The Go client reaches the gate through its ws_url as through addr.
+func TestWSGoClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	g := e.wsGate(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	s, err := hive.Dial(ctx, g.WSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Login(ctx, e.token(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hive.Call[*msg.GetItems_Res](ctx, s, &msg.GetItems_Req{}); err != nil {
+		t.Fatal(err)
 	}
 }

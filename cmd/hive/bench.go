@@ -37,7 +37,8 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 		"ring), nats-rr (raw NATS request-reply on --nats: the baseline). The gate's --gate-rate limits\n"+
 		"a session (default 100 requests/s; 0 = off): start hive dev with --gate-rate 0 to measure.")
 	fs.StringVar(&o.UC, "uc", defaultToolUC, "uc base URL (echo, items, gift)")
-	fs.StringVar(&o.Gate, "gate", "", "gate address ip:port to use instead of the one uc hands out")
+	fs.StringVar(&o.Gate, "gate", "", "gate address ip:port (a ws:// URL with --transport ws) to use instead of the one uc hands out")
+	fs.StringVar(&o.Transport, "transport", bench.TransportTCP, "how players reach the gate: tcp (uc's addr) | ws (uc's ws_url: the gate's WebSocket)")
 	fs.StringVar(&o.NATS, "nats", defaultToolNATS, "NATS URL (nats-rr)")
 	toolCredsFlags(fs, &o.creds, &o.dataDir)
 	fs.IntVar(&o.Conns, "conns", 10, "connections (players), each with one request in flight")
@@ -61,6 +62,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--duration %v: must be positive", o.Duration)
 	case o.Timeout <= 0:
 		return usagef("--timeout %v: must be positive", o.Timeout)
+	}
+	if o.Transport != bench.TransportTCP && o.Transport != bench.TransportWS {
+		return usagef("--transport %q: want tcp or ws", o.Transport)
 	}
 	switch o.Scenario {
 	case bench.ScenarioEcho, bench.ScenarioItems, bench.ScenarioGift, bench.ScenarioNATSRR:

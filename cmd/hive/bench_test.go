@@ -82,13 +82,15 @@ func TestBinaryBench(t *testing.T) {
 
 	// One gift connection alternates between two players (a ring of one
 	// would be gifts to oneself, all refused).
+	// echo also runs over the gate's WebSocket (uc's ws_url).
 	for _, c := range []struct {
-		sc    string
-		conns int
-	}{{"echo", 4}, {"gift", 4}, {"gift", 1}, {"nats-rr", 4}} {
+		sc        string
+		conns     int
+		transport string
+	}{{"echo", 4, "tcp"}, {"echo", 4, "ws"}, {"gift", 4, "tcp"}, {"gift", 1, "tcp"}, {"nats-rr", 4, "tcp"}} {
 		sc := c.sc
 		out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--nats", "nats://"+a.nats, "--data-dir", a.dataDir,
-			"--conns", fmt.Sprint(c.conns), "--duration", "2s", "--scenario", sc)
+			"--conns", fmt.Sprint(c.conns), "--duration", "2s", "--scenario", sc, "--transport", c.transport)
 		if code != 0 {
 			t.Fatalf("hive bench %s: exit %d, stderr %q", sc, code, errOut)
 		}

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,10 +38,11 @@ func (s *Server) startWS() error {
 	s.wsLn = ln
 	s.upgrader = &websocket.Upgrader{
 		HandshakeTimeout: s.cfg.WriteTimeout,
-		ReadBufferSize:   wsReadBuffer,
-		WriteBufferSize:  wsWriteBuffer,
-		WriteBufferPool:  &wsWritePool,
-		CheckOrigin:      s.originAllowed,
+		// ReadBufferSize 0: the library reads through the buffer wsHijack
+		// hands it, which the connection can ask what is buffered.
+		WriteBufferSize: wsWriteBuffer,
+		WriteBufferPool: &wsWritePool,
+		CheckOrigin:     s.originAllowed,
 	}
 	s.wsSrv = &http.Server{
 		Handler:           http.HandlerFunc(s.serveWS),
@@ -80,12 +82,33 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	h := &wsHijack{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(h, r, nil)
 	if err != nil {
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	s.admit(newWSConn(ws, s.cfg.MaxFrame, s.cfg.IdleTimeout/2))
+	s.admit(newWSConn(ws, h.br, s.cfg.MaxFrame, s.cfg.IdleTimeout/2))
+}
+
+// wsHijack hands the library, on the upgrade, a small read buffer of our
+// own (wsReadBuffer bytes) instead of the HTTP server's 4 KiB one: the
+// library takes a hijacked buffer of more than 256 bytes as its own, and
+// the connection keeps a pointer to it to see whether input is buffered.
+type wsHijack struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+// Hijack takes the connection from the HTTP server.
+func (h *wsHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 { // the library refuses early data itself
+		return c, brw, err
+	}
+	h.br = bufio.NewReaderSize(c, wsReadBuffer)
+	brw.Reader = h.br
+	return c, brw, nil
 }
 
 // originAllowed is the upgrader's origin check: a request without Origin

@@ -1,11 +1,13 @@
 package gate
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -46,7 +48,12 @@ var wsCloseCodes = map[string]int{
 // (the session's reader); one writes at a time (the session's flush).
 type wsConn struct {
 	ws  *websocket.Conn
-	max int // --gate-max-frame
+	max int             // --gate-max-frame
+	br  *bufio.Reader   // the library's read buffer (see wsHijack); nil: unknown
+	raw syscall.RawConn // the socket, to wait for input (see waitInput); nil: none
+
+	peekFn  func(fd uintptr) bool // w.peek, made once
+	peekBuf [8]byte
 
 	// Reader goroutine only.
 	msg      io.Reader // the message being read; nil between messages
@@ -62,8 +69,12 @@ type wsConn struct {
 	ping   *time.Timer
 }
 
-func newWSConn(ws *websocket.Conn, maxFrame int, pingEvery time.Duration) *wsConn {
-	w := &wsConn{ws: ws, max: maxFrame}
+func newWSConn(ws *websocket.Conn, br *bufio.Reader, maxFrame int, pingEvery time.Duration) *wsConn {
+	w := &wsConn{ws: ws, br: br, max: maxFrame}
+	if sc, ok := ws.NetConn().(syscall.Conn); ok && br != nil {
+		w.raw, _ = sc.SyscallConn()
+		w.peekFn = w.peek
+	}
 	ws.SetReadLimit(int64(2 + maxFrame)) // the size field and the largest frame
 	ws.SetPongHandler(func(string) error { w.peerAlive(); return nil })
 	pong := ws.PingHandler()
@@ -92,6 +103,15 @@ func (w *wsConn) Read(p []byte) (int, error) {
 		return 0, w.discard()
 	}
 	if w.left == 0 {
+		if w.msg != nil {
+			if err := w.endMessage(); err != nil {
+				return 0, w.readErr(err)
+			}
+		}
+		// Here, not in nextFrame, so an idle reader parks on a shallow stack.
+		if err := w.waitInput(); err != nil {
+			return 0, err // a deadline: the library's state is untouched
+		}
 		if err := w.nextFrame(); err != nil {
 			return 0, w.readErr(err)
 		}
@@ -116,18 +136,20 @@ func (w *wsConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// nextFrame ends the current message, which must hold nothing past its
-// frame, waits for the next one and reads its size field.
-func (w *wsConn) nextFrame() error {
-	if w.msg != nil {
-		var b [1]byte
-		if n, err := w.msg.Read(b[:]); n > 0 {
-			return w.fail(wsBadData, fmt.Errorf("%w: message goes on past its frame", errWSFraming))
-		} else if err != io.EOF {
-			return err
-		}
-		w.msg = nil
+// endMessage ends the current message, whose frame was read whole: it
+// must hold nothing past it.
+func (w *wsConn) endMessage() error {
+	if n, err := w.msg.Read(w.peekBuf[:1]); n > 0 {
+		return w.fail(wsBadData, fmt.Errorf("%w: message goes on past its frame", errWSFraming))
+	} else if err != io.EOF {
+		return err
 	}
+	w.msg = nil
+	return nil
+}
+
+// nextFrame reads the next message's type and size field.
+func (w *wsConn) nextFrame() error {
 	typ, r, err := w.ws.NextReader()
 	if err != nil {
 		return err

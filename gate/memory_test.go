@@ -29,7 +29,8 @@ import (
 //
 //	HIVE_GATE_MEMBENCH=10000 go test ./gate -run TestIdleConnMemory -v -count 1
 //
-// With HIVE_GATE_MEMBENCH_WS=1 the clients connect over WebSocket.
+// With HIVE_GATE_MEMBENCH_WS=1 the clients connect over WebSocket and
+// answer the gate's pings.
 //
 // The clients, the NATS server and the game run in a child process (this
 // test binary again), so this process holds the gate alone: its sockets,
@@ -83,7 +84,9 @@ func TestIdleConnMemory(t *testing.T) {
 	cfg.MaxConnsPerIP, cfg.LoginRatePerIP = 0, 0 // every connection comes from loopback
 	ws := os.Getenv("HIVE_GATE_MEMBENCH_WS") == "1"
 	if ws {
-		cfg.WSListen = "127.0.0.1:0"
+		// Pings every 5 s: the clients answer them, as browsers do, so the
+		// figures include sessions that took pongs while idle.
+		cfg.WSListen, cfg.IdleTimeout = "127.0.0.1:0", 10*time.Second
 	}
 	g, err := New(cfg, Deps{NC: nc, Registry: reg, Logger: testLogger()})
 	if err != nil {
@@ -105,6 +108,9 @@ func TestIdleConnMemory(t *testing.T) {
 		t.Fatalf("child logged in %s connections, want %d", got, n)
 	}
 	loginTime := time.Since(start)
+	if ws {
+		time.Sleep(cfg.IdleTimeout * 3 / 4) // every session pinged and ponged at least once
+	}
 	if g.Conns() != n {
 		t.Fatalf("gate has %d connections, want %d", g.Conns(), n)
 	}
@@ -218,6 +224,9 @@ func TestIdleConnMemoryClients(t *testing.T) {
 				return
 			}
 			clients[i] = c
+			if strings.HasPrefix(addr, "ws://") {
+				go func() { _, _ = io.Copy(io.Discard, c.c) }() // reading answers pings
+			}
 		}()
 	}
 	wg.Wait()

@@ -97,12 +97,20 @@ type answer struct {
 	err error
 }
 
-// Dial connects to a gate at addr (host:port, as uc's Auth.Res addr). The
-// context bounds the connect only. Log in next with [Session.Login].
+// Dial connects to a gate at addr: host:port (uc's Auth.Res addr) over
+// TCP, or a ws:// or wss:// URL (its ws_url) over WebSocket (see DialWS).
+// The context bounds the connect only. Log in next with [Session.Login].
 func Dial(ctx context.Context, addr string, opts ...Option) (*Session, error) {
 	o := options{dialer: &net.Dialer{}, maxFrame: frame.MaxSize, writeTimeout: 10 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if isWSURL(addr) {
+		conn, err := DialWS(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newSession(conn, o), nil
 	}
 	conn, err := o.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -1,6 +1,9 @@
-// Package gate is Hive's TCP gateway (DESIGN §1, §3, §5, §6; PROTOCOL §2, §4).
+// Package gate is Hive's gateway (DESIGN §1, §3, §5, §6; PROTOCOL §2, §4).
 //
-// A gate accepts client connections speaking the frame protocol, verifies
+// A gate accepts client connections speaking the frame protocol over TCP
+// and, with --gate-ws-listen, over WebSocket (one frame per binary message;
+// wsconn.go adapts such a connection to what a session reads and writes, so
+// both transports share every rule, limit, kick and metric), verifies
 // the login token, forwards each request to the game over NATS and writes
 // the answers and pushes back. It keeps sessions in memory only and
 // announces itself in the registry (an etcd lease in a cluster).

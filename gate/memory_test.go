@@ -29,6 +29,9 @@ import (
 //
 //	HIVE_GATE_MEMBENCH=10000 go test ./gate -run TestIdleConnMemory -v -count 1
 //
+// With HIVE_GATE_MEMBENCH_WS=1 the clients connect over WebSocket and
+// answer the gate's pings.
+//
 // The clients, the NATS server and the game run in a child process (this
 // test binary again), so this process holds the gate alone: its sockets,
 // sessions, reader goroutines and NATS subscriptions. Kernel socket memory
@@ -79,6 +82,12 @@ func TestIdleConnMemory(t *testing.T) {
 	cfg.Listen, cfg.MaxConns = "127.0.0.1:0", n+10
 	cfg.IdleTimeout, cfg.LoginTimeout, cfg.Rate = time.Hour, time.Minute, 0
 	cfg.MaxConnsPerIP, cfg.LoginRatePerIP = 0, 0 // every connection comes from loopback
+	ws := os.Getenv("HIVE_GATE_MEMBENCH_WS") == "1"
+	if ws {
+		// Pings every 5 s: the clients answer them, as browsers do, so the
+		// figures include sessions that took pongs while idle.
+		cfg.WSListen, cfg.IdleTimeout = "127.0.0.1:0", 10*time.Second
+	}
 	g, err := New(cfg, Deps{NC: nc, Registry: reg, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -89,18 +98,25 @@ func TestIdleConnMemory(t *testing.T) {
 	defer g.Shutdown(context.Background())
 
 	before := sample()
-	fmt.Fprintf(stdin, "GATE %s\n", g.Addr())
+	addr := g.Addr()
+	if ws {
+		addr = g.WSURL()
+	}
+	fmt.Fprintf(stdin, "GATE %s\n", addr)
 	start := time.Now()
 	if got := expect("READY "); got != strconv.Itoa(n) {
 		t.Fatalf("child logged in %s connections, want %d", got, n)
 	}
 	loginTime := time.Since(start)
+	if ws {
+		time.Sleep(cfg.IdleTimeout * 3 / 4) // every session pinged and ponged at least once
+	}
 	if g.Conns() != n {
 		t.Fatalf("gate has %d connections, want %d", g.Conns(), n)
 	}
 	after := sample()
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) / 1024 }
-	t.Logf("%d idle logged-in connections (logged in within %v)", n, loginTime.Round(time.Millisecond))
+	t.Logf("%d idle logged-in connections to %s (logged in within %v)", n, addr, loginTime.Round(time.Millisecond))
 	t.Logf("per connection: heap in use + stacks %.2f KiB (heap %.2f, stacks %.2f, goroutines %+d)",
 		per(after.heap+after.stack, before.heap+before.stack), per(after.heap, before.heap), per(after.stack, before.stack), after.goroutines-before.goroutines)
 	t.Logf("per connection: runtime Sys %.2f KiB, resident set (VmRSS) %.2f KiB", per(after.sys, before.sys), per(after.rss, before.rss))
@@ -208,6 +224,9 @@ func TestIdleConnMemoryClients(t *testing.T) {
 				return
 			}
 			clients[i] = c
+			if strings.HasPrefix(addr, "ws://") {
+				go func() { _, _ = io.Copy(io.Discard, c.c) }() // reading answers pings
+			}
 		}()
 	}
 	wg.Wait()

@@ -43,7 +43,8 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 		"From one address the gate's per-address limits must be off: hive dev --gate-rate 0\n"+
 		"--gate-max-conns-per-ip 0 --gate-ip-login-rate 0 --uc-ip-rate 0.")
 	fs.StringVar(&o.UC, "uc", defaultToolUC, "uc base URL (echo, items, gift)")
-	fs.StringVar(&o.Gate, "gate", "", "gate address ip:port to use instead of the one uc hands out")
+	fs.StringVar(&o.Gate, "gate", "", "gate address ip:port (a ws:// URL with --transport ws) to use instead of the one uc hands out")
+	fs.StringVar(&o.Transport, "transport", bench.TransportTCP, "how players reach the gate: tcp (uc's addr) | ws (uc's ws_url: the gate's WebSocket)")
 	fs.StringVar(&o.NATS, "nats", defaultToolNATS, "NATS URL (nats-rr)")
 	toolCredsFlags(fs, &o.creds, &o.dataDir)
 	fs.IntVar(&o.Conns, "conns", 10, "connections (players), each with one request in flight")
@@ -80,6 +81,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if _, err := bench.ParseMix(o.Mix); err != nil {
 		return usagef("--mix: %v", err)
+	}
+	if o.Transport != bench.TransportTCP && o.Transport != bench.TransportWS {
+		return usagef("--transport %q: want tcp or ws", o.Transport)
 	}
 	switch o.Scenario {
 	case bench.ScenarioEcho, bench.ScenarioItems, bench.ScenarioGift, bench.ScenarioMixed, bench.ScenarioNATSRR:

@@ -17,14 +17,14 @@ import (
 )
 
 // devAddrs are the listen addresses of a `hive dev` started by a test.
-type devAddrs struct{ uc, gate, nats, dataDir string }
+type devAddrs struct{ uc, gate, gateWS, nats, dataDir string }
 
 // devArgs returns `hive dev` arguments on free ports with the limits a
 // benchmark needs off (per-session rate, per-IP sign-up rate).
 func devArgs(t testing.TB, dataDir string) ([]string, devAddrs) {
 	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	a := devAddrs{uc: free(), gate: free(), nats: free(), dataDir: dataDir}
-	return []string{"dev", "--data-dir", dataDir, "--uc-listen", a.uc, "--gate-listen", a.gate,
+	a := devAddrs{uc: free(), gate: free(), gateWS: free(), nats: free(), dataDir: dataDir}
+	return []string{"dev", "--data-dir", dataDir, "--uc-listen", a.uc, "--gate-listen", a.gate, "--gate-ws-listen", a.gateWS,
 		"--nats-listen", a.nats, "--gate-rate", "0", "--gate-max-conns-per-ip", "0", "--gate-ip-login-rate", "0", "--uc-ip-rate", "0", "--log-level", "warn"}, a
 }
 
@@ -82,13 +82,15 @@ func TestBinaryBench(t *testing.T) {
 
 	// One gift connection alternates between two players (a ring of one
 	// would be gifts to oneself, all refused).
+	// echo also runs over the gate's WebSocket (uc's ws_url).
 	for _, c := range []struct {
-		sc    string
-		conns int
-	}{{"echo", 4}, {"gift", 4}, {"gift", 1}, {"mixed", 4}, {"nats-rr", 4}} {
+		sc        string
+		conns     int
+		transport string
+	}{{"echo", 4, "tcp"}, {"echo", 4, "ws"}, {"gift", 4, "tcp"}, {"gift", 1, "tcp"}, {"mixed", 4, "tcp"}, {"nats-rr", 4, "tcp"}} {
 		sc := c.sc
 		out, errOut, code := runHive(t, nil, "bench", "--uc", "http://"+a.uc, "--nats", "nats://"+a.nats, "--data-dir", a.dataDir,
-			"--conns", fmt.Sprint(c.conns), "--duration", "2s", "--scenario", sc)
+			"--conns", fmt.Sprint(c.conns), "--duration", "2s", "--scenario", sc, "--transport", c.transport)
 		if code != 0 {
 			t.Fatalf("hive bench %s: exit %d, stderr %q", sc, code, errOut)
 		}

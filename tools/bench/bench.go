@@ -25,8 +25,12 @@ type Options struct {
 	UC string
 	// HTTP is the client for uc; nil means one with a 10 s timeout.
 	HTTP *http.Client
-	// Gate, if set, replaces the gate address uc answers.
+	// Gate, if set, replaces the gate address uc answers (a ws:// URL with
+	// Transport ws).
 	Gate string
+	// Transport is how the players reach the gate: TransportTCP (default,
+	// uc's addr) or TransportWS (uc's ws_url).
+	Transport string
 	// NATS is the NATS URL for nats-rr.
 	NATS string
 	// NATSOptions are added to every NATS connection of nats-rr (its
@@ -66,6 +70,12 @@ type Options struct {
 	// the process listening on the gate's port, if it can be found.
 	TargetPID int
 }
+
+// Transports of Options.Transport.
+const (
+	TransportTCP = "tcp" // the gate's TCP address (uc's addr)
+	TransportWS  = "ws"  // the gate's WebSocket (uc's ws_url)
+)
 
 // benchOp is one request of a scenario, starting at t0; worker i calls it
 // in a loop. It bounds itself by the bench's timeout, and the end of ctx
@@ -107,6 +117,12 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 16
 		opt.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: t}
+	}
+	if opt.Transport == "" {
+		opt.Transport = TransportTCP
+	}
+	if opt.Transport != TransportTCP && opt.Transport != TransportWS {
+		return nil, fmt.Errorf("bench: unknown transport %q (tcp, ws)", opt.Transport)
 	}
 	if opt.Prefix == "" {
 		opt.Prefix = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 10) + "-"

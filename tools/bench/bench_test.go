@@ -158,10 +158,22 @@ func TestBenchBadOptions(t *testing.T) {
 		{Options{Scenario: ScenarioNATSRR}, "--nats"},
 		{Options{UC: "http://x", Conns: -1}, "conns"},
 		{Options{UC: "http://127.0.0.1:1", Conns: 1}, "sign up"},
+		{Options{UC: "http://x", Transport: "udp"}, "unknown transport"},
 	} {
 		if _, err := Run(tooltest.Ctx(t), c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%+v: err = %v, want %q", c.opt, err, c.want)
 		}
+	}
+}
+
+// With --transport ws the players go to uc's ws_url; a uc that answers
+// none (its gate serves no WebSocket) is an error that says so.
+func TestBenchWSNeedsWSURL(t *testing.T) {
+	g := clienttest.StartGate(t, nil)
+	uc := clienttest.StartUC(t, g.Addr())
+	_, err := Run(tooltest.Ctx(t), Options{UC: uc.URL, Conns: 1, Duration: time.Second, Transport: TransportWS})
+	if err == nil || !strings.Contains(err.Error(), "no ws_url") {
+		t.Fatalf("err = %v, want the missing ws_url named", err)
 	}
 }
 

@@ -172,8 +172,14 @@ func (c *benchConn) connect(ctx context.Context, p *benchPlayer, timeout time.Du
 	c.close()
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", p.addr)
+	var conn net.Conn
+	var err error
+	if p.opt.Transport == TransportWS {
+		conn, err = client.DialWS(dctx, p.addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(dctx, "tcp", p.addr)
+	}
 	if err != nil {
 		return fmt.Errorf("bench: dial %s: %w", p.addr, err)
 	}

@@ -101,8 +101,14 @@ func signUp(ctx context.Context, uc *client.UC, opt Options, device string) (*be
 			return nil, fmt.Errorf("bench: sign up %s: %w", device, err)
 		}
 		p := &benchPlayer{opt: opt, token: res.GetToken(), addr: res.GetAddr()}
+		if opt.Transport == TransportWS {
+			p.addr = res.GetWsUrl()
+		}
 		if opt.Gate != "" {
 			p.addr = opt.Gate
+		}
+		if p.addr == "" {
+			return nil, errors.New("bench: uc answered no ws_url: the gate serves no WebSocket (start it with --gate-ws-listen)")
 		}
 		if opt.Scenario == ScenarioMixed {
 			// Its logins are part of the run (the ramp): uc's answer

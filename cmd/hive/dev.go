@@ -12,6 +12,7 @@ import (
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
 	"github.com/qeetap/hive/tools/admin"
+	"github.com/qeetap/hive/uc"
 )
 
 // runDev is `hive dev`: everything in one process (DESIGN §7).
@@ -171,6 +172,9 @@ func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *ob
 	}
 	if ms != nil {
 		fmt.Fprintf(w, "  metrics  http://%s/metrics\n", dialable(ms.Addr()))
+	}
+	if a, ok := addr["uc"]; ok {
+		fmt.Fprintf(w, "  play     http://%s%s/ (the demo game page, in a browser)\n", a, uc.PlayPath)
 	}
 	if uc, ok := addr["uc"]; ok && restarted {
 		// The players registered before are still there: registering the

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -24,6 +25,18 @@ type Config struct {
 	// Advertise is the ip:port uc hands to clients for this gate. Empty: the
 	// listen address, with 127.0.0.1 for an unspecified host.
 	Advertise string
+	// WSListen is the address where the gate also serves WebSocket clients
+	// (same sessions, one frame per binary message; docs/PROTOCOL.md).
+	// Empty: no WebSocket.
+	WSListen string
+	// WSAdvertise is the URL uc hands to WebSocket clients for this gate
+	// (wss://play.example.com/ws behind a TLS proxy). Empty:
+	// ws://<advertise host>:<WebSocket port>/ws when WSListen is set.
+	WSAdvertise string
+	// WSOrigins are the Origin header values a browser may open a WebSocket
+	// from ("*": any). Empty: only pages of the gate's own host. A request
+	// without an Origin (not a browser) is always allowed.
+	WSOrigins []string
 	// ID names the gate on the bus (gate.<ID>.<session>) and in the registry.
 	// Letters, digits, '-' and '_' only: it is a NATS subject token.
 	ID string
@@ -152,6 +165,17 @@ func IDFrom(host, suffix string) string {
 func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "gate-listen", c.Listen, "gate TCP address for clients")
 	fs.StringVar(&c.Advertise, "gate-advertise", c.Advertise, "ip:port uc hands to clients for this gate (default: --gate-listen, 127.0.0.1 for an unspecified host)")
+	fs.StringVar(&c.WSListen, "gate-ws-listen", c.WSListen, "address where the gate also serves WebSocket clients at / and /ws; empty = no WebSocket")
+	fs.StringVar(&c.WSAdvertise, "gate-advertise-ws", c.WSAdvertise, "WebSocket URL uc hands to clients for this gate, e.g. wss://play.example.com/ws behind a TLS proxy (default: ws://<advertise host>:<ws port>/ws when --gate-ws-listen is set)")
+	fs.Func("gate-ws-origins", "Origin values browsers may open a WebSocket from, comma-separated (scheme://host[:port]; * = any); empty = the gate's own host only; clients sending no Origin are always allowed", func(s string) error {
+		c.WSOrigins = nil
+		for _, o := range strings.Split(s, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.WSOrigins = append(c.WSOrigins, o)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&c.ID, "gate-id", c.ID, "gate id on the bus and in the registry: letters, digits, '-', '_' (default: hostname plus a random suffix)")
 	fs.DurationVar(&c.LoginTimeout, "gate-login-timeout", c.LoginTimeout, "time a new connection has to log in")
 	fs.DurationVar(&c.IdleTimeout, "gate-idle-timeout", c.IdleTimeout, "close a logged-in session silent for this long (msg.Echo.Req is the heartbeat)")
@@ -192,6 +216,21 @@ func (c *Config) validate() error {
 	if c.Advertise != "" {
 		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
 			errs = append(errs, fmt.Errorf("--gate-advertise %q: %v", c.Advertise, err))
+		}
+	}
+	if c.WSListen != "" {
+		if _, _, err := net.SplitHostPort(c.WSListen); err != nil {
+			errs = append(errs, fmt.Errorf("--gate-ws-listen %q: %v", c.WSListen, err))
+		}
+	}
+	if c.WSAdvertise != "" {
+		if u, err := url.Parse(c.WSAdvertise); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--gate-advertise-ws %q: want a ws:// or wss:// URL with a host", c.WSAdvertise))
+		}
+	}
+	for _, o := range c.WSOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "") {
+			errs = append(errs, fmt.Errorf("--gate-ws-origins %q: want scheme://host[:port] or *", o))
 		}
 	}
 	for name, d := range map[string]time.Duration{
@@ -250,4 +289,15 @@ func (c *Config) advertiseAddr(actual net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// wsURL is the WebSocket URL published for clients, given the actual
+// WebSocket and TCP listen addresses; empty without WebSocket.
+func (c *Config) wsURL(ws, tcp net.Addr) string {
+	if c.WSAdvertise != "" || ws == nil {
+		return c.WSAdvertise
+	}
+	host, _, _ := net.SplitHostPort(c.advertiseAddr(tcp))
+	_, port, _ := net.SplitHostPort(ws.String())
+	return "ws://" + net.JoinHostPort(host, port) + "/ws"
 }

@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"net"
 	"sync"
 	"time"
 
@@ -179,10 +178,11 @@ func (s *session) wrote(bp *[]byte, err error) bool {
 }
 
 // finishKick shuts the write side after the kick frame went out: the
-// client reads the kick, then EOF. The reader lingers for the client's close.
+// client reads the kick, then EOF (TCP) or a close frame (WebSocket). The
+// reader lingers for the client's close.
 func (s *session) finishKick() {
-	if tc, ok := s.conn.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
+	if wc, ok := s.conn.(interface{ CloseWrite() error }); ok {
+		_ = wc.CloseWrite()
 	} else {
 		s.close("")
 		return

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,11 +60,15 @@ type Server struct {
 	kickLoginPay []byte        // msg.Kick.Res{RC_LOGIN_KICKED}
 	kickDrainPay []byte        // msg.Kick.Res{RC_GATE_DRAINING}
 
-	ln      net.Listener
-	addr    string
-	gateSub *nats.Subscription
-	userCh  chan *nats.Msg
-	lease   registry.Lease
+	ln       net.Listener
+	addr     string
+	wsLn     net.Listener        // --gate-ws-listen; nil without
+	wsSrv    *http.Server        // serves the upgrades on wsLn
+	upgrader *websocket.Upgrader // of wsSrv
+	admitMu  sync.RWMutex        // see admit
+	gateSub  *nats.Subscription
+	userCh   chan *nats.Msg
+	lease    registry.Lease
 
 	sessions sync.Map // session id -> *session
 	userSubs sync.Map // *nats.Subscription -> *session
@@ -172,6 +178,11 @@ func (s *Server) Start() error {
 		ln.Close()
 		return fmt.Errorf("gate: subscribe %s: %w", bus.GateWildcard(s.cfg.ID), err)
 	}
+	if err := s.startWS(); err != nil {
+		ln.Close()
+		_ = s.gateSub.Unsubscribe()
+		return err
+	}
 	s.userCh = make(chan *nats.Msg, userChanSize)
 	s.wg.Add(1)
 	go s.dispatchUser()
@@ -186,16 +197,25 @@ func (s *Server) Start() error {
 	}
 	s.wg.Add(1)
 	go s.report()
-	s.log.Info("gate serving", "listen", s.addr, "advertise", s.cfg.advertiseAddr(ln.Addr()))
+	s.log.Info("gate serving", "listen", s.addr, "advertise", s.cfg.advertiseAddr(ln.Addr()), "ws_url", s.WSURL())
 	return nil
 }
 
 // gateEntry is the registry entry for the current load.
 func (s *Server) gateEntry() registry.Gate {
 	return registry.Gate{
-		ID: s.cfg.ID, Addr: s.cfg.advertiseAddr(s.ln.Addr()), Conns: s.Conns(),
+		ID: s.cfg.ID, Addr: s.cfg.advertiseAddr(s.ln.Addr()), WSURL: s.WSURL(), Conns: s.Conns(),
 		Capacity: s.cfg.MaxConns, Version: s.cfg.Version, Started: s.epoch.UTC().Truncate(time.Second),
 	}
+}
+
+// WSURL is the WebSocket URL published for clients; empty without
+// --gate-ws-listen.
+func (s *Server) WSURL() string {
+	if s.wsLn == nil {
+		return ""
+	}
+	return s.cfg.wsURL(s.wsLn.Addr(), s.ln.Addr())
 }
 
 // report republishes the connection count when it changed.

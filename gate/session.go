@@ -105,7 +105,8 @@ func (s *session) run() {
 			s.setReason(closeEOF)
 			return
 		case errors.Is(err, frame.ErrFrameTooShort), errors.Is(err, frame.ErrFrameTooLarge),
-			errors.Is(err, frame.ErrEmptyAPI), errors.Is(err, frame.ErrAPISize), errors.Is(err, io.ErrUnexpectedEOF):
+			errors.Is(err, frame.ErrEmptyAPI), errors.Is(err, frame.ErrAPISize), errors.Is(err, io.ErrUnexpectedEOF),
+			errors.Is(err, errWSFraming):
 			s.setReason(closeMalformed)
 			s.srv.log.Debug("protocol violation", "session", s.id, "err", err)
 			return
@@ -155,10 +156,7 @@ func (s *session) handle(api, payload []byte) {
 	}
 	loggedIn := state.speaksForUser()
 	if loggedIn {
-		if now := s.srv.mono(); now-s.extendedAt > int64(s.srv.slack) {
-			s.extendedAt = now
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
-		}
+		s.extendIdle()
 	}
 
 	a := staticAPIs[string(api)]
@@ -216,6 +214,26 @@ func (s *session) handle(api, payload []byte) {
 	}
 }
 
+// extendIdle pushes the idle deadline of a logged-in session forward: the
+// client is alive. Reader goroutine only.
+func (s *session) extendIdle() {
+	if now := s.srv.mono(); now-s.extendedAt > int64(s.srv.slack) {
+		s.extendedAt = now
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+	}
+}
+
+// peerAlive is a WebSocket ping or pong from the client, which counts as
+// activity like a frame. Called on the reader goroutine, inside a read.
+func (s *session) peerAlive() {
+	s.mu.Lock()
+	live := s.state.speaksForUser() && !s.stoppingLocked()
+	s.mu.Unlock()
+	if live {
+		s.extendIdle()
+	}
+}
+
 // allow takes a token from the session's bucket.
 func (s *session) allow() bool {
 	rate := s.srv.cfg.Rate
@@ -263,6 +281,7 @@ func (s *session) kick(payload []byte, closeReason, kickReason string, inline bo
 	act := s.queueLocked(envelope.KickRes, payload, false)
 	if act != actSlow && s.toLocked(phaseKicking) {
 		s.closeReason = closeReason
+		endWith(s.conn, closeReason)
 	}
 	if act == actNone && !s.flushing {
 		act = actFlush // nothing queued (cannot happen) still ends in finishKick
@@ -309,6 +328,7 @@ func (s *session) close(reason string) {
 		s.closeReason = reason
 	}
 	s.mu.Unlock()
+	endWith(s.conn, reason)
 	s.conn.Close()
 }
 
@@ -333,6 +353,7 @@ func (s *session) teardown() {
 	s.seq++
 	reqID := s.seq
 	s.mu.Unlock()
+	endWith(s.conn, reason)
 	s.conn.Close()
 	s.rd.Release()
 	s.srv.sessions.Delete(s.id)

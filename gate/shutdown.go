@@ -29,8 +29,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		rcancel()
 	}
-	s.draining.Store(true)
-	s.ln.Close()
+	s.startDraining()
 	<-s.acceptDone
 	n := s.Conns()
 	s.sessions.Range(func(_, v any) bool {
@@ -55,11 +54,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// startDraining refuses new connections from now on and closes the
+// listeners. Every session admitted before is in s.sessions when it returns.
+func (s *Server) startDraining() {
+	s.admitMu.Lock()
+	s.draining.Store(true)
+	s.admitMu.Unlock()
+	s.ln.Close()
+	s.closeWS()
+}
+
 // shutdownNow undoes a half-done Start.
 func (s *Server) shutdownNow() {
 	s.stopped.Store(true)
-	s.draining.Store(true)
-	s.ln.Close()
+	s.startDraining()
 	<-s.acceptDone
 	s.sessions.Range(func(_, v any) bool {
 		v.(*session).close(closeDrain)

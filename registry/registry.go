@@ -14,7 +14,8 @@ import (
 // Gate is one live gate as published at /hive/gates/<id> (JSON).
 type Gate struct {
 	ID       string    `json:"id"`
-	Addr     string    `json:"addr"` // ip:port clients connect to
+	Addr     string    `json:"addr"`             // ip:port clients connect to
+	WSURL    string    `json:"ws_url,omitempty"` // ws:// or wss:// URL of its WebSocket; empty: none
 	Conns    int       `json:"conns"`
 	Capacity int       `json:"capacity"`
 	Version  string    `json:"version"`

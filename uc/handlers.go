@@ -77,13 +77,17 @@ func (s *Server) login(a *account, gate registry.Gate) result {
 	if err != nil {
 		return s.internal(answerOf[msg.Auth_Res], def.ResCode_RC_SERVER_INTERNAL_ERROR, "sign token", err)
 	}
-	return result{status: http.StatusOK, res: &msg.Auth_Res{
+	res := &msg.Auth_Res{
 		Code:      proto.Int32(int32(def.ResCode_RC_OK)),
 		Token:     proto.String(tok),
 		Addr:      proto.String(gate.Addr),
 		AccountId: proto.Int64(a.ID),
 		ExpiresAt: proto.Int64(exp.Unix()),
-	}}
+	}
+	if gate.WSURL != "" { // absent, not empty, for a gate without WebSocket
+		res.WsUrl = proto.String(gate.WSURL)
+	}
+	return result{status: http.StatusOK, res: res}
 }
 
 // pickGate is the least-loaded live gate; ok false when none is live.

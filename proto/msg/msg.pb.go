@@ -878,6 +878,7 @@ type Auth_Res struct {
 	Addr          *string                `protobuf:"bytes,3,opt,name=addr" json:"addr,omitempty"`
 	AccountId     *int64                 `protobuf:"varint,4,opt,name=account_id,json=accountId" json:"account_id,omitempty"` // new
 	ExpiresAt     *int64                 `protobuf:"varint,5,opt,name=expires_at,json=expiresAt" json:"expires_at,omitempty"` // new, unix seconds
+	WsUrl         *string                `protobuf:"bytes,6,opt,name=ws_url,json=wsUrl" json:"ws_url,omitempty"`              // the gate's WebSocket URL; absent when it has none
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -947,6 +948,13 @@ func (x *Auth_Res) GetExpiresAt() int64 {
 	return 0
 }
 
+func (x *Auth_Res) GetWsUrl() string {
+	if x != nil && x.WsUrl != nil {
+		return *x.WsUrl
+	}
+	return ""
+}
+
 type Registry_Req struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      *string                `protobuf:"bytes,1,req,name=username" json:"username,omitempty"`
@@ -1006,6 +1014,7 @@ type Registry_Res struct {
 	Addr          *string                `protobuf:"bytes,3,opt,name=addr" json:"addr,omitempty"`
 	AccountId     *int64                 `protobuf:"varint,4,opt,name=account_id,json=accountId" json:"account_id,omitempty"` // new
 	ExpiresAt     *int64                 `protobuf:"varint,5,opt,name=expires_at,json=expiresAt" json:"expires_at,omitempty"` // new
+	WsUrl         *string                `protobuf:"bytes,6,opt,name=ws_url,json=wsUrl" json:"ws_url,omitempty"`              // as Auth.Res
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1073,6 +1082,13 @@ func (x *Registry_Res) GetExpiresAt() int64 {
 		return *x.ExpiresAt
 	}
 	return 0
+}
+
+func (x *Registry_Res) GetWsUrl() string {
+	if x != nil && x.WsUrl != nil {
+		return *x.WsUrl
+	}
+	return ""
 }
 
 type BindAccount_Req struct {
@@ -2911,13 +2927,13 @@ var File_msg_msg_proto protoreflect.FileDescriptor
 
 const file_msg_msg_proto_rawDesc = "" +
 	"\n" +
-	"\rmsg/msg.proto\x12\x03msg\x1a\rdef/def.proto\"\x80\x02\n" +
+	"\rmsg/msg.proto\x12\x03msg\x1a\rdef/def.proto\"\x97\x02\n" +
 	"\x04Auth\x1at\n" +
 	"\x03Req\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x03 \x01(\tR\bpassword\x12\x1b\n" +
-	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x1a\x81\x01\n" +
+	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x1a\x98\x01\n" +
 	"\x03Res\x12\x12\n" +
 	"\x04code\x18\x01 \x02(\x05R\x04code\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x12\n" +
@@ -2925,11 +2941,12 @@ const file_msg_msg_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x04 \x01(\x03R\taccountId\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x05 \x01(\x03R\texpiresAt\"\xcd\x01\n" +
+	"expires_at\x18\x05 \x01(\x03R\texpiresAt\x12\x15\n" +
+	"\x06ws_url\x18\x06 \x01(\tR\x05wsUrl\"\xe4\x01\n" +
 	"\bRegistry\x1a=\n" +
 	"\x03Req\x12\x1a\n" +
 	"\busername\x18\x01 \x02(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x02 \x02(\tR\bpassword\x1a\x81\x01\n" +
+	"\bpassword\x18\x02 \x02(\tR\bpassword\x1a\x98\x01\n" +
 	"\x03Res\x12\x12\n" +
 	"\x04code\x18\x01 \x02(\x05R\x04code\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x12\n" +
@@ -2937,7 +2954,8 @@ const file_msg_msg_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x04 \x01(\x03R\taccountId\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x05 \x01(\x03R\texpiresAt\"\x86\x01\n" +
+	"expires_at\x18\x05 \x01(\x03R\texpiresAt\x12\x15\n" +
+	"\x06ws_url\x18\x06 \x01(\tR\x05wsUrl\"\x86\x01\n" +
 	"\vBindAccount\x1a\\\n" +
 	"\x03Req\x12\x1d\n" +
 	"\n" +

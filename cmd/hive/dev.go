@@ -57,6 +57,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	devPlayOrigins(fs)
 
 	// NATS: the embedded server unless --nats points elsewhere. The
 	// embedded one runs with the identities and permissions of production
@@ -148,6 +149,21 @@ func devAdminToken(fs *flag.FlagSet, dataDir string) (string, error) {
 		return "", err
 	}
 	return tok, fs.Set("game-admin-token", tok)
+}
+
+// devPlayOrigins lets the demo page at /play/, served by uc on another port
+// than the gate's WebSocket, open it: unless --gate-ws-origins is given,
+// `hive dev` lets every origin in (a page still needs a token from uc,
+// whose answers other origins cannot read without --uc-cors-origins).
+func devPlayOrigins(fs *flag.FlagSet) {
+	if fs.Lookup("gate-ws-origins") == nil {
+		return
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gate-ws-origins" })
+	if !given {
+		_ = fs.Set("gate-ws-origins", "*")
+	}
 }
 
 // printDevBanner tells a newcomer where everything is and what to try first;

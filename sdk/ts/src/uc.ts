@@ -41,11 +41,6 @@ export type UcAnswer<R extends { code: number }> = Omit<R, "code" | "$typeName" 
   httpStatus: number;
   /** Seconds from Retry-After (on 429 and RC_ACCOUNT_LOCKED), or undefined. */
   retryAfter?: number;
-  /**
-   * The gate's WebSocket URL (ws_url, next to addr) on a login answer, when
-   * the gate serves WebSocket (--gate-ws-listen): for connectWebSocket.
-   */
-  wsUrl?: string;
 };
 
 /** UcError is an answer that is not a uc answer (no JSON, no code). */
@@ -168,7 +163,6 @@ export class UcClient {
     }
     const { $typeName: _t, $unknown: _u, ...rest } = m as R & { $typeName: string; $unknown?: unknown };
     const answer = { ...rest, code: m.code as ResCode, message: typeof message === "string" ? message : "", httpStatus: res.status } as UcAnswer<R>;
-    if (typeof fields.ws_url === "string" && !answer.wsUrl) answer.wsUrl = fields.ws_url;
     const ra = res.headers.get("Retry-After");
     if (ra !== null && /^\d+$/.test(ra.trim())) answer.retryAfter = Number(ra.trim());
     return answer;

@@ -42,6 +42,7 @@ export const wsCloseReasons: Readonly<Record<number, string>> = {
   1001: "the gate is going away (draining)",
   1003: "the gate refused a text message: frames go in binary messages",
   1006: "connection lost",
+  1007: "the gate refused a message that is not exactly one whole frame",
   1009: "message too large for the gate",
   1011: "the gate failed",
   1013: "the gate is full: try again later",

@@ -61,6 +61,7 @@ export async function startDev(): Promise<Dev> {
       "--nats-listen", "",
       "--uc-listen", "127.0.0.1:0",
       "--gate-listen", "127.0.0.1:0",
+      "--gate-ws-listen", "127.0.0.1:0",
       "--sms-webhook", `http://127.0.0.1:${smsPort}/`,
       "--sms-min-interval", "0s",
     ],

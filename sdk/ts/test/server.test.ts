@@ -387,6 +387,7 @@ describe("WebSocket at the gate", () => {
   for (const [what, send, code] of [
     ["a text message", (ws: WebSocket) => ws.send("hello"), 1003],
     ["a message over the largest frame", (ws: WebSocket) => ws.send(new Uint8Array(70_000)), 1009],
+    ["a message shorter than its frame's size", (ws: WebSocket) => ws.send(Uint8Array.of(0x08, 0x00, 0x01, 0x00)), 1007],
   ] as const) {
     test(`${what} ends the connection with close code ${code}, told in words`, limit, async () => {
       const { s, t } = await wsSession(await guest());

@@ -43,6 +43,29 @@ func TestDevBannerOnRestart(t *testing.T) {
 	}
 }
 
+// wsService is a started gate that also serves WebSocket.
+type wsService struct {
+	fakeService
+	url string
+}
+
+func (w wsService) WSURL() string { return w.url }
+
+// The banner names the gate's WebSocket URL when it has one, and no
+// WebSocket line when it has none.
+func TestDevBannerShowsWebSocketURL(t *testing.T) {
+	c := &config{common: common{DataDir: "./data"}}
+	var with, without strings.Builder
+	printDevBanner(&with, c, "", []running{{"gate", wsService{fakeService{"127.0.0.1:9000"}, "ws://127.0.0.1:7101/ws"}}}, nil, false)
+	printDevBanner(&without, c, "", []running{{"gate", wsService{fakeService{"127.0.0.1:9000"}, ""}}}, nil, false)
+	if !strings.Contains(with.String(), "  gate-ws  ws://127.0.0.1:7101/ws\n") {
+		t.Errorf("the banner lacks the WebSocket URL:\n%s", with.String())
+	}
+	if strings.Contains(without.String(), "gate-ws") {
+		t.Errorf("a gate without WebSocket shows one:\n%s", without.String())
+	}
+}
+
 // A part's error is prefixed with the part's name once, never twice.
 func TestStartPartsNamesThePartOnce(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -57,5 +80,17 @@ func TestStartPartsNamesThePartOnce(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("part error %q: got %v, want %q", msg, err, want)
 		}
+	}
+}
+
+// `hive dev` serves WebSocket by default; `hive gate` only when told.
+func TestGateWSListenDefaults(t *testing.T) {
+	dev, _ := devFlags()
+	gate, _ := clusterFlags("gate")
+	if got := dev.Lookup("gate-ws-listen").DefValue; got != devGateWSListen {
+		t.Errorf("hive dev --gate-ws-listen default %q, want %q", got, devGateWSListen)
+	}
+	if got := gate.Lookup("gate-ws-listen").DefValue; got != "" {
+		t.Errorf("hive gate --gate-ws-listen default %q, want empty (off)", got)
 	}
 }

@@ -17,14 +17,14 @@ import (
 )
 
 // devAddrs are the listen addresses of a `hive dev` started by a test.
-type devAddrs struct{ uc, gate, nats, dataDir string }
+type devAddrs struct{ uc, gate, gateWS, nats, dataDir string }
 
 // devArgs returns `hive dev` arguments on free ports with the limits a
 // benchmark needs off (per-session rate, per-IP sign-up rate).
 func devArgs(t testing.TB, dataDir string) ([]string, devAddrs) {
 	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	a := devAddrs{uc: free(), gate: free(), nats: free(), dataDir: dataDir}
-	return []string{"dev", "--data-dir", dataDir, "--uc-listen", a.uc, "--gate-listen", a.gate,
+	a := devAddrs{uc: free(), gate: free(), gateWS: free(), nats: free(), dataDir: dataDir}
+	return []string{"dev", "--data-dir", dataDir, "--uc-listen", a.uc, "--gate-listen", a.gate, "--gate-ws-listen", a.gateWS,
 		"--nats-listen", a.nats, "--gate-rate", "0", "--gate-max-conns-per-ip", "0", "--gate-ip-login-rate", "0", "--uc-ip-rate", "0", "--log-level", "warn"}, a
 }
 

@@ -189,7 +189,7 @@ func TestBinaryDevServesAndDrains(t *testing.T) {
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	args := []string{"dev", "--data-dir", dataDir, "--nats-listen", natsAddr}
 	listen := map[string]string{}
-	for _, f := range []string{"uc-listen", "gate-listen"} { // free ports for every listener
+	for _, f := range []string{"uc-listen", "gate-listen", "gate-ws-listen"} { // free ports for every listener
 		listen[f] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 		args = append(args, "--"+f, listen[f])
 	}

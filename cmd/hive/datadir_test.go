@@ -48,9 +48,9 @@ func TestDevBusyPortOpensNothing(t *testing.T) {
 	defer ln.Close()
 	busy := ln.Addr().String()
 	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	for _, flagName := range []string{"uc-listen", "gate-listen", "nats-listen", "metrics-listen"} {
+	for _, flagName := range []string{"uc-listen", "gate-listen", "gate-ws-listen", "nats-listen", "metrics-listen"} {
 		dir := t.TempDir()
-		args := []string{"dev", "--data-dir", dir, "--uc-listen", free(), "--gate-listen", free(), "--nats-listen", free(), "--metrics-listen", free()}
+		args := []string{"dev", "--data-dir", dir, "--uc-listen", free(), "--gate-listen", free(), "--gate-ws-listen", free(), "--nats-listen", free(), "--metrics-listen", free()}
 		args = append(args, "--"+flagName, busy) // the last one wins
 		var out, errOut strings.Builder
 		code := run(context.Background(), args, &out, &errOut)
@@ -65,7 +65,7 @@ func TestDevBusyPortOpensNothing(t *testing.T) {
 	// One address for two flags is caught the same way.
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	var out, errOut strings.Builder
-	code := run(context.Background(), []string{"dev", "--data-dir", t.TempDir(), "--uc-listen", addr, "--gate-listen", addr, "--nats-listen", ""}, &out, &errOut)
+	code := run(context.Background(), []string{"dev", "--data-dir", t.TempDir(), "--uc-listen", addr, "--gate-listen", addr, "--gate-ws-listen", "", "--nats-listen", ""}, &out, &errOut)
 	if code != exitFailure || !strings.Contains(errOut.String(), "is in use") {
 		t.Errorf("one address for --uc-listen and --gate-listen: exit %d, stderr %q", code, errOut.String())
 	}

@@ -185,6 +185,9 @@ func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *ob
 			a = "running (no listener: NATS only)"
 		}
 		fmt.Fprintf(w, "  %-8s %s\n", r.name, a)
+		if ws, ok := r.svc.(interface{ WSURL() string }); ok && ws.WSURL() != "" {
+			fmt.Fprintf(w, "  %-8s %s\n", r.name+"-ws", ws.WSURL())
+		}
 	}
 	if ms != nil {
 		fmt.Fprintf(w, "  metrics  http://%s/metrics\n", dialable(ms.Addr()))

@@ -27,7 +27,7 @@ func TestBinarySecondDevOnOneDataDir(t *testing.T) {
 	dataDir := t.TempDir()
 	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
 	ucAddr, metricsAddr := free(), free()
-	args := []string{"dev", "--data-dir", dataDir, "--nats-listen", free(), "--uc-listen", ucAddr, "--gate-listen", free(), "--metrics-listen", metricsAddr}
+	args := []string{"dev", "--data-dir", dataDir, "--nats-listen", free(), "--uc-listen", ucAddr, "--gate-listen", free(), "--gate-ws-listen", free(), "--metrics-listen", metricsAddr}
 
 	first := exec.Command(hiveBin(t), args...)
 	first.Env = cleanEnv()

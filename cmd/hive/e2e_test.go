@@ -35,10 +35,10 @@ type devProc struct {
 func startDev(t *testing.T, dataDir string) *devProc {
 	t.Helper()
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	natsAddr, ucAddr, gateAddr, metricsAddr := addr(), addr(), addr(), addr()
+	natsAddr, ucAddr, gateAddr, gateWSAddr, metricsAddr := addr(), addr(), addr(), addr(), addr()
 	d := &devProc{exited: make(chan error, 1), natsURL: "nats://" + natsAddr, ucURL: "http://" + ucAddr}
 	d.cmd = exec.Command(hiveBin(t), "dev", "--data-dir", dataDir, "--nats-listen", natsAddr,
-		"--uc-listen", ucAddr, "--gate-listen", gateAddr, "--metrics-listen", metricsAddr)
+		"--uc-listen", ucAddr, "--gate-listen", gateAddr, "--gate-ws-listen", gateWSAddr, "--metrics-listen", metricsAddr)
 	d.cmd.Env = cleanEnv()
 	d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.err
 	if err := d.cmd.Start(); err != nil {

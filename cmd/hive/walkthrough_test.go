@@ -484,7 +484,7 @@ func (w *walk) secondDevRefused() {
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
 	metrics := addr()
 	cmd := exec.Command(hiveBin(t), "dev", "--data-dir", w.dataDir, "--nats-listen", addr(),
-		"--uc-listen", addr(), "--gate-listen", addr(), "--metrics-listen", metrics)
+		"--uc-listen", addr(), "--gate-listen", addr(), "--gate-ws-listen", addr(), "--metrics-listen", metrics)
 	cmd.Env = cleanEnv()
 	var out, errOut syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -114,6 +114,7 @@ const refreshMails = () => act(async () => {
     for (const [label, schema] of [["read", ReadMail_ReqSchema], ["claim", ClaimMail_ReqSchema]]) {
       const b = document.createElement("button");
       b.textContent = label;
+      b.dataset.action = label;
       b.onclick = () => act(async () => {
         const r = await session.call(create(schema, { id: m.id }));
         $("mail-result").textContent = `${label} ${m.id}: ${code(r.code)}`;

@@ -1,6 +1,7 @@
 // The demo page in headless Chromium against a real `hive dev`: two guests
 // in two browser profiles, a gift from one to the other, the push on the
-// receiver's page, and its kick when the account logs in elsewhere.
+// receiver's page, an operator mail claimed there, its kick when the
+// account logs in elsewhere, then a login with username and password.
 // Chromium comes from CHROME_PATH or /usr/bin/chromium (Debian: apt-get
 // install chromium); puppeteer-core never downloads one. Without it the
 // test skips, unless HIVE_REQUIRE_BROWSER=1, which makes it fail.
@@ -25,7 +26,7 @@ let browser: Browser;
 before(async () => {
   if (skip) return;
   assert.ok(haveChrome, `HIVE_REQUIRE_BROWSER=1 but no Chromium at ${chrome} (apt-get install chromium, or set CHROME_PATH)`);
-  dev = await startDev();
+  dev = await startDev({ nats: true }); // NATS for `hive admin mail`
   // --no-sandbox: the tests may run as root (CI containers).
   browser = await puppeteer.launch({ executablePath: chrome, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
 });
@@ -60,7 +61,7 @@ async function guestLogin(page: Page): Promise<string> {
   return id;
 }
 
-test("two players on the demo page: a gift, its push, a kick", { skip, timeout: 120_000 }, async () => {
+test("two players on the demo page: a gift and its push, a mail claimed, a kick, a password login", { skip, timeout: 120_000 }, async () => {
   const problems: string[] = [];
   const a = await open(problems);
   const b = await open(problems);
@@ -83,7 +84,17 @@ test("two players on the demo page: a gift, its push, a kick", { skip, timeout: 
     .waitForSelector('#log li[data-kind="push"][data-api="msg.GetItems.Res"]', { timeout: 30_000 })
     .catch(async (e) => assert.fail(`no push on B: ${e}\nlog:\n${await logText(b)}`));
 
-  // B's account logs in elsewhere (the SDK over TCP): B's page is kicked.
+  // An operator mail to B: its push on B's page, then B claims it.
+  const sent = JSON.parse(dev.admin("mail", "--to", idB, "--title", "Welcome", "--content", "from the test", "--items", "100:7"));
+  assert.equal(sent.delivered, 1, JSON.stringify(sent));
+  await b
+    .waitForSelector('#log li[data-kind="push"][data-api="msg.GetMails.Res"]', { timeout: 30_000 })
+    .catch(async (e) => assert.fail(`no mail push on B: ${e}\nlog:\n${await logText(b)}`));
+  await b.waitForFunction(() => document.getElementById("mails")?.textContent?.includes("Welcome"), { timeout: 30_000 });
+  await b.click('#mails button[data-action="claim"]');
+  await b.waitForFunction(() => / RC_OK$/.test(document.getElementById("mail-result")?.textContent ?? ""), { timeout: 30_000 });
+
+    // B's account logs in elsewhere (the SDK over TCP): B's page is kicked.
   const uc = new UcClient(dev.ucUrl);
   const again = await uc.guest(deviceB!);
   assert.equal(again.code, ResCode.RC_OK, again.message);
@@ -100,5 +111,15 @@ test("two players on the demo page: a gift, its push, a kick", { skip, timeout: 
   } finally {
     elsewhere.close();
   }
+
+  // The kicked page plays on with a username and password instead.
+  const name = `web_${Date.now().toString(36)}`;
+  await b.$eval("#username", (el, v) => ((el as HTMLInputElement).value = v), name);
+  await b.$eval("#password", (el) => ((el as HTMLInputElement).value = "secret-web-1"));
+  await b.click("#register");
+  await b.waitForFunction(() => document.getElementById("status")?.textContent === "playing", { timeout: 30_000 });
+  const idNamed = await b.$eval("#player", (el) => (el as HTMLElement).dataset.id);
+  assert.notEqual(idNamed, idB);
+  assert.equal((await uc.auth(name, "secret-web-1")).accountId, BigInt(idNamed!));
   assert.deepEqual(problems, []);
 });

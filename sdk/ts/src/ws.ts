@@ -12,14 +12,12 @@ export interface WebSocketLike {
   binaryType: string;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
-  // The event types differ between the browser and "ws": only .data,
-  // .code and .reason are read.
-  /* eslint-disable @typescript-eslint/no-explicit-any */
-  onopen: ((ev: any) => void) | null;
-  onmessage: ((ev: any) => void) | null;
-  onclose: ((ev: any) => void) | null;
-  onerror: ((ev: any) => void) | null;
-  /* eslint-enable @typescript-eslint/no-explicit-any */
+  // The event types differ between the browser and "ws" (never admits
+  // both): only .data, .code and .reason are read.
+  onopen: ((ev: never) => void) | null;
+  onmessage: ((ev: never) => void) | null;
+  onclose: ((ev: never) => void) | null;
+  onerror: ((ev: never) => void) | null;
 }
 
 /** WebSocketConstructor makes a WebSocketLike: globalThis.WebSocket, or `WebSocket` from "ws". */

@@ -180,7 +180,7 @@ const ways: Way[] = [
     name: "WebSocket",
     dial: (a) => {
       assert.ok(a.wsUrl, "uc's answer has no ws_url: hive dev should serve WebSocket");
-      return websocket(a.wsUrl, { WebSocket: WebSocket as never });
+      return websocket(a.wsUrl, { WebSocket });
     },
     cut: (t) => wsOf(t).terminate(),
     cutReason: /connection lost/,

@@ -50,7 +50,7 @@ after(() => {
   wss.close();
 });
 
-const opts = { WebSocket: WebSocket as never };
+const opts = { WebSocket };
 
 async function closedBy(serverSide: (ws: ServerSocket) => void): Promise<CloseInfo> {
   afterLogin = serverSide;

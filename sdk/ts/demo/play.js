@@ -30,7 +30,7 @@ function log(kind, text, api = "") {
 }
 
 const code = (c) => ResCode[c] ?? String(c);
-const json = (m) => JSON.stringify(m, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+const json = (m) => JSON.stringify(m, (k, v) => (k === "$typeName" ? undefined : typeof v === "bigint" ? v.toString() : v));
 
 function setStatus(text) {
   $("status").textContent = text;
@@ -56,7 +56,7 @@ async function login(answer) {
   }
   const s = session;
   s.on("push", (res) => {
-    log("push", json(res), res.$typeName);
+    log("push", `${res.$typeName} ${json(res)}`, res.$typeName);
     if (res.$typeName === "msg.GetItems.Res") showItems(res.items);
     if (res.$typeName === "msg.GetMails.Res") void refreshMails();
   });

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,8 +66,15 @@ type rawClient struct {
 	buf []byte
 }
 
+// dialLogin connects to addr (host:port, or a ws:// URL) and logs in.
 func dialLogin(addr, tok string) (*rawClient, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	var c net.Conn
+	var err error
+	if strings.HasPrefix(addr, "ws://") {
+		c, _, err = dialWSURL(addr, nil)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, 10*time.Second)
+	}
 	if err != nil {
 		return nil, err
 	}

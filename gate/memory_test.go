@@ -29,6 +29,8 @@ import (
 //
 //	HIVE_GATE_MEMBENCH=10000 go test ./gate -run TestIdleConnMemory -v -count 1
 //
+// With HIVE_GATE_MEMBENCH_WS=1 the clients connect over WebSocket.
+//
 // The clients, the NATS server and the game run in a child process (this
 // test binary again), so this process holds the gate alone: its sockets,
 // sessions, reader goroutines and NATS subscriptions. Kernel socket memory
@@ -79,6 +81,10 @@ func TestIdleConnMemory(t *testing.T) {
 	cfg.Listen, cfg.MaxConns = "127.0.0.1:0", n+10
 	cfg.IdleTimeout, cfg.LoginTimeout, cfg.Rate = time.Hour, time.Minute, 0
 	cfg.MaxConnsPerIP, cfg.LoginRatePerIP = 0, 0 // every connection comes from loopback
+	ws := os.Getenv("HIVE_GATE_MEMBENCH_WS") == "1"
+	if ws {
+		cfg.WSListen = "127.0.0.1:0"
+	}
 	g, err := New(cfg, Deps{NC: nc, Registry: reg, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +95,11 @@ func TestIdleConnMemory(t *testing.T) {
 	defer g.Shutdown(context.Background())
 
 	before := sample()
-	fmt.Fprintf(stdin, "GATE %s\n", g.Addr())
+	addr := g.Addr()
+	if ws {
+		addr = g.WSURL()
+	}
+	fmt.Fprintf(stdin, "GATE %s\n", addr)
 	start := time.Now()
 	if got := expect("READY "); got != strconv.Itoa(n) {
 		t.Fatalf("child logged in %s connections, want %d", got, n)
@@ -100,7 +110,7 @@ func TestIdleConnMemory(t *testing.T) {
 	}
 	after := sample()
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) / 1024 }
-	t.Logf("%d idle logged-in connections (logged in within %v)", n, loginTime.Round(time.Millisecond))
+	t.Logf("%d idle logged-in connections to %s (logged in within %v)", n, addr, loginTime.Round(time.Millisecond))
 	t.Logf("per connection: heap in use + stacks %.2f KiB (heap %.2f, stacks %.2f, goroutines %+d)",
 		per(after.heap+after.stack, before.heap+before.stack), per(after.heap, before.heap), per(after.stack, before.stack), after.goroutines-before.goroutines)
 	t.Logf("per connection: runtime Sys %.2f KiB, resident set (VmRSS) %.2f KiB", per(after.sys, before.sys), per(after.rss, before.rss))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +57,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics receives uc's collectors; nil: not exported.
 	Metrics prometheus.Registerer
+	// Play holds a web page served at PlayPath (hive dev's demo game page);
+	// nil: none.
+	Play fs.FS
 
 	// afterWrite is outbox.afterWrite: a fault point for crash tests.
 	afterWrite func(id int64) bool
@@ -298,6 +302,7 @@ func (s *Server) newApp() *fiber.App {
 		},
 	})
 	s.withCORS(app)
+	s.withPlay(app)
 	route[msg.Auth_Res](s, app, client.PathAuth, "auth", s.auth)
 	route[msg.Auth_Res](s, app, client.PathRegister, "register", s.register)
 	route[msg.BindAccount_Res](s, app, client.PathBindAccount, "bind_account", s.bindAccount)

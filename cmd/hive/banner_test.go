@@ -32,6 +32,9 @@ func TestDevBannerOnRestart(t *testing.T) {
 		t.Errorf("restart: the banner should suggest logging in or another name:\n%s", again.String())
 	}
 	for _, s := range []string{fresh.String(), again.String()} {
+		if !strings.Contains(s, "  play     http://127.0.0.1:8082/play/") {
+			t.Errorf("the banner lacks the demo page's URL:\n%s", s)
+		}
 		for _, name := range []string{"uc", "game", "gate"} {
 			if !strings.Contains(s, "  "+name+" ") {
 				t.Errorf("the banner lacks %s:\n%s", name, s)

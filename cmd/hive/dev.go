@@ -12,6 +12,7 @@ import (
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/obs"
 	"github.com/qeetap/hive/tools/admin"
+	"github.com/qeetap/hive/uc"
 )
 
 // runDev is `hive dev`: everything in one process (DESIGN §7).
@@ -59,6 +60,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	devPlayOrigins(fs)
 
 	// NATS: the embedded server unless --nats points elsewhere. The
 	// embedded one runs with the identities and permissions of production
@@ -152,6 +154,21 @@ func devAdminToken(fs *flag.FlagSet, dataDir string) (string, error) {
 	return tok, fs.Set("game-admin-token", tok)
 }
 
+// devPlayOrigins lets the demo page at /play/, served by uc on another port
+// than the gate's WebSocket, open it: unless --gate-ws-origins is given,
+// `hive dev` lets every origin in (a page still needs a token from uc,
+// whose answers other origins cannot read without --uc-cors-origins).
+func devPlayOrigins(fs *flag.FlagSet) {
+	if fs.Lookup("gate-ws-origins") == nil {
+		return
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gate-ws-origins" })
+	if !given {
+		_ = fs.Set("gate-ws-origins", "*")
+	}
+}
+
 // printDevBanner tells a newcomer where everything is and what to try first;
 // restarted is true when the data dir held a store or key from an earlier run.
 func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *obs.Server, restarted bool) {
@@ -177,6 +194,9 @@ func printDevBanner(w io.Writer, c *config, natsURL string, up []running, ms *ob
 	}
 	if ms != nil {
 		fmt.Fprintf(w, "  metrics  http://%s/metrics\n", dialable(ms.Addr()))
+	}
+	if a, ok := addr["uc"]; ok {
+		fmt.Fprintf(w, "  play     http://%s%s/ (the demo game page, in a browser)\n", a, uc.PlayPath)
 	}
 	if uc, ok := addr["uc"]; ok && restarted {
 		// The players registered before are still there: registering the

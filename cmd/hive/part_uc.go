@@ -4,6 +4,7 @@ import (
 	"flag"
 	"path/filepath"
 
+	"github.com/qeetap/hive/sdk/ts/demo"
 	"github.com/qeetap/hive/uc"
 )
 
@@ -30,10 +31,14 @@ func ucPart() part {
 					c.CreateLimit = 0
 				}
 			}
-			return uc.New(c, uc.Deps{
+			ud := uc.Deps{
 				NC: d.NC, JS: d.JS, Registry: d.Registry, Cache: d.Cache,
 				Logger: d.Log, Metrics: d.Metrics,
-			})
+			}
+			if d.Dev {
+				ud.Play = demo.Files // the demo game page at /play/
+			}
+			return uc.New(c, ud)
 		}
 	}}
 }

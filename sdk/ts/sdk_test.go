@@ -6,14 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // TestTypeScriptSDK runs `npm ci` when node_modules is missing and then
-// `npm test`: the codec against the shared vectors, the staleness check of
-// src/gen and the SDK against a real `hive dev` built from this repository.
-// Without node and npm it skips, unless HIVE_REQUIRE_NODE=1 (CI), which
-// makes it fail.
+// `npm test`: the codec against the shared vectors, the staleness checks of
+// src/gen and demo/hive.js, the SDK over TCP and WebSocket against a real
+// `hive dev` built from this repository, and the demo page in headless
+// Chromium (skipped without it unless HIVE_REQUIRE_BROWSER=1). Without node
+// and npm it skips, unless HIVE_REQUIRE_NODE=1 (CI), which makes it fail.
 func TestTypeScriptSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the TypeScript SDK tests (they build and start hive dev)")
@@ -44,6 +46,12 @@ func TestTypeScriptSDK(t *testing.T) {
 		t.Fatalf("npm test: %v\n%s", err, out)
 	}
 	t.Logf("npm test:\n%s", tail(out, 2000))
+	// node --test's skips would otherwise pass unseen.
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "# SKIP") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
 }
 
 // run runs a command in dir and fails the test with its output if it fails.

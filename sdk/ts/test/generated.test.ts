@@ -16,6 +16,11 @@ test("src/gen is what protoc-gen-es makes of proto/", (t) => {
   void execFileSync;
 });
 
+test("demo/hive.js is what esbuild makes of src/", () => {
+  const out = spawnSync(process.execPath, [resolve(root, "scripts/bundle.mjs"), "--check"], { encoding: "utf8" });
+  assert.equal(out.status, 0, `${out.stdout}${out.stderr}`);
+});
+
 test("the browser entry point imports no Node built-in", async () => {
   const { readFileSync } = await import("node:fs");
   const seen = new Set<string>();

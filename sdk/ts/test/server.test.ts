@@ -1,4 +1,5 @@
-// The SDK against a real `hive dev`: uc's REST calls and whole TCP sessions.
+// The SDK against a real `hive dev`: uc's REST calls and whole sessions over
+// TCP and WebSocket, the same tests for both.
 import { strict as assert } from "node:assert";
 import { after, before, describe, test } from "node:test";
 import {
@@ -18,10 +19,18 @@ import {
   connectTcp,
   FrameDecoder,
   tcp,
+  websocket,
+  WebSocketClosedError,
+  type Connect,
   type Response,
+  type SessionOptions,
   type Transport,
+  type UcAnswer,
+  type Auth_Res,
+  type WebSocketTransport,
 } from "../src/node.js";
 import { TcpTransport } from "../src/node.js";
+import { WebSocket } from "ws";
 import { readdir, readFile } from "node:fs/promises";
 import { startDev, type Dev } from "./support/dev.js";
 
@@ -143,12 +152,50 @@ describe("uc REST", () => {
   });
 });
 
-describe("TCP session", () => {
+type Login = UcAnswer<Auth_Res>;
+
+/** A way to the gate: the same session tests run over each. */
+interface Way {
+  name: string;
+  dial(a: Login): Connect;
+  /** cut kills the connection under the session, as a network failure would. */
+  cut(t: Transport): void;
+  /** cutReason matches the disconnect's reason after cut. */
+  cutReason: RegExp;
+  /** ended resolves once the connection has ended. */
+  ended(t: Transport): Promise<unknown>;
+}
+
+const wsOf = (t: Transport) => (t as WebSocketTransport).socket as unknown as WebSocket;
+
+const ways: Way[] = [
+  {
+    name: "TCP",
+    dial: (a) => tcp(a.addr),
+    cut: (t) => (t as TcpTransport).socket.destroy(new Error("network cut")),
+    cutReason: /network cut/,
+    ended: (t) => new Promise((r) => (t as TcpTransport).socket.once("close", r)),
+  },
+  {
+    name: "WebSocket",
+    dial: (a) => {
+      assert.ok(a.wsUrl, "uc's answer has no ws_url: hive dev should serve WebSocket");
+      return websocket(a.wsUrl, { WebSocket });
+    },
+    cut: (t) => wsOf(t).terminate(),
+    cutReason: /connection lost/,
+    ended: (t) => new Promise((r) => wsOf(t).once("close", r)),
+  },
+];
+
+for (const way of ways) describe(`${way.name} session`, () => {
+  const connect = (a: Login, opts: SessionOptions = {}) => Session.connect(way.dial(a), a.token, opts);
+
   test("guest login, GetItems, a gift and the receiver's push, a refused request", limit, async () => {
     const a = await guest();
     const b = await guest();
-    const sa = await connectTcp(a.addr, a.token);
-    const sb = await connectTcp(b.addr, b.token);
+    const sa = await connect(a);
+    const sb = await connect(b);
     try {
       assert.equal(sa.user?.id, a.accountId);
       const items = await sa.call(create(GetItems_ReqSchema, {}));
@@ -181,7 +228,8 @@ describe("TCP session", () => {
   });
 
   test("a bad token is refused with its code", limit, async () => {
-    await assert.rejects(connectTcp(dev.gateAddr, "not-a-token"), (e: unknown) => {
+    const a = await guest();
+    await assert.rejects(Session.connect(way.dial(a), "not-a-token"), (e: unknown) => {
       assert.ok(e instanceof HiveError);
       assert.equal(e.code, ResCode.RC_LOGIN_TOKEN_INVALID);
       return true;
@@ -192,12 +240,12 @@ describe("TCP session", () => {
     const device = newDeviceId();
     const first = await guest(device);
     let connects = 0;
-    let transport: TcpTransport | undefined;
-    const dial = tcp(first.addr);
+    let transport: Transport | undefined;
+    const dial = way.dial(first);
     const s1 = await Session.connect(
       async () => {
         connects++;
-        transport = (await dial()) as TcpTransport;
+        transport = await dial();
         return transport;
       },
       first.token,
@@ -207,10 +255,10 @@ describe("TCP session", () => {
     s1.on("disconnect", () => disconnects++);
     const kicked = new Promise<{ code: ResCode; reason: string }>((r) => s1.on("kick", r));
     const closed = new Promise<{ reason: string; code?: ResCode }>((r) => s1.on("close", r));
-    const socketClosed = new Promise((r) => transport!.socket.once("close", r));
+    const socketClosed = way.ended(transport!);
 
     const second = await guest(device);
-    const s2 = await connectTcp(second.addr, second.token);
+    const s2 = await connect(second);
     try {
       const k = await kicked;
       assert.equal(k.code, ResCode.RC_LOGIN_KICKED);
@@ -231,7 +279,7 @@ describe("TCP session", () => {
 
   test("a call times out while the server is stopped; the late answer is not taken for the next", limit, async () => {
     const a = await guest();
-    const s = await connectTcp(a.addr, a.token);
+    const s = await connect(a);
     try {
       dev.proc.kill("SIGSTOP");
       await stopped(dev.proc.pid!);
@@ -249,11 +297,11 @@ describe("TCP session", () => {
 
   test("a cut connection reconnects and logs in again with the token", limit, async () => {
     const a = await guest();
-    const transports: TcpTransport[] = [];
-    const dial = tcp(a.addr);
+    const transports: Transport[] = [];
+    const dial = way.dial(a);
     const s = await Session.connect(
       async (): Promise<Transport> => {
-        const t = (await dial()) as TcpTransport;
+        const t = await dial();
         transports.push(t);
         return t;
       },
@@ -264,8 +312,8 @@ describe("TCP session", () => {
       const disconnected = new Promise<{ reason: string }>((r) => s.on("disconnect", r));
       const reconnected = new Promise<{ attempt: number }>((r) => s.on("reconnect", r));
       // A network cut: the socket dies under the session.
-      transports[0].socket.destroy(new Error("network cut"));
-      assert.match((await disconnected).reason, /network cut/);
+      way.cut(transports[0]);
+      assert.match((await disconnected).reason, way.cutReason);
       // A call made while reconnecting waits and goes out after the new login.
       const items = s.call(create(GetItems_ReqSchema, {}));
       await reconnected;
@@ -280,13 +328,13 @@ describe("TCP session", () => {
 
   test("an idle session sends msg.Echo.Req as its heartbeat", limit, async () => {
     const a = await guest();
-    const dial = tcp(a.addr);
+    const dial = way.dial(a);
     let echoes = 0;
     let sawEcho!: () => void;
     const echoed = new Promise<void>((r) => (sawEcho = r));
     const s = await Session.connect(
       async (): Promise<Transport> => {
-        const t = (await dial()) as TcpTransport;
+        const t = await dial();
         const send = t.send.bind(t);
         t.send = (frame) => {
           if (new FrameDecoder().push(frame)[0]?.api === "msg.Echo.Req") {
@@ -307,5 +355,61 @@ describe("TCP session", () => {
     } finally {
       s.close();
     }
+  });
+});
+
+describe("WebSocket at the gate", () => {
+  /** wsSession logs in over WebSocket and hands back its transport. */
+  async function wsSession(a: Login): Promise<{ s: Session; t: Transport }> {
+    let t!: Transport;
+    const dial = ways[1].dial(a);
+    const s = await Session.connect(async () => (t = await dial()), a.token);
+    return { s, t };
+  }
+
+  test("a gift from a TCP player reaches a WebSocket player as a push", limit, async () => {
+    const a = await guest();
+    const b = await guest();
+    const sa = await connectTcp(a.addr, a.token);
+    const { s: sb } = await wsSession(b);
+    try {
+      const bBefore = gold(await sb.call(create(GetItems_ReqSchema, {}))) ?? 0n;
+      const pushed = next(sb, (res) => (gold(res) === bBefore + 3n ? true : undefined));
+      const gift = await sa.call(create(GiftItems_ReqSchema, { dstId: b.accountId, itemIdx: ItemType.ITEM_GOLD, itemNum: 3 }));
+      assert.equal(gift.code, ResCode.RC_OK);
+      assert.ok(await pushed);
+    } finally {
+      sa.close();
+      sb.close();
+    }
+  });
+
+  for (const [what, send, code] of [
+    ["a text message", (ws: WebSocket) => ws.send("hello"), 1003],
+    ["a message over the largest frame", (ws: WebSocket) => ws.send(new Uint8Array(70_000)), 1009],
+    ["a message shorter than its frame's size", (ws: WebSocket) => ws.send(Uint8Array.of(0x08, 0x00, 0x01, 0x00)), 1007],
+  ] as const) {
+    test(`${what} ends the connection with close code ${code}, told in words`, limit, async () => {
+      const { s, t } = await wsSession(await guest());
+      const closed = new Promise<{ reason: string; error?: Error }>((r) => s.on("close", r));
+      send(wsOf(t));
+      const c = await closed;
+      assert.ok(c.error instanceof WebSocketClosedError, `${c.reason}`);
+      assert.equal(c.error.closeCode, code);
+      assert.ok(s.closed);
+    });
+  }
+});
+
+describe("the demo page", () => {
+  test("hive dev serves the checked-in page and SDK bundle at /play/", limit, async () => {
+    const page = await fetch(`${dev.ucUrl}/play/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script type="module" src="\.\/play\.js">/);
+    const bundle = await fetch(`${dev.ucUrl}/play/hive.js`);
+    assert.equal(bundle.status, 200);
+    assert.match(bundle.headers.get("content-type") ?? "", /javascript/);
+    const file = await readFile(new URL("../../demo/hive.js", import.meta.url), "utf8");
+    assert.equal(await bundle.text(), file);
   });
 });

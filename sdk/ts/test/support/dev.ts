@@ -10,10 +10,18 @@ import { fileURLToPath } from "node:url";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../../..");
 
+/** Options of startDev. */
+export interface DevOptions {
+  /** Serve NATS on a free port, for `hive admin` (default: in-process only). */
+  nats?: boolean;
+}
+
 /** A running hive dev. */
 export interface Dev {
   ucUrl: string;
   gateAddr: string;
+  /** admin runs `hive admin ARGS` against this dev (needs DevOptions.nats) and returns its stdout. */
+  admin(...args: string[]): string;
   proc: ChildProcess;
   /** codeFor waits for the verification code uc sent to phone. */
   codeFor(phone: string): Promise<string>;
@@ -22,7 +30,7 @@ export interface Dev {
 }
 
 /** startDev starts hive dev and resolves once its banner lists uc and the gate. */
-export async function startDev(): Promise<Dev> {
+export async function startDev(opts: DevOptions = {}): Promise<Dev> {
   const tmp = mkdtempSync(join(tmpdir(), "hive-ts-dev-"));
   let bin = process.env.HIVE_BIN ?? "";
   if (bin === "") {
@@ -58,9 +66,10 @@ export async function startDev(): Promise<Dev> {
     [
       "dev",
       "--data-dir", join(tmp, "data"),
-      "--nats-listen", "",
+      "--nats-listen", opts.nats ? "127.0.0.1:0" : "",
       "--uc-listen", "127.0.0.1:0",
       "--gate-listen", "127.0.0.1:0",
+      "--gate-ws-listen", "127.0.0.1:0",
       "--sms-webhook", `http://127.0.0.1:${smsPort}/`,
       "--sms-min-interval", "0s",
     ],
@@ -89,6 +98,11 @@ export async function startDev(): Promise<Dev> {
   return {
     ucUrl: `http://${addrs.uc}`,
     gateAddr: addrs.gate,
+    admin(...args) {
+      const nats = /^\s+nats\s+(nats:\/\/\S+)$/m.exec(out)?.[1];
+      if (!nats) throw new Error(`hive dev serves no NATS (startDev({ nats: true })):\n${out}`);
+      return execFileSync(bin, ["admin", ...args, "--nats", nats, "--data-dir", join(tmp, "data")], { env, encoding: "utf8" });
+    },
     proc,
     codeFor(phone) {
       const have = codes.get(phone);

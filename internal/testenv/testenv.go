@@ -35,6 +35,8 @@ type NATS struct {
 	JS     jetstream.JetStream
 	// URL is the server's nats:// address on loopback, for separate clients.
 	URL string
+	// Cluster holds the nodes of StartNATSCluster by server name (nil otherwise).
+	Cluster map[string]*server.Server
 	// Secrets holds one credentials file per role (Secrets.CredsFile), for
 	// separate processes (--nats-creds).
 	Secrets *bus.Secrets
@@ -46,6 +48,12 @@ type NATS struct {
 // dir, listening on a free loopback port) and permissions on, creates the
 // EVENTS stream and the KV buckets, and stops it all when the test ends.
 func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	return StartNATSStore(t, bus.StoreConfig{})
+}
+
+// StartNATSStore is StartNATS with the store made by c (its partitions).
+func StartNATSStore(t testing.TB, c bus.StoreConfig) *NATS {
 	t.Helper()
 	sec, err := bus.InitSecrets(t.TempDir())
 	if err != nil {
@@ -72,7 +80,7 @@ func StartNATS(t testing.TB) *NATS {
 	if err != nil {
 		t.Fatalf("testenv: jetstream: %v", err)
 	}
-	if err := bus.EnsureStore(context.Background(), js, bus.StoreConfig{}); err != nil {
+	if err := bus.EnsureStore(context.Background(), js, c); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	n.Conn, n.JS = nc, js

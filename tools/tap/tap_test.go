@@ -316,7 +316,7 @@ func TestTapEveryPartition(t *testing.T) {
 	if len(lines) != 3*len(ids) {
 		t.Fatalf("%d lines, want %d", len(lines), 3*len(ids))
 	}
-	next := map[string]float64{}    // the scene each player's next line must have
+	next := map[string]float64{}     // the scene each player's next line must have
 	lastSeq := map[float64]float64{} // the last sequence printed of each partition
 	for _, l := range lines {
 		subj := l["subject"].(string)

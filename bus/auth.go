@@ -111,13 +111,14 @@ func eventStreams() []string {
 	return out
 }
 
-// manageEvents is manageStream of every event stream.
+// manageEvents is manageStream of every event stream, and the leader step
+// downs that spread their leaders (SpreadLeaders).
 func manageEvents() []string {
 	var out []string
 	for _, s := range eventStreams() {
 		out = append(out, manageStream(s)...)
 	}
-	return out
+	return append(out, leaderStepDowns()...)
 }
 
 // eventsRead is what reading the event streams needs: info, direct gets,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -190,20 +191,33 @@ func ensureEvents(ctx context.Context, js jetstream.JetStream, c StoreConfig) er
 		}
 	}
 	cfg := EventsStreamConfig(c)
+	created := false
 	if !exists {
 		_, err := js.CreateStream(ctx, cfg)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		switch {
+		case err == nil:
+			created = true
+		case !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
 			return fmt.Errorf("bus: stream %s: %w", EventsStream, err)
-		}
-		if _, err := check(); err != nil {
-			return err
+		default:
+			if _, err := check(); err != nil {
+				return err
+			}
 		}
 	}
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("bus: stream %s: %w", EventsStream, err)
+	if !created {
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", EventsStream, err)
+		}
+	}
+	if n > 1 && c.Replicas > 1 {
+		// Not a reason to refuse the start: the partitions work, only
+		// less spread.
+		if moved, err := SpreadLeaders(ctx, js); err != nil {
+			slog.Warn("bus: spreading the event streams' leaders over the nodes", "err", err)
+		} else if moved > 0 {
+			slog.Info("bus: moved event stream leaders to spread them over the nodes", "moved", moved)
+		}
 	}
 	return nil
 }

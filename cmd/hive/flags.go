@@ -36,10 +36,14 @@ type common struct {
 	// process started with the wrong value would change the stream: set it
 	// the same everywhere.
 	Replicas int
+	// Partitions is the number of event streams the players are spread
+	// over (bus.StoreConfig.Partitions): fixed when the store is created,
+	// and a writer with another number is refused at start.
+	Partitions int
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.
-var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas"}
+var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "partitions"}
 
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
@@ -62,6 +66,7 @@ func (c *common) register(fs *flag.FlagSet, cmd string) {
 	}
 	natsCredsFlag(fs, &c.NATSCreds)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the EVENTS stream and KV buckets: 1, or 3 on a 3-node NATS cluster (an ack then means a majority has the event); the same on every process")
+	fs.IntVar(&c.Partitions, "partitions", 1, "event streams the players are spread over (1 to 16; 1 = the EVENTS stream alone): fixed when the store is created, a start with another number is refused; the same on every process")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz; empty = off")
 	c.LogFormat, c.LogLevel = "text", "info"
 	fs.Var(&choice{p: &c.LogFormat, allowed: obs.LogFormats}, "log-format", "log format: `text|json`")
@@ -335,5 +340,8 @@ func (c *common) storeConfig() (bus.StoreConfig, error) {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		return bus.StoreConfig{}, usagef("--replicas %d: want 1 to 5 (NATS JetStream allows at most 5)", c.Replicas)
 	}
-	return bus.StoreConfig{Replicas: c.Replicas}, nil
+	if c.Partitions < 1 || c.Partitions > bus.MaxPartitions {
+		return bus.StoreConfig{}, usagef("--partitions %d: want 1 to %d", c.Partitions, bus.MaxPartitions)
+	}
+	return bus.StoreConfig{Replicas: c.Replicas, Partitions: c.Partitions}, nil
 }

@@ -46,12 +46,13 @@ func ParseRole(s string) (Role, bool) {
 // BenchPrefix starts the subjects of `hive bench --scenario nats-rr`.
 const BenchPrefix = "hive.bench."
 
-// ProjectionConsumers are the durable consumers of the game's leader on
-// EVENTS (game.PresenceConsumer; the leaderboards read with ordered
-// consumers and keep their position in the cache). The read-only roles
-// may make consumers of their own but not fetch from, acknowledge or
-// delete these: a tool that acked the leader's events would make it skip them.
-var ProjectionConsumers = []string{"game-presence"}
+// ProjectionConsumers are the game's durable consumers on EVENTS: the
+// leader's (game.PresenceConsumer; the leaderboards read with ordered
+// consumers and keep their position in the cache) and the one all workers
+// share to settle gifts (game.TransferConsumer). The read-only roles may
+// make consumers of their own but not fetch from, acknowledge or delete
+// these: a tool that acked their events would make the game skip them.
+var ProjectionConsumers = []string{"game-presence", "game-transfers"}
 
 // kvStream is the JetStream stream behind KV bucket b.
 func kvStream(b string) string { return "KV_" + b }

@@ -81,6 +81,8 @@ func totals(e *events.Event) []*evt.ItemDelta {
 		return m.GetTotals()
 	case *evt.GiftReceived:
 		return m.GetTotals()
+	case *evt.GiftReturned:
+		return m.GetTotals()
 	case *evt.MailClaimed:
 		return m.GetTotals()
 	}

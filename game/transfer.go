@@ -218,6 +218,11 @@ func (w *Worker) settleStored(ctx context.Context, e *events.Event) error {
 		if err := sleep(ctx, transferGrace-time.Since(e.Time)); err != nil {
 			return err
 		}
+		if c := w.players.Peek(ctx, t.To); c != nil {
+			if done, _ := settledHere(c.State, t); done {
+				return nil // the usual case: the worker that debited it settled it
+			}
+		}
 		w.tr.begin(t.ID, e.Time)
 		defer w.tr.end(t.ID)
 		res, err := w.settleTransfer(ctx, t, e.Time)

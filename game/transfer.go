@@ -103,12 +103,13 @@ func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num
 	if rc := checkGift(w.data, r.uid, dst, idx, num); !isOK(rc) {
 		return rc, nil
 	}
-	// Read, not held: the early answers (unknown receiver, stack limit).
+	t := transfer{ID: r.cmd.ID, Corr: r.cmd.Corr, From: r.uid, To: dst, Idx: idx, Num: num, SentMs: time.Now().UnixMilli()}
+	// The receiver is read, not held, for the early answers (unknown
+	// receiver, stack limit; canReceive).
 	to, err := w.load(ctx, dst)
 	if err != nil {
 		return 0, err
 	}
-	t := transfer{ID: r.cmd.ID, Corr: r.cmd.Corr, From: r.uid, To: dst, Idx: idx, Num: num, SentMs: time.Now().UnixMilli()}
 	rc, out, err := command(ctx, w, r.cmd, ids(r.uid), func(s []*Snap) ([]events.Emit, def.ResCode) {
 		return decideGift(w.data, s[0].State, to, t, r.now)
 	})
@@ -217,6 +218,11 @@ func (w *Worker) settleStored(ctx context.Context, e *events.Event) error {
 		}
 		if err := sleep(ctx, transferGrace-time.Since(e.Time)); err != nil {
 			return err
+		}
+		if c := w.players.Peek(ctx, t.To); c != nil {
+			if done, _ := settledHere(c.State, t); done {
+				return nil // the usual case: the worker that debited it settled it
+			}
 		}
 		w.tr.begin(t.ID, e.Time)
 		defer w.tr.end(t.ID)

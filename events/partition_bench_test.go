@@ -49,7 +49,8 @@ func BenchmarkPartitions(b *testing.B) {
 			if cpu1, _ := testenv.CPUTime(); ok {
 				b.ReportMetric(float64(cpu1-cpu0)/1e3/float64(b.N), "cpu-us/event")
 			}
-		}) // Stopped now, not at the end: idle clusters would share the CPU
+		})
+		// Stopped now, not at the end: idle clusters would share the CPU
 		// with the next one.
 		nt.Conn.Close()
 		for _, s := range nt.Cluster {

@@ -46,12 +46,13 @@ func ParseRole(s string) (Role, bool) {
 // BenchPrefix starts the subjects of `hive bench --scenario nats-rr`.
 const BenchPrefix = "hive.bench."
 
-// ProjectionConsumers are the durable consumers of the game's leader on
-// EVENTS (game.PresenceConsumer; the leaderboards read with ordered
-// consumers and keep their position in the cache). The read-only roles
-// may make consumers of their own but not fetch from, acknowledge or
-// delete these: a tool that acked the leader's events would make it skip them.
-var ProjectionConsumers = []string{"game-presence"}
+// ProjectionConsumers are the game's durable consumers on EVENTS: the
+// leader's (game.PresenceConsumer; the leaderboards read with ordered
+// consumers and keep their position in the cache) and the one all workers
+// share to settle gifts (game.TransferConsumer). The read-only roles may
+// make consumers of their own but not fetch from, acknowledge or delete
+// these: a tool that acked their events would make the game skip them.
+var ProjectionConsumers = []string{"game-presence", "game-transfers"}
 
 // kvStream is the JetStream stream behind KV bucket b.
 func kvStream(b string) string { return "KV_" + b }
@@ -100,24 +101,51 @@ func consumers(stream string) []string {
 	}
 }
 
-// eventsRead is what reading EVENTS needs: info, direct gets, the leader's
-// message get (events.Store.LeaderLastSeq) and consumers.
+// eventStreams is every stream a store's partitions may have (EVENTS,
+// EVENTS-1 .. EVENTS-15): permissions are fixed before a store's number of
+// partitions is known.
+func eventStreams() []string {
+	out := make([]string, MaxPartitions)
+	for p := range out {
+		out[p] = EventsStreamFor(p)
+	}
+	return out
+}
+
+// manageEvents is manageStream of every event stream, and the leader step
+// downs that spread their leaders (SpreadLeaders).
+func manageEvents() []string {
+	var out []string
+	for _, s := range eventStreams() {
+		out = append(out, manageStream(s)...)
+	}
+	return append(out, leaderStepDowns()...)
+}
+
+// eventsRead is what reading the event streams needs: info, direct gets,
+// the leader's message get (events.Store.LeaderLastSeq) and consumers.
 func eventsRead() []string {
-	out := []string{streamInfo(EventsStream), jsAPI + "STREAM.MSG.GET." + EventsStream}
-	out = append(out, directGet(EventsStream)...)
-	return append(out, consumers(EventsStream)...)
+	var out []string
+	for _, s := range eventStreams() {
+		out = append(out, streamInfo(s), jsAPI+"STREAM.MSG.GET."+s)
+		out = append(out, directGet(s)...)
+		out = append(out, consumers(s)...)
+	}
+	return out
 }
 
 // projectionDenies keeps a reader off the game leader's durable consumers.
 func projectionDenies() []string {
 	var out []string
-	for _, c := range ProjectionConsumers {
-		out = append(out,
-			jsAPI+"CONSUMER.CREATE."+EventsStream+"."+c, jsAPI+"CONSUMER.CREATE."+EventsStream+"."+c+".>",
-			jsAPI+"CONSUMER.DURABLE.CREATE."+EventsStream+"."+c,
-			jsAPI+"CONSUMER.MSG.NEXT."+EventsStream+"."+c,
-			jsAPI+"CONSUMER.DELETE."+EventsStream+"."+c,
-			"$JS.ACK."+EventsStream+"."+c+".>")
+	for _, s := range eventStreams() {
+		for _, c := range ProjectionConsumers {
+			out = append(out,
+				jsAPI+"CONSUMER.CREATE."+s+"."+c, jsAPI+"CONSUMER.CREATE."+s+"."+c+".>",
+				jsAPI+"CONSUMER.DURABLE.CREATE."+s+"."+c,
+				jsAPI+"CONSUMER.MSG.NEXT."+s+"."+c,
+				jsAPI+"CONSUMER.DELETE."+s+"."+c,
+				"$JS.ACK."+s+"."+c+".>")
+		}
 	}
 	return out
 }
@@ -127,7 +155,7 @@ func projectionDenies() []string {
 const inbox = "_INBOX.>"
 
 // RoleBuckets are the KV buckets a role creates or updates at start
-// (EnsureStoreFor), besides the EVENTS stream. A role only manages what it
+// (EnsureStoreFor), besides the event streams. A role only manages what it
 // writes: the game may not touch the accounts bucket's config, which could
 // otherwise republish every account record to a subject it reads.
 func RoleBuckets(r Role) []string {
@@ -151,7 +179,7 @@ func Permissions(r Role) *server.Permissions {
 	switch r {
 	case RoleUC:
 		pub = append(pub, AccountEventsWildcard, "user.*")
-		pub = append(pub, manageStream(EventsStream)...)
+		pub = append(pub, manageEvents()...)
 		// The outbox looks for an event's command id on its account's subject
 		// before appending it, so an event is stored once.
 		pub = append(pub, directGet(EventsStream)...)
@@ -168,8 +196,8 @@ func Permissions(r Role) *server.Permissions {
 		pub = append(pub, consumers(kvStream(TokenVersionsBucket))...) // a watch of the versions
 		sub = []string{inbox, "gate.>", "user.*"}
 	case RoleGame:
-		pub = append(pub, PlayerEventsWildcard, "gate.>", "user.*", inbox)
-		pub = append(pub, manageStream(EventsStream)...)
+		pub = append(pub, PlayerEventsWildcard, PartitionIngestWildcard, "gate.>", "user.*", inbox)
+		pub = append(pub, manageEvents()...)
 		pub = append(pub, eventsRead()...)
 		for _, b := range RoleBuckets(r) {
 			pub = append(pub, manageStream(kvStream(b))...)

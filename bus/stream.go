@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,10 +42,18 @@ type StoreConfig struct {
 	MaxBytes int64
 	// Duplicates is the Msg-Id dedup window; 0 = 10 minutes.
 	Duplicates time.Duration
+	// Partitions is the number of event streams the players are spread
+	// over (partition.go); 0 = 1. Fixed when the store is created.
+	// MaxBytes applies to each.
+	Partitions int
 }
 
-// EventsStreamConfig is the EVENTS stream as DESIGN §4 fixes it.
+// EventsStreamConfig is the EVENTS stream (partition 0) as DESIGN §4
+// fixes it, recording the number of partitions in its metadata.
 func EventsStreamConfig(c StoreConfig) jetstream.StreamConfig {
+	if c.Partitions <= 0 {
+		c.Partitions = 1
+	}
 	if c.Replicas <= 0 {
 		c.Replicas = 1
 	}
@@ -71,27 +80,30 @@ func EventsStreamConfig(c StoreConfig) jetstream.StreamConfig {
 		Duplicates:         c.Duplicates,
 		DenyDelete:         true,
 		DenyPurge:          true,
+		Metadata:           map[string]string{PartitionsMetadata: strconv.Itoa(c.Partitions)},
 	}
 }
 
-// EnsureStore creates or updates the EVENTS stream and every KV bucket. It
-// is idempotent. It needs every bucket's permissions: a process calls
+// EnsureStore creates or updates the event streams and every KV bucket. It
+// is idempotent; it refuses (ErrPartitionsMismatch) a Partitions other than
+// the store's. It needs every bucket's permissions: a process calls
 // EnsureStoreFor its role instead.
 func EnsureStore(ctx context.Context, js jetstream.JetStream, c StoreConfig) error {
 	return ensure(ctx, js, c, nil)
 }
 
-// EnsureStoreFor creates or updates the EVENTS stream and the KV buckets
+// EnsureStoreFor creates or updates the event streams and the KV buckets
 // role r writes (RoleBuckets), and nothing else: each writer calls it at
 // start with its own identity.
 func EnsureStoreFor(ctx context.Context, js jetstream.JetStream, c StoreConfig, r Role) error {
 	return ensure(ctx, js, c, RoleBuckets(r))
 }
 
-// ensure creates or updates EVENTS and the buckets named in only (nil = all).
+// ensure creates or updates the event streams and the buckets named in
+// only (nil = all).
 func ensure(ctx context.Context, js jetstream.JetStream, c StoreConfig, only []string) error {
-	if _, err := js.CreateOrUpdateStream(ctx, EventsStreamConfig(c)); err != nil {
-		return fmt.Errorf("bus: stream %s: %w", EventsStream, err)
+	if err := ensureEvents(ctx, js, c); err != nil {
+		return err
 	}
 	r := c.Replicas
 	if r <= 0 {

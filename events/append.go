@@ -6,6 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/qeetap/hive/bus"
 )
 
 // AppendOnce stores ev on subject as the single event of command cmd, with
@@ -35,7 +37,8 @@ func (s *Store) AppendOnce(ctx context.Context, subject string, ev proto.Message
 	if err != nil {
 		return false, err
 	}
-	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectStream(s.opt.Stream))
+	m.Subject = bus.IngestSubject(subject, len(s.streams))
+	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectStream(s.streamOf(subject)))
 	if err != nil {
 		return false, fmt.Errorf("events: append to %s: %w", subject, err)
 	}

@@ -50,6 +50,12 @@ type Outcome[S any] struct {
 // Options.MaxAttempts attempts.
 var ErrContention = errors.New("events: too many conflicting attempts")
 
+// ErrCrossPartition means a command emitted events for players in
+// different partitions of the store (bus.PlayerPartition): an atomic batch
+// is one stream's, so such a command cannot be stored all or nothing. It is
+// refused before anything is sent.
+var ErrCrossPartition = errors.New("events: a command's events span partitions")
+
 // errDuplicateAck marks a publish the server deduplicated by Msg-Id.
 var errDuplicateAck = errors.New("events: duplicate publish")
 
@@ -137,7 +143,7 @@ func Run[S, R any](ctx context.Context, r *Repo[S], cmd Cmd, ids []int64, decide
 			// attempt whose ack was lost, or a retried request): applied once.
 			out, err := r.duplicate(ctx, ids, out)
 			return none, out, err
-		case isRejection(err):
+		case isRejection(err) || errors.Is(err, ErrCrossPartition):
 			return none, nil, fmt.Errorf("events: append %s: %w", cmd.ID, err)
 		default:
 			r.s.st.unseen.Add(1)
@@ -153,19 +159,26 @@ func Run[S, R any](ctx context.Context, r *Repo[S], cmd Cmd, ids []int64, decide
 // other commands: group.go).
 func (r *Repo[S]) append(ctx context.Context, cmd Cmd, ids []int64, states []*Snapshot[S], emits []Emit) ([]*Event, error) {
 	msgs := make([]*nats.Msg, len(emits))
+	stored := make([]string, len(emits)) // the subjects the events are stored on
 	pos := make(map[int64]int, len(ids))
 	var subjects []string
 	var expect []uint64
+	part := r.s.partition(r.Subject(emits[0].ID))
 	for i, em := range emits {
 		k := slices.Index(ids, em.ID)
 		if k < 0 {
 			return nil, fmt.Errorf("events: %s emitted an event for %d, not among %v", cmd.ID, em.ID, ids)
 		}
 		subj := r.Subject(em.ID)
+		if p := r.s.partition(subj); p != part {
+			return nil, fmt.Errorf("%w: %s (partition %d) and %s (partition %d)", ErrCrossPartition, r.Subject(emits[0].ID), part, subj, p)
+		}
 		m, err := encodeMsg(subj, em.Event, cmd, pos[em.ID])
 		if err != nil {
 			return nil, err
 		}
+		m.Subject = bus.IngestSubject(subj, len(r.s.streams))
+		stored[i] = subj
 		if pos[em.ID] == 0 {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(states[k].Version, 10))
 			subjects = append(subjects, subj)
@@ -186,7 +199,7 @@ func (r *Repo[S]) append(ctx context.Context, cmd Cmd, ids []int64, states []*Sn
 		last = ack.Sequence
 	} else {
 		var err error
-		last, err = r.s.group.publish(ctx, &batchCmd{msgs: msgs, subjects: subjects, expect: expect})
+		last, err = r.s.groups[part].publish(ctx, &batchCmd{msgs: msgs, subjects: subjects, expect: expect})
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +212,7 @@ func (r *Repo[S]) append(ctx context.Context, cmd Cmd, ids []int64, states []*Sn
 	first := last - uint64(len(emits)) + 1
 	for i, em := range emits {
 		evs[i] = &Event{
-			Seq: first + uint64(i), Subject: msgs[i].Subject, Time: now,
+			Seq: first + uint64(i), Subject: stored[i], Time: now,
 			Type: msgs[i].Header.Get(bus.HdrEvent), Cmd: cmd.ID, Corr: cmd.Corr, Msg: em.Event,
 		}
 	}

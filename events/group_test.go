@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/testenv"
 )
 
@@ -75,7 +76,7 @@ func lastSeq(t *testing.T, s *Store, subj string) uint64 {
 
 func TestGroupSharesOneBatch(t *testing.T) {
 	s := newGroupStore(t)
-	res := queue(t, s.group, pair("a", 1, 2, 0, 0), pair("b", 3, 4, 0, 0), pair("c", 5, 6, 0, 0))
+	res := queue(t, s.groups[0], pair("a", 1, 2, 0, 0), pair("b", 3, 4, 0, 0), pair("c", 5, 6, 0, 0))
 	for i, r := range res {
 		if r.err != nil {
 			t.Fatalf("command %d: %v", i, r.err)
@@ -101,10 +102,10 @@ func TestGroupSharesOneBatch(t *testing.T) {
 func TestGroupIsolatesAStaleCommand(t *testing.T) {
 	s := newGroupStore(t)
 	// Aggregate 3 already has an event the stale command does not expect.
-	if r := queue(t, s.group, pair("x", 3, 9, 0, 0)); r[0].err != nil {
+	if r := queue(t, s.groups[0], pair("x", 3, 9, 0, 0)); r[0].err != nil {
 		t.Fatal(r[0].err)
 	}
-	res := queue(t, s.group, pair("a", 1, 2, 0, 0), pair("stale", 3, 4, 0, 0), pair("c", 5, 6, 0, 0))
+	res := queue(t, s.groups[0], pair("a", 1, 2, 0, 0), pair("stale", 3, 4, 0, 0), pair("c", 5, 6, 0, 0))
 	if !errors.Is(res[1].err, errStale) {
 		t.Fatalf("stale: %v, want errStale", res[1].err)
 	}
@@ -127,20 +128,24 @@ func TestGroupIsolatesAStaleCommand(t *testing.T) {
 
 func TestGroupIsolatesARepeatedCommand(t *testing.T) {
 	s := newGroupStore(t)
-	if r := queue(t, s.group, pair("dup", 1, 2, 0, 0)); r[0].err != nil {
+	if r := queue(t, s.groups[0], pair("dup", 1, 2, 0, 0)); r[0].err != nil {
 		t.Fatal(r[0].err)
 	}
 	// The same command again (its ack was lost, say): same Msg-Ids, same
 	// expectations. It is reported stale (Exec then finds it stored); the
 	// other command is stored once.
-	res := queue(t, s.group, pair("dup", 1, 2, 0, 0), pair("b", 3, 4, 0, 0))
+	res := queue(t, s.groups[0], pair("dup", 1, 2, 0, 0), pair("b", 3, 4, 0, 0))
 	if !errors.Is(res[0].err, errStale) {
 		t.Fatalf("dup: %v, want errStale", res[0].err)
 	}
 	if res[1].err != nil {
 		t.Fatalf("b: %v", res[1].err)
 	}
-	info, err := s.stream.Info(context.Background())
+	stream, err := s.js.Stream(context.Background(), bus.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,15 +160,15 @@ func TestGroupCancelledWhileQueued(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// No flight may start before the cancel is seen: hold the slots.
-	s.group.mu.Lock()
-	s.group.running = s.group.flights
-	s.group.mu.Unlock()
-	if _, err := s.group.publish(ctx, c); !errors.Is(err, context.Canceled) {
+	s.groups[0].mu.Lock()
+	s.groups[0].running = s.groups[0].flights
+	s.groups[0].mu.Unlock()
+	if _, err := s.groups[0].publish(ctx, c); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	s.group.mu.Lock()
-	n := len(s.group.queue)
-	s.group.mu.Unlock()
+	s.groups[0].mu.Lock()
+	n := len(s.groups[0].queue)
+	s.groups[0].mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d commands left queued after their context ended", n)
 	}

@@ -254,3 +254,23 @@ func (r *Repo[S]) afterCommit(ctx context.Context, snap *Snapshot[S]) {
 	}
 	r.writeCache(ctx, snap)
 }
+
+// Peek returns the cached snapshot of aggregate id as it is, without
+// checking it against the stream: a past state, possibly behind the
+// stream, never ahead of what was stored. It suits facts that stay true
+// once true; nil when nothing usable is cached.
+func (r *Repo[S]) Peek(ctx context.Context, id int64) *Snapshot[S] {
+	b := r.cacheGet(ctx, r.Subject(id))
+	if b == nil {
+		return nil
+	}
+	raw, err := decodeSnapshot(b)
+	if err != nil || raw.id != id {
+		return nil
+	}
+	snap, err := r.decode(raw, id, raw.version)
+	if err != nil {
+		return nil
+	}
+	return snap
+}

@@ -19,8 +19,6 @@ import (
 // Options tunes a Store. A zero field takes its default (DefaultOptions),
 // except SnapshotEvery, whose zero means no durable snapshots.
 type Options struct {
-	// Stream is the events stream.
-	Stream string
 	// SnapshotBucket is the KV bucket of durable snapshots.
 	SnapshotBucket string
 	// SnapshotEvery writes a durable snapshot after this many events since the
@@ -56,7 +54,6 @@ type Options struct {
 // states them (game.DefaultConfig takes its store settings from here).
 func DefaultOptions() Options {
 	return Options{
-		Stream:         bus.EventsStream,
 		SnapshotBucket: bus.SnapshotsBucket,
 		SnapshotEvery:  100,
 		CacheTTL:       24 * time.Hour,
@@ -76,7 +73,6 @@ func DefaultOptions() Options {
 // its zero is a setting).
 func (o *Options) defaults() {
 	d := DefaultOptions()
-	orDefault(&o.Stream, d.Stream)
 	orDefault(&o.SnapshotBucket, d.SnapshotBucket)
 	orDefault(&o.CacheTTL, d.CacheTTL)
 	orDefault(&o.RecentCmds, d.RecentCmds)
@@ -118,33 +114,40 @@ type stats struct {
 	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable, leader, batches, batchedCmds atomic.Uint64
 }
 
-// Store is the shared plumbing over the EVENTS stream, the snapshot bucket and
-// the cache. It is safe for concurrent use; make one per process and a Repo
-// per aggregate kind on it.
+// Store is the shared plumbing over the event streams (one per partition,
+// bus/partition.go), the snapshot bucket and the cache. It is safe for
+// concurrent use; make one per process and a Repo per aggregate kind on it.
 type Store struct {
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	kv     jetstream.KeyValue // nil when durable snapshots are disabled
-	cache  cache.Cache        // nil = no cache
-	opt    Options
-	st     stats
-	group  *group
-	turns  *turns
+	js      jetstream.JetStream
+	streams []string           // the event streams, by partition
+	kv      jetstream.KeyValue // nil when durable snapshots are disabled
+	cache   cache.Cache        // nil = no cache
+	opt     Options
+	st      stats
+	groups  []*group // the atomic batches of each partition (a batch is one stream's)
+	turns   *turns
 }
 
-// NewStore opens the stream and snapshot bucket (which bus.EnsureStore
-// creates). c may be nil: every load then starts from the durable snapshot.
+// NewStore opens the event streams and snapshot bucket (which
+// bus.EnsureStore creates), as many streams as the store has partitions.
+// c may be nil: every load then starts from the durable snapshot.
 func NewStore(ctx context.Context, js jetstream.JetStream, c cache.Cache, opt Options) (*Store, error) {
 	opt.defaults()
-	stream, err := js.Stream(ctx, opt.Stream)
+	streams, err := bus.PartitionStreams(ctx, js)
 	if err != nil {
-		return nil, fmt.Errorf("events: stream %s: %w", opt.Stream, err)
+		return nil, fmt.Errorf("events: %w", err)
 	}
-	if info := stream.CachedInfo(); info != nil && !info.Config.AllowDirect {
-		return nil, fmt.Errorf("events: stream %s must allow direct gets", opt.Stream)
+	s := &Store{js: js, streams: streams, cache: c, opt: opt}
+	for _, name := range streams {
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("events: stream %s: %w", name, err)
+		}
+		if info := stream.CachedInfo(); info != nil && !info.Config.AllowDirect {
+			return nil, fmt.Errorf("events: stream %s must allow direct gets", name)
+		}
+		s.groups = append(s.groups, newGroup(s))
 	}
-	s := &Store{js: js, stream: stream, cache: c, opt: opt}
-	s.group = newGroup(s)
 	s.turns = newTurns(4096)
 	if opt.SnapshotEvery > 0 {
 		if s.kv, err = js.KeyValue(ctx, opt.SnapshotBucket); err != nil {
@@ -167,13 +170,22 @@ func (s *Store) Stats() Stats {
 // JetStream returns the JetStream context the store uses.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
+// Streams returns the event streams, in partition order.
+func (s *Store) Streams() []string { return s.streams }
+
+// partition is the partition of event subject subj.
+func (s *Store) partition(subj string) int { return bus.SubjectPartition(subj, len(s.streams)) }
+
+// streamOf is the stream holding event subject subj.
+func (s *Store) streamOf(subj string) string { return s.streams[s.partition(subj)] }
+
 // LastSeq returns the sequence of the last event on subject (0 if none): one
 // direct get. It asks the server itself rather than through
 // jetstream.Stream.GetLastMsgForSubject, which marshals a JSON request it
 // does not send and parses a timestamp nobody reads (13 allocations on
 // every load).
 func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
-	m, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.opt.Stream+"."+subject, nil)
+	m, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.streamOf(subject)+"."+subject, nil)
 	if err != nil {
 		return 0, fmt.Errorf("events: last of %s: %w", subject, err)
 	}
@@ -199,7 +211,7 @@ func (s *Store) LeaderLastSeq(ctx context.Context, subject string) (uint64, erro
 	if err != nil {
 		return 0, err
 	}
-	resp, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.opt.Stream, req)
+	resp, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.streamOf(subject), req)
 	if err != nil {
 		return 0, fmt.Errorf("events: last of %s from leader: %w", subject, err)
 	}
@@ -264,7 +276,7 @@ func (s *Store) readBatch(ctx context.Context, subject string, from uint64, fn f
 		return fail(err)
 	}
 	defer sub.Unsubscribe()
-	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+s.opt.Stream, inbox, req); err != nil {
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+s.streamOf(subject), inbox, req); err != nil {
 		return fail(err)
 	}
 	if _, ok := ctx.Deadline(); !ok {

@@ -572,3 +572,25 @@ func TestZeroSnapshotEveryWritesNoDurableSnapshot(t *testing.T) {
 		t.Fatalf("default SnapshotEvery = %d", d)
 	}
 }
+
+// Peek answers the cached state as it is, behind the stream when the cache
+// write was lost, and nothing for an aggregate not cached or a cache entry
+// of another aggregate.
+func TestPeekAnswersTheCacheAsItIs(t *testing.T) {
+	skip := atomic.Bool{}
+	e := newEnv(t, events.Options{AfterAppend: func([]string) bool { return !skip.Load() }})
+	if snap := e.repo.Peek(ctx(t), 1); snap != nil {
+		t.Fatalf("peek of nothing = %+v", snap)
+	}
+	e.add(t, 1, "a", 1)
+	skip.Store(true)
+	e.add(t, 1, "b", 2)
+	if snap := e.repo.Peek(ctx(t), 1); snap == nil || snap.State.N != 1 {
+		t.Fatalf("peek behind the stream = %+v", snap)
+	}
+	b, _ := e.cache.Get(ctx(t), "snap:evt.test.1")
+	e.cache.Set(ctx(t), "snap:evt.test.2", b, 0)
+	if snap := e.repo.Peek(ctx(t), 2); snap != nil {
+		t.Fatalf("peek trusted another aggregate's entry: %+v", snap)
+	}
+}

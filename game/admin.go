@@ -243,21 +243,23 @@ func (w *Worker) mailOne(ctx context.Context, req *MailRequest, uid int64) (def.
 	return rc, out.Duplicate, nil
 }
 
-// allPlayers lists every player that has events (the stream's evt.player.*
-// subjects): the durable list of players.
+// allPlayers lists every player that has events (the evt.player.*
+// subjects of every partition's stream): the durable list of players.
 func (w *Worker) allPlayers(ctx context.Context) ([]int64, error) {
-	s, err := w.deps.JS.Stream(ctx, bus.EventsStream)
-	if err != nil {
-		return nil, err
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.PlayerEventsWildcard))
-	if err != nil {
-		return nil, fmt.Errorf("game: list players: %w", err)
-	}
-	out := make([]int64, 0, len(info.State.Subjects))
-	for subj := range info.State.Subjects {
-		if _, id, err := bus.ParseEventSubject(subj); err == nil {
-			out = append(out, id)
+	var out []int64
+	for _, name := range w.store.Streams() {
+		s, err := w.deps.JS.Stream(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.PlayerEventsWildcard))
+		if err != nil {
+			return nil, fmt.Errorf("game: list players: %w", err)
+		}
+		for subj := range info.State.Subjects {
+			if _, id, err := bus.ParseEventSubject(subj); err == nil {
+				out = append(out, id)
+			}
 		}
 	}
 	return out, nil

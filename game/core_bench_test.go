@@ -15,7 +15,7 @@ func BenchmarkDecideApplyGift(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		src, dst := i%2, 1-i%2
-		emits, rc := decideGift(d, p[src], p[dst], int64(src+1), int64(dst+1), gold, 1, now)
+		emits, rc := giftBoth(d, p[src], p[dst], int64(src+1), int64(dst+1), gold, 1, now)
 		if rc != def.ResCode_RC_OK || len(emits) != 2 {
 			b.Fatalf("decide = %v, %d events", rc, len(emits))
 		}

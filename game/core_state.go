@@ -117,6 +117,12 @@ func apply(s *Player, e proto.Message) error {
 	case *evt.GiftSent:
 		return addItem(s, e.GetIdx(), -e.GetNum(), e.GetAt())
 	case *evt.GiftReceived:
+		settle(s, e.GetTransfer(), e.GetSentMs())
+		return addItem(s, e.GetIdx(), e.GetNum(), e.GetAt())
+	case *evt.GiftRefused:
+		settle(s, e.GetTransfer(), e.GetSentMs())
+	case *evt.GiftReturned:
+		settle(s, e.GetTransfer(), e.GetSentMs())
 		return addItem(s, e.GetIdx(), e.GetNum(), e.GetAt())
 	case *evt.Renamed:
 		s.User.Name = proto.String(e.GetName())

@@ -162,13 +162,13 @@ func TestGift(t *testing.T) {
 		{"too much", 1, 2, b, gold, 1001, def.ResCode_RC_ITEM_NOT_ENOUGH},
 		{"over stack", 1, 2, b, card, 10, def.ResCode_RC_ITEM_OVERFLOW},
 	} {
-		evs, rc := decideGift(d, a, c.to2, c.from, c.to, c.idx, c.num, now)
+		evs, rc := giftBoth(d, a, c.to2, c.from, c.to, c.idx, c.num, now)
 		wantCode(t, c.name, rc, c.want)
 		if len(evs) != 0 {
 			t.Fatalf("%s: refused gift emitted %v", c.name, evs)
 		}
 	}
-	evs, rc := decideGift(d, a, b, 1, 2, gold, 300, now)
+	evs, rc := giftBoth(d, a, b, 1, 2, gold, 300, now)
 	wantCode(t, "gift", rc, def.ResCode_RC_OK)
 	if len(evs) != 2 || evs[0].ID != 1 || evs[1].ID != 2 {
 		t.Fatalf("gift events = %v", evs)
@@ -181,7 +181,7 @@ func TestGift(t *testing.T) {
 		t.Fatalf("after gift: %d, %d", held(a, gold), held(b, gold))
 	}
 	// Everything: the item disappears from the sender's list.
-	evs, _ = decideGift(d, a, b, 1, 2, gold, 700, now)
+	evs, _ = giftBoth(d, a, b, 1, 2, gold, 700, now)
 	a = fold(t, a, 1, evs)
 	if held(a, gold) != 0 || len(a.GetUser().GetItems()) != 2 {
 		t.Fatalf("after giving all gold: %v", a.GetUser().GetItems())

@@ -153,17 +153,6 @@ func (w *Worker) giftItems(ctx context.Context, r *Request, req *msg.GiftItems_R
 	return &msg.GiftItems_Res{Code: codeOf(rc)}, nil
 }
 
-// gift serves GiftItems and SetEvent ITEM_GIFT.
-func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num int64) (def.ResCode, error) {
-	if rc := checkGift(w.data, r.uid, dst, idx, num); !isOK(rc) {
-		return rc, nil
-	}
-	rc, _, err := command(ctx, w, r.cmd, ids(r.uid, dst), func(s []*Snap) ([]events.Emit, def.ResCode) {
-		return decideGift(w.data, s[0].State, s[1].State, r.uid, dst, idx, num, r.now)
-	})
-	return rc, err
-}
-
 func (w *Worker) setEvent(ctx context.Context, r *Request, req *msg.SetEvent_Req) (*msg.SetEvent_Res, error) {
 	ev := req.GetEvent()
 	var rc def.ResCode

@@ -18,7 +18,7 @@ import (
 const LeaderJob = "game-leader"
 
 // PresenceConsumer is the durable consumer of the presence projection on
-// the EVENTS stream. (The leaderboards keep their position in the cache,
+// each event stream. (The leaderboards keep their position in the cache,
 // beside the boards: ranks_projection.go.)
 const PresenceConsumer = "game-presence"
 
@@ -72,24 +72,34 @@ func (w *Worker) runLeaderJobs(ctx context.Context) {
 	w.leading.Store(false)
 }
 
-// project runs one projection: a durable consumer over the player events,
-// folded in stream order, each event acknowledged once fn has applied it.
-// fn must be idempotent (a redelivery after a crash applies it again).
+// project runs one projection: a durable consumer named name on each
+// partition's stream over the player events, each partition folded in
+// stream order (a player's events in its order; partitions interleave),
+// each event acknowledged once fn has applied it. fn must be idempotent (a
+// redelivery after a crash applies it again) and safe for concurrent use
+// by the partitions (it never sees one player's events concurrently).
 func (w *Worker) project(ctx context.Context, name string, fn func(context.Context, *events.Event) error) {
-	for ctx.Err() == nil {
-		err := w.consume(ctx, name, fn)
-		if ctx.Err() != nil {
-			return
-		}
-		w.log.Warn("game: projection restarting", "consumer", name, "err", err)
-		if sleep(ctx, 500*time.Millisecond) != nil {
-			return
-		}
+	var wg sync.WaitGroup
+	for _, stream := range w.store.Streams() {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				err := w.consume(ctx, stream, name, fn)
+				if ctx.Err() != nil {
+					return
+				}
+				w.log.Warn("game: projection restarting", "consumer", name, "stream", stream, "err", err)
+				if sleep(ctx, 500*time.Millisecond) != nil {
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
 }
 
-func (w *Worker) consume(ctx context.Context, name string, fn func(context.Context, *events.Event) error) error {
-	cons, err := w.deps.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+// consume folds one stream's player events with the durable consumer name.
+func (w *Worker) consume(ctx context.Context, stream, name string, fn func(context.Context, *events.Event) error) error {
+	cons, err := w.deps.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "hive game projection",
 		FilterSubject: bus.PlayerEventsWildcard,
@@ -117,7 +127,7 @@ func (w *Worker) consume(ctx context.Context, name string, fn func(context.Conte
 		if err != nil {
 			// Not ours to fold (a type this version does not know): skip it
 			// loudly rather than stall every projection behind it.
-			w.log.Error("game: projection skips an event", "consumer", name, "err", err)
+			w.log.Error("game: projection skips an event", "consumer", name, "stream", stream, "err", err)
 			_ = m.Ack()
 			continue
 		}
@@ -129,14 +139,14 @@ func (w *Worker) consume(ctx context.Context, name string, fn func(context.Conte
 				return ctx.Err()
 			}
 			// The cache or KV is down: hold this event (in order) until it is back.
-			w.log.Warn("game: projection retrying", "consumer", name, "seq", ev.Seq, "err", err)
+			w.log.Warn("game: projection retrying", "consumer", name, "stream", stream, "seq", ev.Seq, "err", err)
 			_ = m.InProgress()
 			if sleep(ctx, time.Duration(min(attempt+1, 10))*200*time.Millisecond) != nil {
 				return ctx.Err()
 			}
 		}
 		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-			w.log.Warn("game: projection ack", "consumer", name, "err", err)
+			w.log.Warn("game: projection ack", "consumer", name, "stream", stream, "err", err)
 		}
 	}
 }

@@ -78,6 +78,7 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 		stat("hive_game_batched_commands_total", "Commands appended in atomic batches (divided by hive_game_batches_total: the mean sharing).", func() uint64 { return w.store.Stats().BatchedCmds }),
 		stat("hive_game_snapshots_total", "Durable snapshots written.", func() uint64 { return w.store.Stats().Durable }),
 	}
+	cs = append(cs, w.tr.collectors()...)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -17,16 +17,16 @@ func TestGiftOverflowRefused(t *testing.T) {
 	if held(to, gold) != math.MaxInt64-5 {
 		t.Fatalf("setup: %d", held(to, gold))
 	}
-	evs, rc := decideGift(d, from, to, 1, 2, gold, 10, now)
+	evs, rc := giftBoth(d, from, to, 1, 2, gold, 10, now)
 	wantCode(t, "gift past MaxInt64", rc, def.ResCode_RC_ITEM_OVERFLOW)
 	if len(evs) != 0 {
 		t.Fatalf("overflowing gift emitted %v", evs)
 	}
 	// Up to MaxStack is fine, one more is not.
 	to = created(t, 3, Amount{gold, MaxStack - 5 - 1000})
-	_, rc = decideGift(d, from, to, 1, 3, gold, 6, now)
+	_, rc = giftBoth(d, from, to, 1, 3, gold, 6, now)
 	wantCode(t, "gift past MaxStack", rc, def.ResCode_RC_ITEM_OVERFLOW)
-	evs, rc = decideGift(d, from, to, 1, 3, gold, 5, now)
+	evs, rc = giftBoth(d, from, to, 1, 3, gold, 5, now)
 	wantCode(t, "gift to MaxStack", rc, def.ResCode_RC_OK)
 	fold(t, to, 3, evs)
 	if held(to, gold) != MaxStack {

@@ -22,7 +22,7 @@ func (w *Worker) push(out *events.Outcome[*Player]) {
 			continue
 		}
 		switch m := e.Msg.(type) {
-		case *evt.ItemsGranted, *evt.ItemsUsed, *evt.GiftSent, *evt.GiftReceived, *evt.MailClaimed:
+		case *evt.ItemsGranted, *evt.ItemsUsed, *evt.GiftSent, *evt.GiftReceived, *evt.GiftReturned, *evt.MailClaimed:
 			if !contains(itemsChanged, id) {
 				itemsChanged = append(itemsChanged, id)
 			}

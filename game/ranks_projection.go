@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
@@ -25,6 +23,10 @@ import (
 //	"ready <seq>"                the boards hold every player event up to stream sequence seq
 //	"rebuilding <seq> <pending>" a rebuild from the first event has folded up to seq;
 //	                             pending events were left to read when it began
+//
+// In a store of several partitions <seq> is one sequence per partition
+// stream, "s0,s1,..." (ranks_partitions.go); a position of another number
+// of partitions is rebuilt.
 //
 // A missing key means there are no boards: the leader rebuilds them from the
 // first event, and rank queries answer RC_RANK_NOT_READY meanwhile.
@@ -50,41 +52,6 @@ const (
 // wrote last: the cache was flushed, restored or written by another leader.
 // The projection starts over from what the cache now says.
 var errRanksMoved = errors.New("game: leaderboard position changed in the cache")
-
-// rankPos is the decoded RankStateKey.
-type rankPos struct {
-	ready   bool
-	seq     uint64 // last stream sequence folded into the boards
-	pending uint64 // rebuilding: events left to read when the rebuild began
-}
-
-func (p rankPos) encode() []byte {
-	if p.ready {
-		return []byte("ready " + strconv.FormatUint(p.seq, 10))
-	}
-	return []byte("rebuilding " + strconv.FormatUint(p.seq, 10) + " " + strconv.FormatUint(p.pending, 10))
-}
-
-func parseRankPos(b []byte) (rankPos, error) {
-	f := strings.Fields(string(b))
-	var p rankPos
-	var err error
-	switch {
-	case len(f) == 2 && f[0] == "ready":
-		p.ready = true
-		p.seq, err = strconv.ParseUint(f[1], 10, 64)
-	case len(f) == 3 && f[0] == "rebuilding":
-		if p.seq, err = strconv.ParseUint(f[1], 10, 64); err == nil {
-			p.pending, err = strconv.ParseUint(f[2], 10, 64)
-		}
-	default:
-		err = errors.New("unknown form")
-	}
-	if err != nil {
-		return rankPos{}, fmt.Errorf("game: %s %q: %w", RankStateKey, b, err)
-	}
-	return p, nil
-}
 
 // ranksReady reports whether the boards in the cache are complete up to
 // some position (stale by a moment at most). False while they are missing
@@ -113,6 +80,8 @@ func totals(e *events.Event) []*evt.ItemDelta {
 	case *evt.GiftSent:
 		return m.GetTotals()
 	case *evt.GiftReceived:
+		return m.GetTotals()
+	case *evt.GiftReturned:
 		return m.GetTotals()
 	case *evt.MailClaimed:
 		return m.GetTotals()
@@ -158,6 +127,8 @@ func (w *Worker) rankPass(ctx context.Context) error {
 	default:
 		if pos, err = parseRankPos(b); err != nil {
 			b, pos, err = w.startRankRebuild(ctx, err.Error())
+		} else if len(pos.seqs) != len(w.store.Streams()) {
+			b, pos, err = w.startRankRebuild(ctx, fmt.Sprintf("a position in %d partitions, the store has %d", len(pos.seqs), len(w.store.Streams())))
 		}
 	}
 	if err != nil {
@@ -168,7 +139,7 @@ func (w *Worker) rankPass(ctx context.Context) error {
 
 // startRankRebuild marks the boards as being rebuilt, then clears them.
 func (w *Worker) startRankRebuild(ctx context.Context, why string) ([]byte, rankPos, error) {
-	pos := rankPos{}
+	pos := rankPos{seqs: make([]uint64, len(w.store.Streams()))}
 	b := pos.encode()
 	if err := w.deps.Cache.Set(ctx, RankStateKey, b, 0); err != nil {
 		return nil, pos, err
@@ -189,13 +160,13 @@ func (w *Worker) startRankRebuild(ctx context.Context, why string) ([]byte, rank
 // overwritten anyway, so a rebuild writes each player once per flush).
 type rankFold struct {
 	boards map[int32]map[string]float64
-	events int    // events read since the last write
-	seq    uint64 // stream sequence of the last event read
+	events int      // events read since the last write
+	seqs   []uint64 // by partition: stream sequence of the last event read
 }
 
-func (f *rankFold) add(e *events.Event) {
+func (f *rankFold) add(part int, e *events.Event) {
 	f.events++
-	f.seq = e.Seq
+	f.seqs[part] = e.Seq
 	t := totals(e)
 	if len(t) == 0 {
 		return
@@ -215,85 +186,46 @@ func (f *rankFold) add(e *events.Event) {
 	}
 }
 
-// read is what the reader goroutine hands the fold: an event, or why it stopped.
-type read struct {
-	ev      *events.Event
-	seq     uint64 // stream sequence, also for events that could not be decoded
-	pending uint64 // events left after this one
-	err     error
-}
-
 // foldRanks reads the player events after pos with an ordered consumer and
 // folds them into the boards, writing the position after each batch with a
 // compare-and-set on cur (the position as this leader last wrote it).
 func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.PlayerEventsWildcard}}
-	if pos.seq > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.seq+1
-	}
-	cons, err := w.deps.JS.OrderedConsumer(ctx, bus.EventsStream, cfg)
+	done := make(chan struct{})
+	defer close(done)
+	reads, left, stop, err := w.readRanks(ctx, pos, done)
 	if err != nil {
 		return err
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return err
+	defer stop()
+	// Events left in each partition, as its last read (or start) said.
+	leftAll := func() uint64 {
+		var n uint64
+		for _, l := range left {
+			n += l
+		}
+		return n
 	}
+	pending := leftAll()
 	if !pos.ready {
-		pos.pending = info.NumPending
+		pos.pending = pending
 	}
-	if pos.ready && info.NumPending > rankFlushEvents {
-		w.log.Info("game: leaderboards: behind the stream; catching up", "from_seq", pos.seq+1, "events", info.NumPending)
+	if pos.ready && pending > rankFlushEvents {
+		w.log.Info("game: leaderboards: behind the streams; catching up", "from", string(pos.encode()), "events", pending)
 	}
 	c := w.deps.Cache
-	// An empty stream (or nothing left of a rebuild) needs no event to be ready.
-	if !pos.ready && info.NumPending == 0 {
+	// Empty streams (or nothing left of a rebuild) need no event to be ready.
+	if !pos.ready && pending == 0 {
 		pos.ready = true
 		next := pos.encode()
 		if ok, err := c.Swap(ctx, RankStateKey, cur, next); err != nil || !ok {
 			return orMoved(err)
 		}
 		cur = next
-		w.log.Info("game: leaderboards: rebuilt", "events", 0, "seq", pos.seq)
+		w.log.Info("game: leaderboards: rebuilt", "events", 0, "at", string(next))
 	}
-
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	reads := make(chan read, 4096)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			m, err := it.Next()
-			r := read{err: err}
-			if err == nil {
-				if md, merr := m.Metadata(); merr == nil {
-					r.seq, r.pending = md.Sequence.Stream, md.NumPending
-				}
-				if r.ev, err = events.DecodeJS(m); err != nil {
-					// Not ours to fold (a type this version does not know):
-					// skip it loudly rather than stall the boards behind it.
-					w.log.Error("game: leaderboards: skipping an event", "seq", r.seq, "err", err)
-				}
-			}
-			select {
-			case reads <- r:
-			case <-done:
-				return
-			}
-			if r.err != nil {
-				return
-			}
-		}
-	}()
-
-	fold := &rankFold{boards: map[int32]map[string]float64{}}
+	fold := &rankFold{boards: map[int32]map[string]float64{}, seqs: slices.Clone(pos.seqs)}
 	start, read0 := time.Now(), 0
 	lastLog, lastFlush := start, start
-	var pending uint64
 	flush := func() error {
 		for idx, b := range fold.boards {
 			zs := make([]cache.Scored, 0, len(b))
@@ -305,7 +237,7 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 			}
 		}
 		wasReady := pos.ready
-		pos.seq = fold.seq
+		pos.seqs = slices.Clone(fold.seqs)
 		if !pos.ready && pending == 0 {
 			pos.ready = true
 		}
@@ -317,7 +249,7 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 		cur = next
 		if pos.ready && !wasReady {
 			took := time.Since(start)
-			w.log.Info("game: leaderboards: rebuilt", "events", read0, "seq", pos.seq,
+			w.log.Info("game: leaderboards: rebuilt", "events", read0, "at", string(next),
 				"took", took.Round(time.Millisecond).String(), "events_per_s", rate(read0, took))
 		}
 		clear(fold.boards)
@@ -343,17 +275,18 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 				return r.err
 			}
 			read0++
-			pending = r.pending
+			left[r.part] = r.pending
+			pending = leftAll()
 			if r.ev != nil {
-				fold.add(r.ev)
+				fold.add(r.part, r.ev)
 			} else {
 				fold.events++
-				fold.seq = r.seq
+				fold.seqs[r.part] = r.seq
 			}
 			if !pos.ready && time.Since(lastLog) >= rankLogEvery {
 				lastLog = time.Now()
 				w.log.Info("game: leaderboards: rebuilding", "events_read", read0, "of", pos.pending,
-					"seq", fold.seq, "events_per_s", rate(read0, time.Since(start)))
+					"events_per_s", rate(read0, time.Since(start)))
 			}
 			// Live, write when nothing more is waiting (a board lags by one
 			// write). Rebuilding, write full batches (a write per event the

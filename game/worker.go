@@ -38,6 +38,7 @@ type Worker struct {
 	names   jetstream.KeyValue
 	m       *metrics
 	ranks   *rankCache
+	tr      *transfers
 
 	jobs     chan *nats.Msg
 	quit     chan struct{}
@@ -87,7 +88,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		}
 	}
 	w := &Worker{cfg: cfg, deps: deps, log: deps.Logger.With("component", "game"), data: data,
-		jobs: make(chan *nats.Msg, cfg.Queue), quit: make(chan struct{})}
+		jobs: make(chan *nats.Msg, cfg.Queue), quit: make(chan struct{}), tr: newTransfers(cfg.Workers)}
 	w.storeOpts = events.Options{SnapshotEvery: cfg.SnapshotEvery, Logger: w.log,
 		BatchFlights: cfg.BatchFlights, BatchMaxMsgs: cfg.BatchMaxMsgs}
 	routes := w.routes()
@@ -129,6 +130,7 @@ func (w *Worker) Start() error {
 		w.pool.Add(1)
 		go w.serve()
 	}
+	w.startTransfers()
 	sub, err := w.deps.NC.QueueSubscribe(bus.RequestWildcard, bus.GameQueue, w.enqueue)
 	if err != nil {
 		w.stopPool()

@@ -37,6 +37,10 @@ type common struct {
 	// process started with the wrong value would change the stream: set it
 	// the same everywhere.
 	Replicas int
+	// Partitions is the number of event streams the players are spread
+	// over (bus.StoreConfig.Partitions): fixed when the store is created,
+	// and a writer with another number is refused at start.
+	Partitions int
 	// GateLeaseTTL and EtcdSessionTTL are the etcd registry's lease TTLs:
 	// of a gate's entry, and of a game leader's election session.
 	GateLeaseTTL   time.Duration
@@ -44,7 +48,7 @@ type common struct {
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.
-var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "gate-lease-ttl", "etcd-session-ttl"}
+var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "gate-lease-ttl", "etcd-session-ttl", "partitions"}
 
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
@@ -67,6 +71,7 @@ func (c *common) register(fs *flag.FlagSet, cmd string) {
 	}
 	natsCredsFlag(fs, &c.NATSCreds)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the EVENTS stream and KV buckets: 1, or 3 on a 3-node NATS cluster (an ack then means a majority has the event); the same on every process")
+	fs.IntVar(&c.Partitions, "partitions", 1, "event streams the players are spread over (1 to 16; 1 = the EVENTS stream alone): fixed when the store is created, a start with another number is refused; the same on every process")
 	fs.DurationVar(&c.GateLeaseTTL, "gate-lease-ttl", registry.DefaultGateTTL, "TTL of a gate's etcd lease (renewed every third of it): how long uc may still hand out a gate that died without draining; whole seconds, at least 1s (etcd may grant more: its least lease)")
 	fs.DurationVar(&c.EtcdSessionTTL, "etcd-session-ttl", registry.DefaultSessionTTL, "TTL of a game worker's etcd election session: a dead leader is replaced within it; a leader etcd stops answering stops its jobs after 3/4 of it; whole seconds, at least 1s")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz; empty = off")
@@ -356,5 +361,8 @@ func (c *common) storeConfig() (bus.StoreConfig, error) {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		return bus.StoreConfig{}, usagef("--replicas %d: want 1 to 5 (NATS JetStream allows at most 5)", c.Replicas)
 	}
-	return bus.StoreConfig{Replicas: c.Replicas}, nil
+	if c.Partitions < 1 || c.Partitions > bus.MaxPartitions {
+		return bus.StoreConfig{}, usagef("--partitions %d: want 1 to %d", c.Partitions, bus.MaxPartitions)
+	}
+	return bus.StoreConfig{Replicas: c.Replicas, Partitions: c.Partitions}, nil
 }

@@ -271,3 +271,36 @@ func TestBadValueSaysWhatIsWanted(t *testing.T) {
 		t.Errorf("--from-start=maybe: %v", err)
 	}
 }
+
+// --partitions (or HIVE_PARTITIONS) reaches the store config, within 1 to
+// bus.MaxPartitions.
+func TestPartitionsFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want int // 0 = a usage error
+	}{
+		{nil, nil, 1},
+		{[]string{"--partitions", "4"}, nil, 4},
+		{nil, map[string]string{"HIVE_PARTITIONS": "3"}, 3},
+		{[]string{"--partitions", "0"}, nil, 0},
+		{[]string{"--partitions", "17"}, nil, 0},
+	} {
+		var cm common
+		fs := flag.NewFlagSet("game", flag.ContinueOnError)
+		cm.register(fs, "game")
+		if err := parseFlags(fs, c.args, lookupFrom(c.env), nil); err != nil {
+			t.Fatalf("%v %v: %v", c.args, c.env, err)
+		}
+		sc, err := cm.storeConfig()
+		if c.want == 0 {
+			if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), "--partitions") {
+				t.Errorf("%v: got %v, want a usage error naming --partitions", c.args, err)
+			}
+			continue
+		}
+		if err != nil || sc.Partitions != c.want {
+			t.Errorf("%v %v: partitions %d, %v; want %d", c.args, c.env, sc.Partitions, err, c.want)
+		}
+	}
+}

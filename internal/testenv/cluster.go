@@ -21,6 +21,13 @@ import (
 // (production) store: it is slow to start and heavy for 2 cores.
 func StartNATSCluster(t testing.TB) *NATS {
 	t.Helper()
+	return StartNATSClusterStore(t, 1)
+}
+
+// StartNATSClusterStore is StartNATSCluster with a store of partitions
+// event streams, each at R3 with its leader elected.
+func StartNATSClusterStore(t testing.TB, partitions int) *NATS {
+	t.Helper()
 	ports := []int{FreePort(t), FreePort(t), FreePort(t)}
 	routes := make([]*url.URL, len(ports))
 	for i, p := range ports {
@@ -58,28 +65,30 @@ func StartNATSCluster(t testing.TB) *NATS {
 	waitFor(t, "EVENTS and buckets at R3", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return bus.EnsureStore(ctx, js, bus.StoreConfig{Replicas: 3}) == nil
+		return bus.EnsureStore(ctx, js, bus.StoreConfig{Replicas: 3, Partitions: partitions}) == nil
 	})
 	var leader string
-	waitFor(t, "EVENTS stream leader", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		st, err := js.Stream(ctx, bus.EventsStream)
-		if err != nil {
-			return false
-		}
-		info, err := st.Info(ctx)
-		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
-			return false
-		}
-		for _, r := range info.Cluster.Replicas {
-			if !r.Current {
+	for p := partitions - 1; p >= 0; p-- {
+		waitFor(t, bus.EventsStreamFor(p)+" stream leader", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := js.Stream(ctx, bus.EventsStreamFor(p))
+			if err != nil {
 				return false
 			}
-		}
-		leader = info.Cluster.Leader
-		return true
-	})
+			info, err := st.Info(ctx)
+			if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+				return false
+			}
+			for _, r := range info.Cluster.Replicas {
+				if !r.Current {
+					return false
+				}
+			}
+			leader = info.Cluster.Leader
+			return true
+		})
+	}
 	u := srvs[leader].ClientURL()
 	if leader != "n0" {
 		nc = connectTo(t, u)
@@ -87,7 +96,7 @@ func StartNATSCluster(t testing.TB) *NATS {
 			t.Fatalf("testenv: jetstream: %v", err)
 		}
 	}
-	return &NATS{Conn: nc, JS: js, URL: u}
+	return &NATS{Conn: nc, JS: js, URL: u, Cluster: srvs}
 }
 
 // startClusterNode completes opts (JetStream on a temp store, random client

@@ -36,6 +36,8 @@ type NATS struct {
 	JS     jetstream.JetStream
 	// URL is the server's nats:// address on loopback, for separate clients.
 	URL string
+	// Cluster holds the nodes of StartNATSCluster by server name (nil otherwise).
+	Cluster map[string]*server.Server
 	// Secrets holds one credentials file per role (Secrets.CredsFile), for
 	// separate processes (--nats-creds).
 	Secrets *bus.Secrets
@@ -49,6 +51,12 @@ type NATS struct {
 // dir, listening on a free loopback port) and permissions on, creates the
 // EVENTS stream and the KV buckets, and stops it all when the test ends.
 func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	return StartNATSStore(t, bus.StoreConfig{})
+}
+
+// StartNATSStore is StartNATS with the store made by c (its partitions).
+func StartNATSStore(t testing.TB, c bus.StoreConfig) *NATS {
 	t.Helper()
 	sec, err := bus.InitSecrets(t.TempDir())
 	if err != nil {
@@ -69,7 +77,7 @@ func StartNATS(t testing.TB) *NATS {
 	n := &NATS{Server: srv, URL: srv.ClientURL(), Secrets: sec, test: test, cfg: cfg}
 	n.cfg.Listen = strings.TrimPrefix(n.URL, "nats://")
 	n.connect(t)
-	if err := bus.EnsureStore(context.Background(), n.JS, bus.StoreConfig{}); err != nil {
+	if err := bus.EnsureStore(context.Background(), n.JS, c); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	return n

@@ -408,13 +408,17 @@ func (x *ItemsUsed) GetAt() int64 {
 	return 0
 }
 
-// GiftSent: items left this player for another (same batch as GiftReceived).
+// GiftSent: the debit of a gift, the commit point of its transfer: items
+// left this player for another. GiftReceived on the receiver follows (or
+// GiftRefused there and GiftReturned back here), with the same transfer id.
 type GiftSent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	To            *int64                 `protobuf:"varint,1,opt,name=to" json:"to,omitempty"`
 	Idx           *int32                 `protobuf:"varint,2,opt,name=idx" json:"idx,omitempty"`
 	Num           *int64                 `protobuf:"varint,3,opt,name=num" json:"num,omitempty"`
-	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
+	Transfer      *string                `protobuf:"bytes,4,opt,name=transfer" json:"transfer,omitempty"`            // the transfer id, shared by every event of this gift
+	SentMs        *int64                 `protobuf:"varint,6,opt,name=sent_ms,json=sentMs" json:"sent_ms,omitempty"` // when the debit was decided, unix milliseconds (transfer_floor compares it)
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"`               // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -471,6 +475,20 @@ func (x *GiftSent) GetNum() int64 {
 	return 0
 }
 
+func (x *GiftSent) GetTransfer() string {
+	if x != nil && x.Transfer != nil {
+		return *x.Transfer
+	}
+	return ""
+}
+
+func (x *GiftSent) GetSentMs() int64 {
+	if x != nil && x.SentMs != nil {
+		return *x.SentMs
+	}
+	return 0
+}
+
 func (x *GiftSent) GetTotals() []*ItemDelta {
 	if x != nil {
 		return x.Totals
@@ -485,13 +503,16 @@ func (x *GiftSent) GetAt() int64 {
 	return 0
 }
 
-// GiftReceived: items arrived from another player (same batch as GiftSent).
+// GiftReceived: the credit of a gift: items arrived from another player
+// (their GiftSent holds the same transfer id).
 type GiftReceived struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          *int64                 `protobuf:"varint,1,opt,name=from" json:"from,omitempty"`
 	Idx           *int32                 `protobuf:"varint,2,opt,name=idx" json:"idx,omitempty"`
 	Num           *int64                 `protobuf:"varint,3,opt,name=num" json:"num,omitempty"`
-	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"` // amount held after this event of each idx it changed (projections ZAdd these)
+	Transfer      *string                `protobuf:"bytes,4,opt,name=transfer" json:"transfer,omitempty"`
+	SentMs        *int64                 `protobuf:"varint,6,opt,name=sent_ms,json=sentMs" json:"sent_ms,omitempty"` // the GiftSent's
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"`               // amount held after this event of each idx it changed (projections ZAdd these)
 	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -548,6 +569,20 @@ func (x *GiftReceived) GetNum() int64 {
 	return 0
 }
 
+func (x *GiftReceived) GetTransfer() string {
+	if x != nil && x.Transfer != nil {
+		return *x.Transfer
+	}
+	return ""
+}
+
+func (x *GiftReceived) GetSentMs() int64 {
+	if x != nil && x.SentMs != nil {
+		return *x.SentMs
+	}
+	return 0
+}
+
 func (x *GiftReceived) GetTotals() []*ItemDelta {
 	if x != nil {
 		return x.Totals
@@ -556,6 +591,202 @@ func (x *GiftReceived) GetTotals() []*ItemDelta {
 }
 
 func (x *GiftReceived) GetAt() int64 {
+	if x != nil && x.At != nil {
+		return *x.At
+	}
+	return 0
+}
+
+// GiftRefused: the receiver could not take a gift (code says why, e.g.
+// RC_ITEM_OVERFLOW at the stack limit); nothing changes but the transfer
+// being settled here. GiftReturned on the sender follows.
+type GiftRefused struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          *int64                 `protobuf:"varint,1,opt,name=from" json:"from,omitempty"`
+	Idx           *int32                 `protobuf:"varint,2,opt,name=idx" json:"idx,omitempty"`
+	Num           *int64                 `protobuf:"varint,3,opt,name=num" json:"num,omitempty"`
+	Transfer      *string                `protobuf:"bytes,4,opt,name=transfer" json:"transfer,omitempty"`
+	SentMs        *int64                 `protobuf:"varint,6,opt,name=sent_ms,json=sentMs" json:"sent_ms,omitempty"` // the GiftSent's
+	Code          *int32                 `protobuf:"varint,5,opt,name=code" json:"code,omitempty"`                   // def.ResCode
+	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GiftRefused) Reset() {
+	*x = GiftRefused{}
+	mi := &file_evt_player_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GiftRefused) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GiftRefused) ProtoMessage() {}
+
+func (x *GiftRefused) ProtoReflect() protoreflect.Message {
+	mi := &file_evt_player_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GiftRefused.ProtoReflect.Descriptor instead.
+func (*GiftRefused) Descriptor() ([]byte, []int) {
+	return file_evt_player_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GiftRefused) GetFrom() int64 {
+	if x != nil && x.From != nil {
+		return *x.From
+	}
+	return 0
+}
+
+func (x *GiftRefused) GetIdx() int32 {
+	if x != nil && x.Idx != nil {
+		return *x.Idx
+	}
+	return 0
+}
+
+func (x *GiftRefused) GetNum() int64 {
+	if x != nil && x.Num != nil {
+		return *x.Num
+	}
+	return 0
+}
+
+func (x *GiftRefused) GetTransfer() string {
+	if x != nil && x.Transfer != nil {
+		return *x.Transfer
+	}
+	return ""
+}
+
+func (x *GiftRefused) GetSentMs() int64 {
+	if x != nil && x.SentMs != nil {
+		return *x.SentMs
+	}
+	return 0
+}
+
+func (x *GiftRefused) GetCode() int32 {
+	if x != nil && x.Code != nil {
+		return *x.Code
+	}
+	return 0
+}
+
+func (x *GiftRefused) GetAt() int64 {
+	if x != nil && x.At != nil {
+		return *x.At
+	}
+	return 0
+}
+
+// GiftReturned: the refund of a refused gift: its items are back with the sender.
+type GiftReturned struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	To            *int64                 `protobuf:"varint,1,opt,name=to" json:"to,omitempty"`
+	Idx           *int32                 `protobuf:"varint,2,opt,name=idx" json:"idx,omitempty"`
+	Num           *int64                 `protobuf:"varint,3,opt,name=num" json:"num,omitempty"`
+	Transfer      *string                `protobuf:"bytes,4,opt,name=transfer" json:"transfer,omitempty"`
+	SentMs        *int64                 `protobuf:"varint,6,opt,name=sent_ms,json=sentMs" json:"sent_ms,omitempty"` // the GiftSent's
+	Code          *int32                 `protobuf:"varint,5,opt,name=code" json:"code,omitempty"`                   // def.ResCode the receiver refused with
+	Totals        []*ItemDelta           `protobuf:"bytes,14,rep,name=totals" json:"totals,omitempty"`               // amount held after this event of each idx it changed (projections ZAdd these)
+	At            *int64                 `protobuf:"varint,15,opt,name=at" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GiftReturned) Reset() {
+	*x = GiftReturned{}
+	mi := &file_evt_player_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GiftReturned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GiftReturned) ProtoMessage() {}
+
+func (x *GiftReturned) ProtoReflect() protoreflect.Message {
+	mi := &file_evt_player_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GiftReturned.ProtoReflect.Descriptor instead.
+func (*GiftReturned) Descriptor() ([]byte, []int) {
+	return file_evt_player_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GiftReturned) GetTo() int64 {
+	if x != nil && x.To != nil {
+		return *x.To
+	}
+	return 0
+}
+
+func (x *GiftReturned) GetIdx() int32 {
+	if x != nil && x.Idx != nil {
+		return *x.Idx
+	}
+	return 0
+}
+
+func (x *GiftReturned) GetNum() int64 {
+	if x != nil && x.Num != nil {
+		return *x.Num
+	}
+	return 0
+}
+
+func (x *GiftReturned) GetTransfer() string {
+	if x != nil && x.Transfer != nil {
+		return *x.Transfer
+	}
+	return ""
+}
+
+func (x *GiftReturned) GetSentMs() int64 {
+	if x != nil && x.SentMs != nil {
+		return *x.SentMs
+	}
+	return 0
+}
+
+func (x *GiftReturned) GetCode() int32 {
+	if x != nil && x.Code != nil {
+		return *x.Code
+	}
+	return 0
+}
+
+func (x *GiftReturned) GetTotals() []*ItemDelta {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+func (x *GiftReturned) GetAt() int64 {
 	if x != nil && x.At != nil {
 		return *x.At
 	}
@@ -573,7 +804,7 @@ type Renamed struct {
 
 func (x *Renamed) Reset() {
 	*x = Renamed{}
-	mi := &file_evt_player_proto_msgTypes[8]
+	mi := &file_evt_player_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +816,7 @@ func (x *Renamed) String() string {
 func (*Renamed) ProtoMessage() {}
 
 func (x *Renamed) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[8]
+	mi := &file_evt_player_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +829,7 @@ func (x *Renamed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Renamed.ProtoReflect.Descriptor instead.
 func (*Renamed) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{8}
+	return file_evt_player_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Renamed) GetName() string {
@@ -626,7 +857,7 @@ type IconChanged struct {
 
 func (x *IconChanged) Reset() {
 	*x = IconChanged{}
-	mi := &file_evt_player_proto_msgTypes[9]
+	mi := &file_evt_player_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +869,7 @@ func (x *IconChanged) String() string {
 func (*IconChanged) ProtoMessage() {}
 
 func (x *IconChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[9]
+	mi := &file_evt_player_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +882,7 @@ func (x *IconChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IconChanged.ProtoReflect.Descriptor instead.
 func (*IconChanged) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{9}
+	return file_evt_player_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *IconChanged) GetIcon() int32 {
@@ -679,7 +910,7 @@ type MottoChanged struct {
 
 func (x *MottoChanged) Reset() {
 	*x = MottoChanged{}
-	mi := &file_evt_player_proto_msgTypes[10]
+	mi := &file_evt_player_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +922,7 @@ func (x *MottoChanged) String() string {
 func (*MottoChanged) ProtoMessage() {}
 
 func (x *MottoChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[10]
+	mi := &file_evt_player_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +935,7 @@ func (x *MottoChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MottoChanged.ProtoReflect.Descriptor instead.
 func (*MottoChanged) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{10}
+	return file_evt_player_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MottoChanged) GetMotto() string {
@@ -732,7 +963,7 @@ type SceneEntered struct {
 
 func (x *SceneEntered) Reset() {
 	*x = SceneEntered{}
-	mi := &file_evt_player_proto_msgTypes[11]
+	mi := &file_evt_player_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +975,7 @@ func (x *SceneEntered) String() string {
 func (*SceneEntered) ProtoMessage() {}
 
 func (x *SceneEntered) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[11]
+	mi := &file_evt_player_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +988,7 @@ func (x *SceneEntered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SceneEntered.ProtoReflect.Descriptor instead.
 func (*SceneEntered) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{11}
+	return file_evt_player_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SceneEntered) GetScene() int32 {
@@ -784,7 +1015,7 @@ type SceneLeft struct {
 
 func (x *SceneLeft) Reset() {
 	*x = SceneLeft{}
-	mi := &file_evt_player_proto_msgTypes[12]
+	mi := &file_evt_player_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1027,7 @@ func (x *SceneLeft) String() string {
 func (*SceneLeft) ProtoMessage() {}
 
 func (x *SceneLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[12]
+	mi := &file_evt_player_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1040,7 @@ func (x *SceneLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SceneLeft.ProtoReflect.Descriptor instead.
 func (*SceneLeft) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{12}
+	return file_evt_player_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SceneLeft) GetAt() int64 {
@@ -830,7 +1061,7 @@ type MailReceived struct {
 
 func (x *MailReceived) Reset() {
 	*x = MailReceived{}
-	mi := &file_evt_player_proto_msgTypes[13]
+	mi := &file_evt_player_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +1073,7 @@ func (x *MailReceived) String() string {
 func (*MailReceived) ProtoMessage() {}
 
 func (x *MailReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[13]
+	mi := &file_evt_player_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +1086,7 @@ func (x *MailReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailReceived.ProtoReflect.Descriptor instead.
 func (*MailReceived) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{13}
+	return file_evt_player_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MailReceived) GetMail() *def.Mail {
@@ -883,7 +1114,7 @@ type MailRead struct {
 
 func (x *MailRead) Reset() {
 	*x = MailRead{}
-	mi := &file_evt_player_proto_msgTypes[14]
+	mi := &file_evt_player_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1126,7 @@ func (x *MailRead) String() string {
 func (*MailRead) ProtoMessage() {}
 
 func (x *MailRead) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[14]
+	mi := &file_evt_player_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1139,7 @@ func (x *MailRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailRead.ProtoReflect.Descriptor instead.
 func (*MailRead) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{14}
+	return file_evt_player_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MailRead) GetId() int64 {
@@ -938,7 +1169,7 @@ type MailClaimed struct {
 
 func (x *MailClaimed) Reset() {
 	*x = MailClaimed{}
-	mi := &file_evt_player_proto_msgTypes[15]
+	mi := &file_evt_player_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1181,7 @@ func (x *MailClaimed) String() string {
 func (*MailClaimed) ProtoMessage() {}
 
 func (x *MailClaimed) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[15]
+	mi := &file_evt_player_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1194,7 @@ func (x *MailClaimed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailClaimed.ProtoReflect.Descriptor instead.
 func (*MailClaimed) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{15}
+	return file_evt_player_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MailClaimed) GetId() int64 {
@@ -1005,7 +1236,7 @@ type MailDeleted struct {
 
 func (x *MailDeleted) Reset() {
 	*x = MailDeleted{}
-	mi := &file_evt_player_proto_msgTypes[16]
+	mi := &file_evt_player_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1248,7 @@ func (x *MailDeleted) String() string {
 func (*MailDeleted) ProtoMessage() {}
 
 func (x *MailDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[16]
+	mi := &file_evt_player_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1261,7 @@ func (x *MailDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailDeleted.ProtoReflect.Descriptor instead.
 func (*MailDeleted) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{16}
+	return file_evt_player_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MailDeleted) GetId() int64 {
@@ -1050,22 +1281,30 @@ func (x *MailDeleted) GetAt() int64 {
 // PlayerState is a player's state as snapshots store it: the fold of its
 // events (never appended to the stream itself).
 type PlayerState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Created       *bool                  `protobuf:"varint,1,opt,name=created" json:"created,omitempty"` // a PlayerCreated was applied
-	User          *def.User              `protobuf:"bytes,2,opt,name=user" json:"user,omitempty"`        // profile and items (sorted by idx, none at 0)
-	Mails         []*def.Mail            `protobuf:"bytes,3,rep,name=mails" json:"mails,omitempty"`      // mails not deleted, by id
-	LastMailId    *int64                 `protobuf:"varint,4,opt,name=last_mail_id,json=lastMailId" json:"last_mail_id,omitempty"`
-	Scene         *int32                 `protobuf:"varint,5,opt,name=scene" json:"scene,omitempty"` // def.SceneType
-	Online        *bool                  `protobuf:"varint,6,opt,name=online" json:"online,omitempty"`
-	Gate          *string                `protobuf:"bytes,7,opt,name=gate" json:"gate,omitempty"` // where the live session is, when online
-	Session       *string                `protobuf:"bytes,8,opt,name=session" json:"session,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Created    *bool                  `protobuf:"varint,1,opt,name=created" json:"created,omitempty"` // a PlayerCreated was applied
+	User       *def.User              `protobuf:"bytes,2,opt,name=user" json:"user,omitempty"`        // profile and items (sorted by idx, none at 0)
+	Mails      []*def.Mail            `protobuf:"bytes,3,rep,name=mails" json:"mails,omitempty"`      // mails not deleted, by id
+	LastMailId *int64                 `protobuf:"varint,4,opt,name=last_mail_id,json=lastMailId" json:"last_mail_id,omitempty"`
+	Scene      *int32                 `protobuf:"varint,5,opt,name=scene" json:"scene,omitempty"` // def.SceneType
+	Online     *bool                  `protobuf:"varint,6,opt,name=online" json:"online,omitempty"`
+	Gate       *string                `protobuf:"bytes,7,opt,name=gate" json:"gate,omitempty"` // where the live session is, when online
+	Session    *string                `protobuf:"bytes,8,opt,name=session" json:"session,omitempty"`
+	// Transfers settled here, newest last, as FNV-64a hashes of their ids:
+	// on a receiver the gifts credited or refused, on a sender the gifts
+	// returned. It keeps the last 512 (core_transfer.go), with their
+	// GiftSent's sent_ms in transfer_sent_ms; transfer_floor is the latest
+	// sent_ms of those it no longer keeps.
+	Transfers      []uint64 `protobuf:"fixed64,9,rep,packed,name=transfers" json:"transfers,omitempty"`
+	TransferSentMs []int64  `protobuf:"varint,10,rep,packed,name=transfer_sent_ms,json=transferSentMs" json:"transfer_sent_ms,omitempty"`
+	TransferFloor  *int64   `protobuf:"varint,11,opt,name=transfer_floor,json=transferFloor" json:"transfer_floor,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PlayerState) Reset() {
 	*x = PlayerState{}
-	mi := &file_evt_player_proto_msgTypes[17]
+	mi := &file_evt_player_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1316,7 @@ func (x *PlayerState) String() string {
 func (*PlayerState) ProtoMessage() {}
 
 func (x *PlayerState) ProtoReflect() protoreflect.Message {
-	mi := &file_evt_player_proto_msgTypes[17]
+	mi := &file_evt_player_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1329,7 @@ func (x *PlayerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlayerState.ProtoReflect.Descriptor instead.
 func (*PlayerState) Descriptor() ([]byte, []int) {
-	return file_evt_player_proto_rawDescGZIP(), []int{17}
+	return file_evt_player_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PlayerState) GetCreated() bool {
@@ -1149,6 +1388,27 @@ func (x *PlayerState) GetSession() string {
 	return ""
 }
 
+func (x *PlayerState) GetTransfers() []uint64 {
+	if x != nil {
+		return x.Transfers
+	}
+	return nil
+}
+
+func (x *PlayerState) GetTransferSentMs() []int64 {
+	if x != nil {
+		return x.TransferSentMs
+	}
+	return nil
+}
+
+func (x *PlayerState) GetTransferFloor() int64 {
+	if x != nil && x.TransferFloor != nil {
+		return *x.TransferFloor
+	}
+	return 0
+}
+
 var File_evt_player_proto protoreflect.FileDescriptor
 
 const file_evt_player_proto_rawDesc = "" +
@@ -1179,17 +1439,38 @@ const file_evt_player_proto_rawDesc = "" +
 	"\x03idx\x18\x01 \x01(\x05R\x03idx\x12\x10\n" +
 	"\x03num\x18\x02 \x01(\x03R\x03num\x12&\n" +
 	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"v\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"\xab\x01\n" +
 	"\bGiftSent\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\x03R\x02to\x12\x10\n" +
 	"\x03idx\x18\x02 \x01(\x05R\x03idx\x12\x10\n" +
-	"\x03num\x18\x03 \x01(\x03R\x03num\x12&\n" +
+	"\x03num\x18\x03 \x01(\x03R\x03num\x12\x1a\n" +
+	"\btransfer\x18\x04 \x01(\tR\btransfer\x12\x17\n" +
+	"\asent_ms\x18\x06 \x01(\x03R\x06sentMs\x12&\n" +
 	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"~\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"\xb3\x01\n" +
 	"\fGiftReceived\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x03R\x04from\x12\x10\n" +
 	"\x03idx\x18\x02 \x01(\x05R\x03idx\x12\x10\n" +
-	"\x03num\x18\x03 \x01(\x03R\x03num\x12&\n" +
+	"\x03num\x18\x03 \x01(\x03R\x03num\x12\x1a\n" +
+	"\btransfer\x18\x04 \x01(\tR\btransfer\x12\x17\n" +
+	"\asent_ms\x18\x06 \x01(\x03R\x06sentMs\x12&\n" +
+	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"\x9e\x01\n" +
+	"\vGiftRefused\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\x03R\x04from\x12\x10\n" +
+	"\x03idx\x18\x02 \x01(\x05R\x03idx\x12\x10\n" +
+	"\x03num\x18\x03 \x01(\x03R\x03num\x12\x1a\n" +
+	"\btransfer\x18\x04 \x01(\tR\btransfer\x12\x17\n" +
+	"\asent_ms\x18\x06 \x01(\x03R\x06sentMs\x12\x12\n" +
+	"\x04code\x18\x05 \x01(\x05R\x04code\x12\x0e\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"\xc3\x01\n" +
+	"\fGiftReturned\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\x03R\x02to\x12\x10\n" +
+	"\x03idx\x18\x02 \x01(\x05R\x03idx\x12\x10\n" +
+	"\x03num\x18\x03 \x01(\x03R\x03num\x12\x1a\n" +
+	"\btransfer\x18\x04 \x01(\tR\btransfer\x12\x17\n" +
+	"\asent_ms\x18\x06 \x01(\x03R\x06sentMs\x12\x12\n" +
+	"\x04code\x18\x05 \x01(\x05R\x04code\x12&\n" +
 	"\x06totals\x18\x0e \x03(\v2\x0e.evt.ItemDeltaR\x06totals\x12\x0e\n" +
 	"\x02at\x18\x0f \x01(\x03R\x02at\"-\n" +
 	"\aRenamed\x12\x12\n" +
@@ -1219,7 +1500,7 @@ const file_evt_player_proto_rawDesc = "" +
 	"\x02at\x18\x0f \x01(\x03R\x02at\"-\n" +
 	"\vMailDeleted\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x0e\n" +
-	"\x02at\x18\x0f \x01(\x03R\x02at\"\xe5\x01\n" +
+	"\x02at\x18\x0f \x01(\x03R\x02at\"\xdc\x02\n" +
 	"\vPlayerState\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\bR\acreated\x12\x1d\n" +
 	"\x04user\x18\x02 \x01(\v2\t.def.UserR\x04user\x12\x1f\n" +
@@ -1229,7 +1510,11 @@ const file_evt_player_proto_rawDesc = "" +
 	"\x05scene\x18\x05 \x01(\x05R\x05scene\x12\x16\n" +
 	"\x06online\x18\x06 \x01(\bR\x06online\x12\x12\n" +
 	"\x04gate\x18\a \x01(\tR\x04gate\x12\x18\n" +
-	"\asession\x18\b \x01(\tR\asessionB\"Z github.com/qeetap/hive/proto/evt"
+	"\asession\x18\b \x01(\tR\asession\x12 \n" +
+	"\ttransfers\x18\t \x03(\x06B\x02\x10\x01R\ttransfers\x12,\n" +
+	"\x10transfer_sent_ms\x18\n" +
+	" \x03(\x03B\x02\x10\x01R\x0etransferSentMs\x12%\n" +
+	"\x0etransfer_floor\x18\v \x01(\x03R\rtransferFloorB\"Z github.com/qeetap/hive/proto/evt"
 
 var (
 	file_evt_player_proto_rawDescOnce sync.Once
@@ -1243,7 +1528,7 @@ func file_evt_player_proto_rawDescGZIP() []byte {
 	return file_evt_player_proto_rawDescData
 }
 
-var file_evt_player_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_evt_player_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_evt_player_proto_goTypes = []any{
 	(*ItemDelta)(nil),     // 0: evt.ItemDelta
 	(*PlayerCreated)(nil), // 1: evt.PlayerCreated
@@ -1253,18 +1538,20 @@ var file_evt_player_proto_goTypes = []any{
 	(*ItemsUsed)(nil),     // 5: evt.ItemsUsed
 	(*GiftSent)(nil),      // 6: evt.GiftSent
 	(*GiftReceived)(nil),  // 7: evt.GiftReceived
-	(*Renamed)(nil),       // 8: evt.Renamed
-	(*IconChanged)(nil),   // 9: evt.IconChanged
-	(*MottoChanged)(nil),  // 10: evt.MottoChanged
-	(*SceneEntered)(nil),  // 11: evt.SceneEntered
-	(*SceneLeft)(nil),     // 12: evt.SceneLeft
-	(*MailReceived)(nil),  // 13: evt.MailReceived
-	(*MailRead)(nil),      // 14: evt.MailRead
-	(*MailClaimed)(nil),   // 15: evt.MailClaimed
-	(*MailDeleted)(nil),   // 16: evt.MailDeleted
-	(*PlayerState)(nil),   // 17: evt.PlayerState
-	(*def.Mail)(nil),      // 18: def.Mail
-	(*def.User)(nil),      // 19: def.User
+	(*GiftRefused)(nil),   // 8: evt.GiftRefused
+	(*GiftReturned)(nil),  // 9: evt.GiftReturned
+	(*Renamed)(nil),       // 10: evt.Renamed
+	(*IconChanged)(nil),   // 11: evt.IconChanged
+	(*MottoChanged)(nil),  // 12: evt.MottoChanged
+	(*SceneEntered)(nil),  // 13: evt.SceneEntered
+	(*SceneLeft)(nil),     // 14: evt.SceneLeft
+	(*MailReceived)(nil),  // 15: evt.MailReceived
+	(*MailRead)(nil),      // 16: evt.MailRead
+	(*MailClaimed)(nil),   // 17: evt.MailClaimed
+	(*MailDeleted)(nil),   // 18: evt.MailDeleted
+	(*PlayerState)(nil),   // 19: evt.PlayerState
+	(*def.Mail)(nil),      // 20: def.Mail
+	(*def.User)(nil),      // 21: def.User
 }
 var file_evt_player_proto_depIdxs = []int32{
 	0,  // 0: evt.PlayerCreated.items:type_name -> evt.ItemDelta
@@ -1274,16 +1561,17 @@ var file_evt_player_proto_depIdxs = []int32{
 	0,  // 4: evt.ItemsUsed.totals:type_name -> evt.ItemDelta
 	0,  // 5: evt.GiftSent.totals:type_name -> evt.ItemDelta
 	0,  // 6: evt.GiftReceived.totals:type_name -> evt.ItemDelta
-	18, // 7: evt.MailReceived.mail:type_name -> def.Mail
-	0,  // 8: evt.MailClaimed.items:type_name -> evt.ItemDelta
-	0,  // 9: evt.MailClaimed.totals:type_name -> evt.ItemDelta
-	19, // 10: evt.PlayerState.user:type_name -> def.User
-	18, // 11: evt.PlayerState.mails:type_name -> def.Mail
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	0,  // 7: evt.GiftReturned.totals:type_name -> evt.ItemDelta
+	20, // 8: evt.MailReceived.mail:type_name -> def.Mail
+	0,  // 9: evt.MailClaimed.items:type_name -> evt.ItemDelta
+	0,  // 10: evt.MailClaimed.totals:type_name -> evt.ItemDelta
+	21, // 11: evt.PlayerState.user:type_name -> def.User
+	20, // 12: evt.PlayerState.mails:type_name -> def.Mail
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_evt_player_proto_init() }
@@ -1297,7 +1585,7 @@ func file_evt_player_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_evt_player_proto_rawDesc), len(file_evt_player_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

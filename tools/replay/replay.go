@@ -62,8 +62,13 @@ func Run(ctx context.Context, js jetstream.JetStream, opt Options) error {
 	}
 	ro := game.ReplayOptions{ToSeq: opt.ToSeq, ToTime: opt.ToTime}
 	if opt.Steps {
+		parts, err := bus.StorePartitions(ctx, js)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		part := bus.PlayerPartition(opt.Player, parts)
 		ro.Step = func(e *events.Event, u *def.User) error {
-			return writeStep(opt.Out, e, u)
+			return writeStep(opt.Out, e, part, u)
 		}
 	}
 	u, err := game.Replay(ctx, js, opt.Player, ro)
@@ -113,13 +118,15 @@ func (e *beforeFirstError) Error() string {
 
 func (e *beforeFirstError) Unwrap() error { return ErrNoEvents }
 
-// writeStep prints one event and the state after it.
-func writeStep(w io.Writer, e *events.Event, u *def.User) error {
+// writeStep prints one event of partition part and the state after it.
+func writeStep(w io.Writer, e *events.Event, part int, u *def.User) error {
 	st, err := jsonl.Proto.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
-	b, err := json.Marshal(Step{Line: tap.LineOf(e, nil), State: st})
+	line := tap.LineOf(e, nil)
+	line.Partition = part
+	b, err := json.Marshal(Step{Line: line, State: st})
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -127,11 +134,16 @@ func writeStep(w io.Writer, e *events.Event, u *def.User) error {
 }
 
 // FirstEvent returns the stream sequence and store time of player uid's
-// first event in the EVENTS stream; found is false when it has none.
+// first event in its partition's stream; found is false when it has none.
 func FirstEvent(ctx context.Context, js jetstream.JetStream, uid int64) (seq uint64, at time.Time, found bool, err error) {
-	stream, err := js.Stream(ctx, bus.EventsStream)
+	parts, err := bus.StorePartitions(ctx, js)
 	if err != nil {
-		return 0, time.Time{}, false, fmt.Errorf("stream %s: %w", bus.EventsStream, err)
+		return 0, time.Time{}, false, err
+	}
+	name := bus.EventsStreamFor(bus.PlayerPartition(uid, parts))
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("stream %s: %w", name, err)
 	}
 	// The first message at or after sequence 1 on the player's subject.
 	m, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(bus.PlayerSubject(uid)))

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/internal/testenv"
 	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/tools/internal/tooltest"
@@ -75,5 +76,45 @@ func TestReplayBeforeFirstEvent(t *testing.T) {
 	}
 	if err := Run(ctx, tooltest.ToolsJS(t, n), Options{Player: 424242, ToSeq: 1, Out: &out}); err == nil || err.Error() != "player 424242 has no events" {
 		t.Fatalf("replay of nobody with a bound: %v", err)
+	}
+}
+
+// In a store of 4 partitions a player replays from its partition's stream,
+// its steps naming that partition and that stream's sequences.
+func TestReplayInItsPartition(t *testing.T) {
+	const parts = 4
+	n := testenv.StartNATSStore(t, bus.StoreConfig{Partitions: parts})
+	ctx := tooltest.Ctx(t)
+	uid := tooltest.CreatePlayer(t, n)
+	part := bus.PlayerPartition(uid, parts)
+	if part == 0 {
+		t.Fatalf("player %d is in partition 0: pick one elsewhere", uid)
+	}
+	// Others' events in partition 0 move EVENTS's sequence, not the player's.
+	for i := range 5 {
+		tooltest.PublishEvent(t, n, "evt.account."+string(rune('1'+i)), &evt.GuestCreated{AccountId: proto.Int64(1)})
+	}
+	tooltest.PublishEvent(t, n, bus.PlayerSubject(uid), &evt.Renamed{Name: proto.String("neo")})
+	seq, _, found, err := FirstEvent(ctx, tooltest.ToolsJS(t, n), uid)
+	if err != nil || !found || seq != 1 {
+		t.Fatalf("FirstEvent = %d %v %v, want seq 1 of %s", seq, found, err, bus.EventsStreamFor(part))
+	}
+	var out bytes.Buffer
+	if err := Run(ctx, tooltest.ToolsJS(t, n), Options{Player: uid, Steps: true, Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("steps: %q", out.String())
+	}
+	for i, l := range lines {
+		var step Step
+		if err := json.Unmarshal([]byte(l), &step); err != nil || step.Partition != part || step.StreamSeq != uint64(i+1) {
+			t.Fatalf("step %d: %s (%v), want partition %d seq %d", i, l, err, part, i+1)
+		}
+	}
+	out.Reset()
+	if err := Run(ctx, tooltest.ToolsJS(t, n), Options{Player: uid, ToSeq: 1, Out: &out}); err != nil || strings.Contains(out.String(), "neo") {
+		t.Fatalf("replay to seq 1 of its stream: %s, %v", out.String(), err)
 	}
 }

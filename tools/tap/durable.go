@@ -120,19 +120,15 @@ func durable(ctx context.Context, stream jetstream.Stream, opt Options, policy j
 // (they come back only after the ack wait). So cancelling takes up to this long.
 const fetchWait = time.Second
 
-// readDurable prints from a durable consumer, acknowledging each event once
+// durable prints from a durable consumer, acknowledging each event once
 // printed. It fetches no more than the limit still allows, and gives back
 // (naks) what it fetched but did not print, so a restart resumes at once.
-func readDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt Options) error {
+func (r reader) durable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer) error {
 	// Acks are fire-and-forget; a round trip at the end makes sure the
 	// server has processed them before the caller closes the connection.
 	defer nc.FlushTimeout(5 * time.Second)
-	n := 0
-	for (opt.Limit == 0 || n < opt.Limit) && ctx.Err() == nil {
-		batch := 64
-		if opt.Limit > 0 {
-			batch = min(batch, opt.Limit-n)
-		}
+	for r.out.left() > 0 && ctx.Err() == nil {
+		batch := min(64, r.out.left())
 		b, err := cons.Fetch(batch, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			return fmt.Errorf("tap: fetch: %w", err)
@@ -143,11 +139,11 @@ func readDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, op
 				_ = m.Nak()
 				continue
 			}
-			if werr = writeLine(opt.Out, m); werr != nil {
+			if ok, err := r.out.write(m, r.part); err != nil || !ok {
+				werr = err
 				_ = m.Nak()
 				continue
 			}
-			n++
 			if werr = m.Ack(); werr != nil {
 				werr = fmt.Errorf("tap: ack: %w", werr)
 			}
@@ -162,11 +158,11 @@ func readDurable(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, op
 	return nil
 }
 
-// tapStored prints what cons holds up to stream sequence last, then
+// stored prints what cons holds up to stream sequence last, then
 // returns (NoFollow). Each fetch takes only what is there (no wait); an empty
 // one, or an event past last, is the end. With ack (a durable consumer)
 // printed events are acknowledged and the others given back.
-func tapStored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt Options, last uint64, ack bool) error {
+func (r reader) stored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, last uint64, ack bool) error {
 	if ack {
 		defer nc.FlushTimeout(5 * time.Second) // as readDurable
 	}
@@ -175,16 +171,13 @@ func tapStored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt 
 			_ = m.Nak()
 		}
 	}
-	n := 0
-	for (opt.Limit == 0 || n < opt.Limit) && ctx.Err() == nil {
+	for r.out.left() > 0 && ctx.Err() == nil {
 		// An ordered consumer is recreated on every fetch: take big batches.
 		batch := 1000
 		if ack {
 			batch = 64
 		}
-		if opt.Limit > 0 {
-			batch = min(batch, opt.Limit-n)
-		}
+		batch = min(batch, r.out.left())
 		b, err := cons.FetchNoWait(batch)
 		if err != nil {
 			return fmt.Errorf("tap: fetch: %w", err)
@@ -200,11 +193,13 @@ func tapStored(ctx context.Context, nc *nats.Conn, cons jetstream.Consumer, opt 
 				giveBack(m)
 				continue
 			}
-			if werr = writeLine(opt.Out, m); werr != nil {
+			ok, err := r.out.write(m, r.part)
+			if err != nil || !ok {
+				werr = err
 				giveBack(m)
+				end = end || !ok
 				continue
 			}
-			n++
 			if ack {
 				if werr = m.Ack(); werr != nil {
 					werr = fmt.Errorf("tap: ack: %w", werr)

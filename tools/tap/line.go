@@ -16,6 +16,10 @@ import (
 // protojson (proto field names); it is null when the event cannot be
 // decoded, and Error then says why.
 type Line struct {
+	// Partition is the partition whose stream holds the event (0 in a
+	// store of one; bus.EventsStreamFor names its stream). StreamSeq is
+	// the sequence in that stream.
+	Partition int             `json:"partition"`
 	StreamSeq uint64          `json:"stream_seq"`
 	Subject   string          `json:"subject"`
 	Time      string          `json:"time"`
@@ -26,10 +30,12 @@ type Line struct {
 	Error     string          `json:"error,omitempty"`
 }
 
-// writeLine prints one event.
-func writeLine(w io.Writer, m jetstream.Msg) error {
+// writeLine prints one event of partition part.
+func writeLine(w io.Writer, m jetstream.Msg, part int) error {
 	e, err := events.DecodeJSEnvelope(m)
-	b, merr := json.Marshal(LineOf(e, err))
+	l := LineOf(e, err)
+	l.Partition = part
+	b, merr := json.Marshal(l)
 	if merr != nil {
 		return fmt.Errorf("tap: %w", merr)
 	}

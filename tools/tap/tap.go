@@ -1,5 +1,7 @@
-// Package tap is `hive tap`: it prints the events of the EVENTS stream as
-// JSON lines, decoded through the events package (DESIGN §8).
+// Package tap is `hive tap`: it prints the events of the event streams (one
+// per partition) as JSON lines, decoded through the events package
+// (DESIGN §8). Each partition's events come in its stream's order (so a
+// player's in its order); the partitions interleave.
 package tap
 
 import (
@@ -59,7 +61,7 @@ func CheckSubject(s string) error {
 	return fmt.Errorf("subject %q is not an event subject: events are stored under %s (evt.player.<id>, evt.account.<id>); did you mean %s?", s, bus.EventsWildcard, want)
 }
 
-// Run prints the events of the EVENTS stream as JSON lines to opt.Out,
+// Run prints the events of every partition's stream as JSON lines to opt.Out,
 // following new events until ctx ends or opt.Limit events were printed, and
 // then returns nil. The event type comes from the Hive-Event header and is
 // decoded through the proto registry; an unknown type or undecodable payload
@@ -87,9 +89,48 @@ func Run(ctx context.Context, nc *nats.Conn, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("tap: %w", err)
 	}
-	stream, err := js.Stream(ctx, bus.EventsStream)
+	streams, err := bus.PartitionStreams(ctx, js)
 	if err != nil {
-		return fmt.Errorf("tap: stream %s: %w", bus.EventsStream, err)
+		return fmt.Errorf("tap: %w", err)
+	}
+	parts := make([]int, len(streams))
+	for p := range parts {
+		parts[p] = p
+	}
+	if !strings.ContainsAny(opt.Subject, "*>") {
+		// One subject is in one partition.
+		parts = []int{bus.SubjectPartition(opt.Subject, len(streams))}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := &sink{w: opt.Out, limit: opt.Limit, cancel: cancel}
+	errs := make(chan error, len(parts))
+	for _, p := range parts {
+		go func() {
+			err := tapPartition(ctx, nc, js, streams[p], p, opt, out)
+			if err != nil && out.left() == 0 {
+				err = nil // stopped midway by another partition reaching the limit
+			}
+			if err != nil {
+				cancel() // the first error ends every partition's reader
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range parts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// tapPartition prints the events of one partition's stream into out.
+func tapPartition(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, name string, part int, opt Options, out *sink) error {
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("tap: stream %s: %w", name, err)
 	}
 	policy, start := jetstream.DeliverNewPolicy, (*time.Time)(nil)
 	switch {
@@ -101,15 +142,16 @@ func Run(ctx context.Context, nc *nats.Conn, opt Options) error {
 	}
 	// The end of what is stored now, for NoFollow.
 	last := stream.CachedInfo().State.LastSeq
+	r := reader{part: part, out: out}
 	if opt.Consumer != "" {
 		cons, err := durable(ctx, stream, opt, policy, start)
 		if err != nil {
 			return err
 		}
 		if opt.NoFollow {
-			return tapStored(ctx, nc, cons, opt, last, true)
+			return r.stored(ctx, nc, cons, last, true)
 		}
-		return readDurable(ctx, nc, cons, opt)
+		return r.durable(ctx, nc, cons)
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{opt.Subject}, DeliverPolicy: policy, OptStartTime: start,
@@ -118,13 +160,19 @@ func Run(ctx context.Context, nc *nats.Conn, opt Options) error {
 		return fmt.Errorf("tap: consumer: %w", err)
 	}
 	if opt.NoFollow {
-		return tapStored(ctx, nc, cons, opt, last, false)
+		return r.stored(ctx, nc, cons, last, false)
 	}
-	return readOrdered(ctx, cons, opt)
+	return r.ordered(ctx, cons)
 }
 
-// readOrdered prints from an ordered (ephemeral) consumer.
-func readOrdered(ctx context.Context, cons jetstream.Consumer, opt Options) error {
+// reader prints one partition's events into the shared output.
+type reader struct {
+	part int
+	out  *sink
+}
+
+// ordered prints from an ordered (ephemeral) consumer.
+func (r reader) ordered(ctx context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("tap: %w", err)
@@ -132,7 +180,7 @@ func readOrdered(ctx context.Context, cons jetstream.Consumer, opt Options) erro
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
-	for n := 0; opt.Limit == 0 || n < opt.Limit; n++ {
+	for r.out.left() > 0 {
 		m, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -140,7 +188,7 @@ func readOrdered(ctx context.Context, cons jetstream.Consumer, opt Options) erro
 			}
 			return fmt.Errorf("tap: %w", err)
 		}
-		if err := writeLine(opt.Out, m); err != nil {
+		if _, err := r.out.write(m, r.part); err != nil {
 			return err
 		}
 	}

@@ -294,3 +294,62 @@ func TestCheckSubject(t *testing.T) {
 		}
 	}
 }
+
+// In a store of 4 partitions tap prints every partition's events, each
+// line with its partition and the sequence in that partition's stream,
+// each player's events in order; a one-player filter reads its partition.
+func TestTapEveryPartition(t *testing.T) {
+	const parts = 4
+	n := testenv.StartNATSStore(t, bus.StoreConfig{Partitions: parts})
+	ids := []int64{}
+	seen := map[int]bool{}
+	for id := int64(10001); len(seen) < parts || len(ids) < 8; id++ {
+		seen[bus.PlayerPartition(id, parts)] = true
+		ids = append(ids, id)
+	}
+	for round := range 3 {
+		for _, id := range ids {
+			tooltest.PublishEvent(t, n, bus.PlayerSubject(id), &evt.SceneEntered{Scene: proto.Int32(int32(round))})
+		}
+	}
+	lines := tapLines(t, n.ConnectAs(t, bus.RoleTools), Options{FromStart: true, NoFollow: true})
+	if len(lines) != 3*len(ids) {
+		t.Fatalf("%d lines, want %d", len(lines), 3*len(ids))
+	}
+	next := map[string]float64{}     // the scene each player's next line must have
+	lastSeq := map[float64]float64{} // the last sequence printed of each partition
+	for _, l := range lines {
+		subj := l["subject"].(string)
+		_, id, err := bus.ParseEventSubject(subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := l["partition"].(float64)
+		if int(part) != bus.PlayerPartition(id, parts) {
+			t.Fatalf("%s printed as partition %v, it is in %d", subj, part, bus.PlayerPartition(id, parts))
+		}
+		if seq := l["stream_seq"].(float64); seq <= lastSeq[part] {
+			t.Fatalf("partition %v: seq %v after %v", part, seq, lastSeq[part])
+		} else {
+			lastSeq[part] = seq
+		}
+		if scene := l["event"].(map[string]any)["scene"].(float64); scene != next[subj] {
+			t.Fatalf("%s: scene %v, want %v: out of order", subj, scene, next[subj])
+		}
+		next[subj]++
+	}
+	if len(lastSeq) != parts {
+		t.Fatalf("lines of %d partitions, want %d", len(lastSeq), parts)
+	}
+	one := bus.PlayerSubject(ids[len(ids)-1])
+	if got := tapLines(t, n.ConnectAs(t, bus.RoleTools), Options{FromStart: true, NoFollow: true, Subject: one}); len(got) != 3 {
+		t.Fatalf("one player: %d lines, want 3", len(got))
+	}
+	if got := tapLines(t, n.ConnectAs(t, bus.RoleTools), Options{FromStart: true, NoFollow: true, Limit: 5}); len(got) != 5 {
+		t.Fatalf("limit 5 over the partitions: %d lines", len(got))
+	}
+	nc := n.Connect(t, "job")
+	if got := tapLines(t, nc, Options{Consumer: "all", FromStart: true, NoFollow: true}); len(got) != 3*len(ids) {
+		t.Fatalf("durable over the partitions: %d lines", len(got))
+	}
+}

@@ -28,11 +28,15 @@ func Ctx(t *testing.T) context.Context {
 	return ctx
 }
 
-// Publish stores one event with the headers of DESIGN §4; typ "" leaves
-// Hive-Event out.
+// Publish stores one event with the headers of DESIGN §4, in the
+// partition of its subject; typ "" leaves Hive-Event out.
 func Publish(t *testing.T, n *testenv.NATS, subject, typ string, payload []byte) {
 	t.Helper()
-	m := nats.NewMsg(subject)
+	parts, err := bus.StorePartitions(Ctx(t), n.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(bus.IngestSubject(subject, parts))
 	m.Data = payload
 	if typ != "" {
 		m.Header.Set(bus.HdrEvent, typ)

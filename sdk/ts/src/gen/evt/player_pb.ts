@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file evt/player.proto.
  */
 export const file_evt_player: GenFile = /*@__PURE__*/
-  fileDesc("ChBldnQvcGxheWVyLnByb3RvEgNldnQiJQoJSXRlbURlbHRhEgsKA2lkeBgBIAEoBRILCgNudW0YAiABKAMieQoNUGxheWVyQ3JlYXRlZBIPCgdhY2NvdW50GAEgASgDEgwKBG5hbWUYAiABKAkSHQoFaXRlbXMYAyADKAsyDi5ldnQuSXRlbURlbHRhEh4KBnRvdGFscxgOIAMoCzIOLmV2dC5JdGVtRGVsdGESCgoCYXQYDyABKAMiNQoITG9nZ2VkSW4SDAoEZ2F0ZRgBIAEoCRIPCgdzZXNzaW9uGAIgASgJEgoKAmF0GA8gASgDIicKCUxvZ2dlZE91dBIOCgZyZWFzb24YASABKAkSCgoCYXQYDyABKAMiaQoMSXRlbXNHcmFudGVkEh0KBWl0ZW1zGAEgAygLMg4uZXZ0Lkl0ZW1EZWx0YRIOCgZyZWFzb24YAiABKAkSHgoGdG90YWxzGA4gAygLMg4uZXZ0Lkl0ZW1EZWx0YRIKCgJhdBgPIAEoAyJRCglJdGVtc1VzZWQSCwoDaWR4GAEgASgFEgsKA251bRgCIAEoAxIeCgZ0b3RhbHMYDiADKAsyDi5ldnQuSXRlbURlbHRhEgoKAmF0GA8gASgDIlwKCEdpZnRTZW50EgoKAnRvGAEgASgDEgsKA2lkeBgCIAEoBRILCgNudW0YAyABKAMSHgoGdG90YWxzGA4gAygLMg4uZXZ0Lkl0ZW1EZWx0YRIKCgJhdBgPIAEoAyJiCgxHaWZ0UmVjZWl2ZWQSDAoEZnJvbRgBIAEoAxILCgNpZHgYAiABKAUSCwoDbnVtGAMgASgDEh4KBnRvdGFscxgOIAMoCzIOLmV2dC5JdGVtRGVsdGESCgoCYXQYDyABKAMiIwoHUmVuYW1lZBIMCgRuYW1lGAEgASgJEgoKAmF0GA8gASgDIicKC0ljb25DaGFuZ2VkEgwKBGljb24YASABKAUSCgoCYXQYDyABKAMiKQoMTW90dG9DaGFuZ2VkEg0KBW1vdHRvGAEgASgJEgoKAmF0GA8gASgDIikKDFNjZW5lRW50ZXJlZBINCgVzY2VuZRgBIAEoBRIKCgJhdBgPIAEoAyIXCglTY2VuZUxlZnQSCgoCYXQYDyABKAMiMwoMTWFpbFJlY2VpdmVkEhcKBG1haWwYASABKAsyCS5kZWYuTWFpbBIKCgJhdBgPIAEoAyIiCghNYWlsUmVhZBIKCgJpZBgBIAEoAxIKCgJhdBgPIAEoAyJkCgtNYWlsQ2xhaW1lZBIKCgJpZBgBIAEoAxIdCgVpdGVtcxgCIAMoCzIOLmV2dC5JdGVtRGVsdGESHgoGdG90YWxzGA4gAygLMg4uZXZ0Lkl0ZW1EZWx0YRIKCgJhdBgPIAEoAyIlCgtNYWlsRGVsZXRlZBIKCgJpZBgBIAEoAxIKCgJhdBgPIAEoAyKlAQoLUGxheWVyU3RhdGUSDwoHY3JlYXRlZBgBIAEoCBIXCgR1c2VyGAIgASgLMgkuZGVmLlVzZXISGAoFbWFpbHMYAyADKAsyCS5kZWYuTWFpbBIUCgxsYXN0X21haWxfaWQYBCABKAMSDQoFc2NlbmUYBSABKAUSDgoGb25saW5lGAYgASgIEgwKBGdhdGUYByABKAkSDwoHc2Vzc2lvbhgIIAEoCUIiWiBnaXRodWIuY29tL3FlZXRhcC9oaXZlL3Byb3RvL2V2dA", [file_def_def]);
+  fileDesc("ChBldnQvcGxheWVyLnByb3RvEgNldnQiJQoJSXRlbURlbHRhEgsKA2lkeBgBIAEoBRILCgNudW0YAiABKAMieQoNUGxheWVyQ3JlYXRlZBIPCgdhY2NvdW50GAEgASgDEgwKBG5hbWUYAiABKAkSHQoFaXRlbXMYAyADKAsyDi5ldnQuSXRlbURlbHRhEh4KBnRvdGFscxgOIAMoCzIOLmV2dC5JdGVtRGVsdGESCgoCYXQYDyABKAMiNQoITG9nZ2VkSW4SDAoEZ2F0ZRgBIAEoCRIPCgdzZXNzaW9uGAIgASgJEgoKAmF0GA8gASgDIicKCUxvZ2dlZE91dBIOCgZyZWFzb24YASABKAkSCgoCYXQYDyABKAMiaQoMSXRlbXNHcmFudGVkEh0KBWl0ZW1zGAEgAygLMg4uZXZ0Lkl0ZW1EZWx0YRIOCgZyZWFzb24YAiABKAkSHgoGdG90YWxzGA4gAygLMg4uZXZ0Lkl0ZW1EZWx0YRIKCgJhdBgPIAEoAyJRCglJdGVtc1VzZWQSCwoDaWR4GAEgASgFEgsKA251bRgCIAEoAxIeCgZ0b3RhbHMYDiADKAsyDi5ldnQuSXRlbURlbHRhEgoKAmF0GA8gASgDIn8KCEdpZnRTZW50EgoKAnRvGAEgASgDEgsKA2lkeBgCIAEoBRILCgNudW0YAyABKAMSEAoIdHJhbnNmZXIYBCABKAkSDwoHc2VudF9tcxgGIAEoAxIeCgZ0b3RhbHMYDiADKAsyDi5ldnQuSXRlbURlbHRhEgoKAmF0GA8gASgDIoUBCgxHaWZ0UmVjZWl2ZWQSDAoEZnJvbRgBIAEoAxILCgNpZHgYAiABKAUSCwoDbnVtGAMgASgDEhAKCHRyYW5zZmVyGAQgASgJEg8KB3NlbnRfbXMYBiABKAMSHgoGdG90YWxzGA4gAygLMg4uZXZ0Lkl0ZW1EZWx0YRIKCgJhdBgPIAEoAyJyCgtHaWZ0UmVmdXNlZBIMCgRmcm9tGAEgASgDEgsKA2lkeBgCIAEoBRILCgNudW0YAyABKAMSEAoIdHJhbnNmZXIYBCABKAkSDwoHc2VudF9tcxgGIAEoAxIMCgRjb2RlGAUgASgFEgoKAmF0GA8gASgDIpEBCgxHaWZ0UmV0dXJuZWQSCgoCdG8YASABKAMSCwoDaWR4GAIgASgFEgsKA251bRgDIAEoAxIQCgh0cmFuc2ZlchgEIAEoCRIPCgdzZW50X21zGAYgASgDEgwKBGNvZGUYBSABKAUSHgoGdG90YWxzGA4gAygLMg4uZXZ0Lkl0ZW1EZWx0YRIKCgJhdBgPIAEoAyIjCgdSZW5hbWVkEgwKBG5hbWUYASABKAkSCgoCYXQYDyABKAMiJwoLSWNvbkNoYW5nZWQSDAoEaWNvbhgBIAEoBRIKCgJhdBgPIAEoAyIpCgxNb3R0b0NoYW5nZWQSDQoFbW90dG8YASABKAkSCgoCYXQYDyABKAMiKQoMU2NlbmVFbnRlcmVkEg0KBXNjZW5lGAEgASgFEgoKAmF0GA8gASgDIhcKCVNjZW5lTGVmdBIKCgJhdBgPIAEoAyIzCgxNYWlsUmVjZWl2ZWQSFwoEbWFpbBgBIAEoCzIJLmRlZi5NYWlsEgoKAmF0GA8gASgDIiIKCE1haWxSZWFkEgoKAmlkGAEgASgDEgoKAmF0GA8gASgDImQKC01haWxDbGFpbWVkEgoKAmlkGAEgASgDEh0KBWl0ZW1zGAIgAygLMg4uZXZ0Lkl0ZW1EZWx0YRIeCgZ0b3RhbHMYDiADKAsyDi5ldnQuSXRlbURlbHRhEgoKAmF0GA8gASgDIiUKC01haWxEZWxldGVkEgoKAmlkGAEgASgDEgoKAmF0GA8gASgDIvIBCgtQbGF5ZXJTdGF0ZRIPCgdjcmVhdGVkGAEgASgIEhcKBHVzZXIYAiABKAsyCS5kZWYuVXNlchIYCgVtYWlscxgDIAMoCzIJLmRlZi5NYWlsEhQKDGxhc3RfbWFpbF9pZBgEIAEoAxINCgVzY2VuZRgFIAEoBRIOCgZvbmxpbmUYBiABKAgSDAoEZ2F0ZRgHIAEoCRIPCgdzZXNzaW9uGAggASgJEhUKCXRyYW5zZmVycxgJIAMoBkICEAESHAoQdHJhbnNmZXJfc2VudF9tcxgKIAMoA0ICEAESFgoOdHJhbnNmZXJfZmxvb3IYCyABKANCIlogZ2l0aHViLmNvbS9xZWV0YXAvaGl2ZS9wcm90by9ldnQ", [file_def_def]);
 
 /**
  * ItemDelta is an amount of one item kind.
@@ -211,7 +211,9 @@ export const ItemsUsedSchema: GenMessage<ItemsUsed> = /*@__PURE__*/
   messageDesc(file_evt_player, 5);
 
 /**
- * GiftSent: items left this player for another (same batch as GiftReceived).
+ * GiftSent: the debit of a gift, the commit point of its transfer: items
+ * left this player for another. GiftReceived on the receiver follows (or
+ * GiftRefused there and GiftReturned back here), with the same transfer id.
  *
  * @generated from message evt.GiftSent
  */
@@ -230,6 +232,20 @@ export type GiftSent = Message<"evt.GiftSent"> & {
    * @generated from field: optional int64 num = 3;
    */
   num: bigint;
+
+  /**
+   * the transfer id, shared by every event of this gift
+   *
+   * @generated from field: optional string transfer = 4;
+   */
+  transfer: string;
+
+  /**
+   * when the debit was decided, unix milliseconds (transfer_floor compares it)
+   *
+   * @generated from field: optional int64 sent_ms = 6;
+   */
+  sentMs: bigint;
 
   /**
    * amount held after this event of each idx it changed (projections ZAdd these)
@@ -252,7 +268,8 @@ export const GiftSentSchema: GenMessage<GiftSent> = /*@__PURE__*/
   messageDesc(file_evt_player, 6);
 
 /**
- * GiftReceived: items arrived from another player (same batch as GiftSent).
+ * GiftReceived: the credit of a gift: items arrived from another player
+ * (their GiftSent holds the same transfer id).
  *
  * @generated from message evt.GiftReceived
  */
@@ -273,6 +290,18 @@ export type GiftReceived = Message<"evt.GiftReceived"> & {
   num: bigint;
 
   /**
+   * @generated from field: optional string transfer = 4;
+   */
+  transfer: string;
+
+  /**
+   * the GiftSent's
+   *
+   * @generated from field: optional int64 sent_ms = 6;
+   */
+  sentMs: bigint;
+
+  /**
    * amount held after this event of each idx it changed (projections ZAdd these)
    *
    * @generated from field: repeated evt.ItemDelta totals = 14;
@@ -291,6 +320,121 @@ export type GiftReceived = Message<"evt.GiftReceived"> & {
  */
 export const GiftReceivedSchema: GenMessage<GiftReceived> = /*@__PURE__*/
   messageDesc(file_evt_player, 7);
+
+/**
+ * GiftRefused: the receiver could not take a gift (code says why, e.g.
+ * RC_ITEM_OVERFLOW at the stack limit); nothing changes but the transfer
+ * being settled here. GiftReturned on the sender follows.
+ *
+ * @generated from message evt.GiftRefused
+ */
+export type GiftRefused = Message<"evt.GiftRefused"> & {
+  /**
+   * @generated from field: optional int64 from = 1;
+   */
+  from: bigint;
+
+  /**
+   * @generated from field: optional int32 idx = 2;
+   */
+  idx: number;
+
+  /**
+   * @generated from field: optional int64 num = 3;
+   */
+  num: bigint;
+
+  /**
+   * @generated from field: optional string transfer = 4;
+   */
+  transfer: string;
+
+  /**
+   * the GiftSent's
+   *
+   * @generated from field: optional int64 sent_ms = 6;
+   */
+  sentMs: bigint;
+
+  /**
+   * def.ResCode
+   *
+   * @generated from field: optional int32 code = 5;
+   */
+  code: number;
+
+  /**
+   * @generated from field: optional int64 at = 15;
+   */
+  at: bigint;
+};
+
+/**
+ * Describes the message evt.GiftRefused.
+ * Use `create(GiftRefusedSchema)` to create a new message.
+ */
+export const GiftRefusedSchema: GenMessage<GiftRefused> = /*@__PURE__*/
+  messageDesc(file_evt_player, 8);
+
+/**
+ * GiftReturned: the refund of a refused gift: its items are back with the sender.
+ *
+ * @generated from message evt.GiftReturned
+ */
+export type GiftReturned = Message<"evt.GiftReturned"> & {
+  /**
+   * @generated from field: optional int64 to = 1;
+   */
+  to: bigint;
+
+  /**
+   * @generated from field: optional int32 idx = 2;
+   */
+  idx: number;
+
+  /**
+   * @generated from field: optional int64 num = 3;
+   */
+  num: bigint;
+
+  /**
+   * @generated from field: optional string transfer = 4;
+   */
+  transfer: string;
+
+  /**
+   * the GiftSent's
+   *
+   * @generated from field: optional int64 sent_ms = 6;
+   */
+  sentMs: bigint;
+
+  /**
+   * def.ResCode the receiver refused with
+   *
+   * @generated from field: optional int32 code = 5;
+   */
+  code: number;
+
+  /**
+   * amount held after this event of each idx it changed (projections ZAdd these)
+   *
+   * @generated from field: repeated evt.ItemDelta totals = 14;
+   */
+  totals: ItemDelta[];
+
+  /**
+   * @generated from field: optional int64 at = 15;
+   */
+  at: bigint;
+};
+
+/**
+ * Describes the message evt.GiftReturned.
+ * Use `create(GiftReturnedSchema)` to create a new message.
+ */
+export const GiftReturnedSchema: GenMessage<GiftReturned> = /*@__PURE__*/
+  messageDesc(file_evt_player, 9);
 
 /**
  * Renamed: the player's name changed.
@@ -314,7 +458,7 @@ export type Renamed = Message<"evt.Renamed"> & {
  * Use `create(RenamedSchema)` to create a new message.
  */
 export const RenamedSchema: GenMessage<Renamed> = /*@__PURE__*/
-  messageDesc(file_evt_player, 8);
+  messageDesc(file_evt_player, 10);
 
 /**
  * IconChanged: the player's icon changed.
@@ -338,7 +482,7 @@ export type IconChanged = Message<"evt.IconChanged"> & {
  * Use `create(IconChangedSchema)` to create a new message.
  */
 export const IconChangedSchema: GenMessage<IconChanged> = /*@__PURE__*/
-  messageDesc(file_evt_player, 9);
+  messageDesc(file_evt_player, 11);
 
 /**
  * MottoChanged: the player's motto changed.
@@ -362,7 +506,7 @@ export type MottoChanged = Message<"evt.MottoChanged"> & {
  * Use `create(MottoChangedSchema)` to create a new message.
  */
 export const MottoChangedSchema: GenMessage<MottoChanged> = /*@__PURE__*/
-  messageDesc(file_evt_player, 10);
+  messageDesc(file_evt_player, 12);
 
 /**
  * SceneEntered: the player entered a scene (def.SceneType).
@@ -386,7 +530,7 @@ export type SceneEntered = Message<"evt.SceneEntered"> & {
  * Use `create(SceneEnteredSchema)` to create a new message.
  */
 export const SceneEnteredSchema: GenMessage<SceneEntered> = /*@__PURE__*/
-  messageDesc(file_evt_player, 11);
+  messageDesc(file_evt_player, 13);
 
 /**
  * SceneLeft: the player left its scene.
@@ -405,7 +549,7 @@ export type SceneLeft = Message<"evt.SceneLeft"> & {
  * Use `create(SceneLeftSchema)` to create a new message.
  */
 export const SceneLeftSchema: GenMessage<SceneLeft> = /*@__PURE__*/
-  messageDesc(file_evt_player, 12);
+  messageDesc(file_evt_player, 14);
 
 /**
  * MailReceived: a mail arrived for the player.
@@ -429,7 +573,7 @@ export type MailReceived = Message<"evt.MailReceived"> & {
  * Use `create(MailReceivedSchema)` to create a new message.
  */
 export const MailReceivedSchema: GenMessage<MailReceived> = /*@__PURE__*/
-  messageDesc(file_evt_player, 13);
+  messageDesc(file_evt_player, 15);
 
 /**
  * MailRead: the player read a mail.
@@ -453,7 +597,7 @@ export type MailRead = Message<"evt.MailRead"> & {
  * Use `create(MailReadSchema)` to create a new message.
  */
 export const MailReadSchema: GenMessage<MailRead> = /*@__PURE__*/
-  messageDesc(file_evt_player, 14);
+  messageDesc(file_evt_player, 16);
 
 /**
  * MailClaimed: the player claimed a mail's attachments (granted in the same event).
@@ -489,7 +633,7 @@ export type MailClaimed = Message<"evt.MailClaimed"> & {
  * Use `create(MailClaimedSchema)` to create a new message.
  */
 export const MailClaimedSchema: GenMessage<MailClaimed> = /*@__PURE__*/
-  messageDesc(file_evt_player, 15);
+  messageDesc(file_evt_player, 17);
 
 /**
  * MailDeleted: the player deleted a mail.
@@ -513,7 +657,7 @@ export type MailDeleted = Message<"evt.MailDeleted"> & {
  * Use `create(MailDeletedSchema)` to create a new message.
  */
 export const MailDeletedSchema: GenMessage<MailDeleted> = /*@__PURE__*/
-  messageDesc(file_evt_player, 16);
+  messageDesc(file_evt_player, 18);
 
 /**
  * PlayerState is a player's state as snapshots store it: the fold of its
@@ -571,6 +715,27 @@ export type PlayerState = Message<"evt.PlayerState"> & {
    * @generated from field: optional string session = 8;
    */
   session: string;
+
+  /**
+   * Transfers settled here, newest last, as FNV-64a hashes of their ids:
+   * on a receiver the gifts credited or refused, on a sender the gifts
+   * returned. It keeps the last 512 (core_transfer.go), with their
+   * GiftSent's sent_ms in transfer_sent_ms; transfer_floor is the latest
+   * sent_ms of those it no longer keeps.
+   *
+   * @generated from field: repeated fixed64 transfers = 9 [packed = true];
+   */
+  transfers: bigint[];
+
+  /**
+   * @generated from field: repeated int64 transfer_sent_ms = 10 [packed = true];
+   */
+  transferSentMs: bigint[];
+
+  /**
+   * @generated from field: optional int64 transfer_floor = 11;
+   */
+  transferFloor: bigint;
 };
 
 /**
@@ -578,5 +743,5 @@ export type PlayerState = Message<"evt.PlayerState"> & {
  * Use `create(PlayerStateSchema)` to create a new message.
  */
 export const PlayerStateSchema: GenMessage<PlayerState> = /*@__PURE__*/
-  messageDesc(file_evt_player, 17);
+  messageDesc(file_evt_player, 19);
 

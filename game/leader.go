@@ -97,6 +97,17 @@ func (w *Worker) project(ctx context.Context, name string, fn func(context.Conte
 	wg.Wait()
 }
 
+// projectionAckWait is how long an event handed to a worker stays its own
+// before the consumer hands it to another: when a worker dies holding
+// events (a transfer's credit among them), the others take them over after
+// this long. A step that takes longer says so (InProgress) while it retries.
+// projectionPull bounds what a worker holds at once, so that it can
+// acknowledge all of it within projectionAckWait.
+const (
+	projectionAckWait = 10 * time.Second
+	projectionPull    = 64
+)
+
 // consume folds one stream's player events with the durable consumer name.
 func (w *Worker) consume(ctx context.Context, stream, name string, fn func(context.Context, *events.Event) error) error {
 	cons, err := w.deps.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
@@ -105,13 +116,13 @@ func (w *Worker) consume(ctx context.Context, stream, name string, fn func(conte
 		FilterSubject: bus.PlayerEventsWildcard,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		AckWait:       projectionAckWait,
 		MaxAckPending: 4096,
 	})
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	it, err := cons.Messages(jetstream.PullMaxMessages(projectionPull))
 	if err != nil {
 		return err
 	}

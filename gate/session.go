@@ -363,7 +363,9 @@ func (s *session) teardown() {
 	if s.perIP {
 		s.srv.ips.close(s.ipKey)
 	}
+	// Counted before the session leaves the count of connections, so that
+	// whoever sees it gone sees why.
+	s.srv.m.disconnects.WithLabelValues(reason).Inc()
 	s.srv.nconns.Add(-1)
 	s.srv.m.conns.Dec()
-	s.srv.m.disconnects.WithLabelValues(reason).Inc()
 }

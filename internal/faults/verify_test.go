@@ -39,6 +39,8 @@ func (v verdict) failed() bool {
 // giftEvents are the gifts the event stream records.
 type giftEvents struct {
 	sent, received map[giftKey]int
+	// returned counts the refunds of refused gifts (on the sender).
+	returned map[giftKey]int
 	sentSum        map[int64]int64
 	recvSum        map[int64]int64
 	// lastTotal is each player's gold after its last gift event, as the
@@ -58,7 +60,7 @@ func readGifts(ctx context.Context, js jetstream.JetStream) (*giftEvents, error)
 	if err != nil {
 		return nil, err
 	}
-	g := &giftEvents{sent: map[giftKey]int{}, received: map[giftKey]int{}, sentSum: map[int64]int64{}, recvSum: map[int64]int64{}, lastTotal: map[int64]int64{}}
+	g := &giftEvents{sent: map[giftKey]int{}, received: map[giftKey]int{}, returned: map[giftKey]int{}, sentSum: map[int64]int64{}, recvSum: map[int64]int64{}, lastTotal: map[int64]int64{}}
 	last := info.State.LastSeq
 	if last == 0 {
 		return g, nil
@@ -107,11 +109,28 @@ func readGifts(ctx context.Context, js jetstream.JetStream) (*giftEvents, error)
 				g.recvSum[id] += ev.GetNum()
 				g.lastTotal[id] = goldTotal(ev.GetTotals())
 			}
+		case *evt.GiftReturned:
+			if ev.GetIdx() == goldIdx {
+				g.returned[giftKey{id, ev.GetTo(), ev.GetNum()}]++
+				g.recvSum[id] += ev.GetNum()
+				g.lastTotal[id] = goldTotal(ev.GetTotals())
+			}
 		}
 		if e.Seq >= last {
 			return g, nil
 		}
 	}
+}
+
+// unsettled counts the gifts whose debit is stored but whose credit (or
+// refund) is not yet: a transfer in flight, settled by the worker that
+// debited it or, when that worker died, by the transfer consumer.
+func (g *giftEvents) unsettled() int {
+	n := 0
+	for k, s := range g.sent {
+		n += max(0, s-g.received[k]-g.returned[k])
+	}
+	return n
 }
 
 func goldTotal(ds []*evt.ItemDelta) int64 {
@@ -126,8 +145,9 @@ func goldTotal(ds []*evt.ItemDelta) int64 {
 // judge compares the ledger, the event stream and the players' gold as the
 // game answers it now. Requests the players gave up on may still be applied
 // after the load stopped, so it reads the gold, the events and the gold
-// again until both reads of the gold agree: the events read between them
-// are then the ones the gold reflects.
+// again until both reads of the gold agree and no gift is in flight (a
+// transfer a killed worker left is settled by the transfer consumer): the
+// events read between them are then the ones the gold reflects.
 func judge(ctx context.Context, js jetstream.JetStream, players []*player, l *ledger) (verdict, error) {
 	var v verdict
 	golds, err := readGolds(ctx, players)
@@ -143,12 +163,15 @@ func judge(ctx context.Context, js jetstream.JetStream, players []*player, l *le
 		if err != nil {
 			return v, err
 		}
-		if slices.Equal(golds, again) {
+		if slices.Equal(golds, again) && g.unsettled() == 0 {
 			break
 		}
 		golds = again
 		if ctx.Err() != nil {
-			return v, fmt.Errorf("the players' gold kept changing after the load stopped")
+			return v, fmt.Errorf("the players' gold kept changing after the load stopped (%d gifts still in flight)", g.unsettled())
+		}
+		if g.unsettled() > 0 {
+			time.Sleep(500 * time.Millisecond)
 		}
 	}
 	var total int64
@@ -161,9 +184,9 @@ func judge(ctx context.Context, js jetstream.JetStream, players []*player, l *le
 	}
 	v.conservation = total - int64(len(players))*startGold
 	for k, n := range g.sent {
-		if g.received[k] != n {
+		if g.received[k]+g.returned[k] != n {
 			v.inconsistent++
-			v.problems = append(v.problems, fmt.Sprintf("gift %+v: %d sent events, %d received", k, n, g.received[k]))
+			v.problems = append(v.problems, fmt.Sprintf("gift %+v: %d sent events, %d received, %d returned", k, n, g.received[k], g.returned[k]))
 		}
 	}
 	for k, n := range g.received {

@@ -41,8 +41,8 @@ type giftEvents struct {
 	sent, received map[giftKey]int
 	// returned counts the refunds of refused gifts (on the sender).
 	returned map[giftKey]int
-	sentSum        map[int64]int64
-	recvSum        map[int64]int64
+	sentSum  map[int64]int64
+	recvSum  map[int64]int64
 	// lastTotal is each player's gold after its last gift event, as the
 	// event itself records it.
 	lastTotal map[int64]int64

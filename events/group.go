@@ -175,12 +175,20 @@ func (g *group) settle(batch []*batchCmd, last uint64, err error) {
 	}
 	// Someone's expected sequence is behind (or someone's events are already
 	// stored): find who, from the stream itself.
+	// The refusal names no message, so it is no command's own outcome: a
+	// "duplicate" passed on would tell a command that was not stored that
+	// it was (its client answered OK for nothing). Those not resolved here
+	// get errStale: Exec reloads, and finds its events or appends again.
+	own := err
+	if isDuplicateBatch(err) {
+		own = errStale
+	}
 	var again []*batchCmd
 	for _, c := range batch {
 		stale, cerr := g.stale(c)
 		switch {
 		case cerr != nil || c.retried:
-			c.done <- batchResult{err: err}
+			c.done <- batchResult{err: own}
 		case stale:
 			c.done <- batchResult{err: errStale}
 		default:

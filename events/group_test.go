@@ -154,6 +154,30 @@ func TestGroupIsolatesARepeatedCommand(t *testing.T) {
 	}
 }
 
+// A batch refused twice for a duplicate Msg-Id that no stale check
+// explains (here a command repeated with up-to-date expectations) must not
+// pass the refusal on as each command's outcome: Exec takes "duplicate" for
+// "already stored", and the other command's client would be answered OK for
+// events the stream never took.
+func TestGroupDuplicateIsNotTheOthersOutcome(t *testing.T) {
+	s := newGroupStore(t)
+	if r := queue(t, s.groups[0], pair("dup", 1, 2, 0, 0)); r[0].err != nil {
+		t.Fatal(r[0].err)
+	}
+	res := queue(t, s.groups[0], pair("dup", 1, 2, 1, 2), pair("b", 3, 4, 0, 0))
+	if isDuplicateBatch(res[1].err) || errors.Is(res[1].err, errDuplicateAck) {
+		t.Fatalf("b: %v: told it was stored already", res[1].err)
+	}
+	if res[1].err != nil && !errors.Is(res[1].err, errStale) {
+		t.Fatalf("b: %v, want stored or errStale (reload and decide again)", res[1].err)
+	}
+	if res[1].err != nil {
+		if got := lastSeq(t, s, "evt.gt.4"); got != 0 {
+			t.Errorf("b refused but its aggregate 4 is at %d", got)
+		}
+	}
+}
+
 func TestGroupCancelledWhileQueued(t *testing.T) {
 	s := newGroupStore(t)
 	c := pair("a", 1, 2, 0, 0)

@@ -279,6 +279,10 @@ func TestServerConfigMatchesTheEmbeddedPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nats-server cannot read %s: %v", s.ConfigFile(), err)
 	}
+	if opts.PingInterval != bus.ServerPingInterval || opts.MaxPingsOut != bus.ServerMaxPingsOut {
+		t.Errorf("ping_interval %v, ping_max %d: want %v, %d (a frozen route must not hold its subscriptions for minutes)",
+			opts.PingInterval, opts.MaxPingsOut, bus.ServerPingInterval, bus.ServerMaxPingsOut)
+	}
 	want := s.Users()
 	if len(opts.Nkeys) != len(want) || len(want) != len(bus.Roles) {
 		t.Fatalf("config has %d users, embedded %d, roles %d", len(opts.Nkeys), len(want), len(bus.Roles))

@@ -26,6 +26,15 @@ const (
 	reconnectJitter = 100 * time.Millisecond
 )
 
+// DefaultPingInterval is how often a client pings its server. After
+// maxPingsOut unanswered pings the connection counts as stale and the
+// client moves to another URL: a frozen or cut-off server (whose TCP
+// connections stay open) is left within 2 to 3 intervals, not the minutes
+// of nats.go's default (2 min). Set per process with nats.PingInterval.
+const DefaultPingInterval = time.Second
+
+const maxPingsOut = 2
+
 // ErrConnectionLost is the cause of a Link context that ended because the
 // connection to the server dropped.
 var ErrConnectionLost = errors.New("bus: connection to nats lost")
@@ -42,6 +51,8 @@ func Connect(urls, name string, opts ...nats.Option) (*nats.Conn, error) {
 		nats.ReconnectJitter(reconnectJitter, time.Second),
 		nats.ReconnectBufSize(DefaultReconnectBuf),
 		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(DefaultPingInterval),
+		nats.MaxPingsOutstanding(maxPingsOut),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			l.drop()
 			if err != nil {

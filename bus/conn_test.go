@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,40 @@ func TestLinkEndsAtADrop(t *testing.T) {
 	// A connection Connect did not make has a link that never ends.
 	if l := bus.Link(&nats.Conn{}); l.Done() != nil {
 		t.Fatal("link of a foreign connection can end")
+	}
+}
+
+// A client whose server stops answering without closing the connection (a
+// frozen process, a stalled network) finds out from its unanswered pings
+// within seconds and moves to another URL, instead of waiting minutes on
+// a connection that looks open.
+func TestConnectLeavesAFrozenServer(t *testing.T) {
+	n := testenv.StartNATS(t)
+	frozen, live := testenv.StartProxy(t, strings.TrimPrefix(n.URL, "nats://")), testenv.StartProxy(t, strings.TrimPrefix(n.URL, "nats://"))
+	creds, err := bus.CredsOption(n.Secrets.CredsFile(bus.RoleTools))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := bus.Connect("nats://"+frozen.Addr+",nats://"+live.Addr, "client", creds, nats.DontRandomize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Flush(); err != nil || nc.ConnectedAddr() != frozen.Addr {
+		t.Fatalf("connected to %s (%v), want the first URL %s", nc.ConnectedAddr(), err, frozen.Addr)
+	}
+	link := bus.Link(nc)
+	frozen.Freeze()
+	select {
+	case <-link.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("still on the frozen server after 30 s")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for nc.ConnectedAddr() != live.Addr || nc.FlushTimeout(time.Second) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving through %s: on %q", live.Addr, nc.ConnectedAddr())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

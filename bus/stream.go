@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -102,7 +104,9 @@ func EnsureStoreFor(ctx context.Context, js jetstream.JetStream, c StoreConfig, 
 // ensure creates or updates the event streams and the buckets named in
 // only (nil = all).
 func ensure(ctx context.Context, js jetstream.JetStream, c StoreConfig, only []string) error {
-	if err := ensureEvents(ctx, js, c); err != nil {
+	if err := retryCreate(ctx, "event streams", func(ctx context.Context) error {
+		return ensureEvents(ctx, js, c)
+	}); err != nil {
 		return err
 	}
 	r := c.Replicas
@@ -120,11 +124,51 @@ func ensure(ctx context.Context, js jetstream.JetStream, c StoreConfig, only []s
 		if only != nil && !slices.Contains(only, b.Bucket) {
 			continue
 		}
-		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
-			return fmt.Errorf("bus: kv bucket %s: %w", b.Bucket, err)
+		if err := retryCreate(ctx, "kv bucket "+b.Bucket, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateKeyValue(ctx, b)
+			return err
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// createAttempt bounds one create-or-update request. On a fresh cluster the
+// meta group may not have elected its leader yet, and a request the
+// servers drop meanwhile is never answered: without a bound of its own it
+// would wait out the caller's whole deadline.
+const createAttempt = 3 * time.Second
+
+// retryCreate runs create (an idempotent create-or-update) until it
+// succeeds, it fails for good, or ctx ends. It tries again when the
+// request went unanswered or JetStream said it could not do it yet (no
+// meta leader, too few peers known to place the replicas: 5xx), or when
+// another writer created the same name between this one's look-up and
+// create (the next attempt updates it to the same config).
+func retryCreate(ctx context.Context, what string, create func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, createAttempt)
+		err := create(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		again := ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.As(err, &apiErr) && (apiErr.Code >= 500 || apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse))
+		if !again {
+			return fmt.Errorf("bus: %s: %w", what, err)
+		}
+		slog.Warn("jetstream not ready, trying again", "create", what, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bus: %s: %w (last: %v)", what, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // NextID returns the next value of a durable sequence in the counters bucket

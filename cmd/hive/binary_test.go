@@ -167,6 +167,9 @@ func TestBinaryUsageErrors(t *testing.T) {
 	if _, errOut, code := runHive(t, nil, "game", "--nats", "nats://127.0.0.1:1", "--etcd", "http://127.0.0.1:1", "--etcd-session-ttl", "0s"); code != 2 || !strings.Contains(errOut, "--etcd-session-ttl 0s") {
 		t.Errorf("hive game --etcd-session-ttl 0s: exit %d, stderr %q; want 2 naming the flag", code, errOut)
 	}
+	if _, errOut, code := runHive(t, nil, "gate", "--nats", "nats://127.0.0.1:1", "--etcd", "http://127.0.0.1:1", "--nats-ping-interval", "0s"); code != 2 || !strings.Contains(errOut, "--nats-ping-interval 0s") {
+		t.Errorf("hive gate --nats-ping-interval 0s: exit %d, stderr %q; want 2 naming the flag", code, errOut)
+	}
 	if _, errOut, code := runHive(t, nil, "dev", "--data-dir", t.TempDir(), "--replicas", "3"); code != 2 || !strings.Contains(errOut, "embedded NATS is one server") {
 		t.Errorf("hive dev --replicas 3: exit %d, stderr %q; want 2", code, errOut)
 	}

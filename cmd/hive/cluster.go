@@ -52,7 +52,7 @@ func runCluster(ctx context.Context, name string, args []string, stdout, stderr 
 		return err
 	}
 	connect := func(r bus.Role) (*nats.Conn, error) {
-		return bus.Connect(c.NATS, "hive-"+string(r), creds...)
+		return bus.Connect(c.NATS, "hive-"+string(r), append(creds, nats.PingInterval(c.NATSPingInterval))...)
 	}
 	return serve(ctx, c, connect, log, false, func(_ deps, up []running, _ *obs.Server, _ map[bus.Role]*nats.Conn) (func(), error) {
 		for _, r := range up {

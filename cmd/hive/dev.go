@@ -105,7 +105,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if err != nil {
 				return nil, err
 			}
-			return bus.Connect(c.NATS, "hive-dev-"+string(r), creds...)
+			return bus.Connect(c.NATS, "hive-dev-"+string(r), append(creds, nats.PingInterval(c.NATSPingInterval))...)
 		}
 	}
 	return serve(ctx, c, connect, log, true, func(d deps, up []running, ms *obs.Server, conns map[bus.Role]*nats.Conn) (func(), error) {

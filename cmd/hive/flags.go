@@ -45,10 +45,12 @@ type common struct {
 	// of a gate's entry, and of a game leader's election session.
 	GateLeaseTTL   time.Duration
 	EtcdSessionTTL time.Duration
+	// NATSPingInterval paces the pings that find a frozen NATS server.
+	NATSPingInterval time.Duration
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.
-var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "gate-lease-ttl", "etcd-session-ttl", "partitions"}
+var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "gate-lease-ttl", "etcd-session-ttl", "nats-ping-interval", "partitions"}
 
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
@@ -74,6 +76,7 @@ func (c *common) register(fs *flag.FlagSet, cmd string) {
 	fs.IntVar(&c.Partitions, "partitions", 1, "event streams the players are spread over (1 to 16; 1 = the EVENTS stream alone): fixed when the store is created, a start with another number is refused; the same on every process")
 	fs.DurationVar(&c.GateLeaseTTL, "gate-lease-ttl", registry.DefaultGateTTL, "TTL of a gate's etcd lease (renewed every third of it): how long uc may still hand out a gate that died without draining; whole seconds, at least 1s (etcd may grant more: its least lease)")
 	fs.DurationVar(&c.EtcdSessionTTL, "etcd-session-ttl", registry.DefaultSessionTTL, "TTL of a game worker's etcd election session: a dead leader is replaced within it; a leader etcd stops answering stops its jobs after 3/4 of it; whole seconds, at least 1s")
+	fs.DurationVar(&c.NATSPingInterval, "nats-ping-interval", bus.DefaultPingInterval, "how often each NATS connection pings its server; after 2 unanswered pings it moves to another URL, so a frozen server is left within 2 to 3 of these")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, /healthz and /readyz; empty = off")
 	c.LogFormat, c.LogLevel = "text", "info"
 	fs.Var(&choice{p: &c.LogFormat, allowed: obs.LogFormats}, "log-format", "log format: `text|json`")
@@ -352,6 +355,9 @@ func (c *common) checkTTLs() error {
 		if f.d < time.Second {
 			return usagef("--%s %v: want at least 1s (etcd counts leases in whole seconds)", f.name, f.d)
 		}
+	}
+	if c.NATSPingInterval <= 0 {
+		return usagef("--nats-ping-interval %v: want more than 0", c.NATSPingInterval)
 	}
 	return nil
 }

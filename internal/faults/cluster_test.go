@@ -75,14 +75,12 @@ func startCluster(t *testing.T, natsNodes int) *cluster {
 		c.metrics[p] = m
 		return p
 	}
-	// The game workers first, one after the other: the first creates the
-	// stream and buckets. (Two creating them at once on a fresh three-node
-	// cluster both hang until their timeout.)
+	// The game workers first, both at once: they create the stream and
+	// buckets together, as a fresh deployment's do.
 	for i := range 2 {
-		g := hive("game", fmt.Sprintf("game-%d", i+1))
-		c.games = append(c.games, g)
-		c.waitReady(g)
+		c.games = append(c.games, hive("game", fmt.Sprintf("game-%d", i+1)))
 	}
+	c.waitReady(c.games...)
 	ucAddr := free(t)
 	c.ucURL = "http://" + ucAddr
 	c.uc = hive("uc", "uc", "--uc-listen", ucAddr, "--sms-log-codes",

@@ -28,20 +28,7 @@ func StartNATSCluster(t testing.TB) *NATS {
 // event streams, each at R3 with its leader elected.
 func StartNATSClusterStore(t testing.TB, partitions int) *NATS {
 	t.Helper()
-	ports := []int{FreePort(t), FreePort(t), FreePort(t)}
-	routes := make([]*url.URL, len(ports))
-	for i, p := range ports {
-		routes[i] = &url.URL{Scheme: "nats-route", Host: "127.0.0.1:" + strconv.Itoa(p)}
-	}
-	srvs := make(map[string]*server.Server, len(ports))
-	for i, p := range ports {
-		name := "n" + strconv.Itoa(i)
-		srvs[name] = startClusterNode(t, &server.Options{
-			ServerName: name,
-			Cluster:    server.ClusterOpts{Name: "hive", Host: "127.0.0.1", Port: p},
-			Routes:     routes,
-		})
-	}
+	srvs := StartNATSNodes(t)
 	// The meta group must have a leader (and every node know it) before a
 	// replicated stream can be placed.
 	waitFor(t, "jetstream meta leader", func() bool {
@@ -97,6 +84,28 @@ func StartNATSClusterStore(t testing.TB, partitions int) *NATS {
 		}
 	}
 	return &NATS{Conn: nc, JS: js, URL: u, Cluster: srvs}
+}
+
+// StartNATSNodes starts the three nodes of a fresh JetStream cluster
+// (servers n0, n1, n2) and returns them by name as soon as each accepts
+// clients: the meta group may not have a leader yet.
+func StartNATSNodes(t testing.TB) map[string]*server.Server {
+	t.Helper()
+	ports := []int{FreePort(t), FreePort(t), FreePort(t)}
+	routes := make([]*url.URL, len(ports))
+	for i, p := range ports {
+		routes[i] = &url.URL{Scheme: "nats-route", Host: "127.0.0.1:" + strconv.Itoa(p)}
+	}
+	srvs := make(map[string]*server.Server, len(ports))
+	for i, p := range ports {
+		name := "n" + strconv.Itoa(i)
+		srvs[name] = startClusterNode(t, &server.Options{
+			ServerName: name,
+			Cluster:    server.ClusterOpts{Name: "hive", Host: "127.0.0.1", Port: p},
+			Routes:     routes,
+		})
+	}
+	return srvs
 }
 
 // startClusterNode completes opts (JetStream on a temp store, random client

@@ -68,8 +68,10 @@ type Config struct {
 	// MaxFrame is the largest frame size field accepted from a client.
 	MaxFrame int
 
-	// RequestTimeout is how long the gate waits for the game's answer before
-	// answering RC_TIMEOUT itself.
+	// RequestTimeout is how long after a request's arrival the gate waits
+	// for the game's answer before answering RC_TIMEOUT itself; a request
+	// that waited behind the in-flight one for more than half of it is
+	// answered RC_COMMON_SERVER_NOT_READY without being sent.
 	RequestTimeout time.Duration
 	// RetryAfter is how long the gate waits for an answer before sending
 	// the request again (to whichever worker NATS picks; same Hive-Req, so
@@ -197,7 +199,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.LoginBurstPerIP, "gate-ip-login-burst", c.LoginBurstPerIP, "token bucket size of --gate-ip-login-rate")
 	fs.IntVar(&c.IPv6PrefixLen, "gate-ipv6-prefix", c.IPv6PrefixLen, "leading bits of an IPv6 address that count as one client address for the per-address limits (1..128)")
 	fs.IntVar(&c.MaxFrame, "gate-max-frame", c.MaxFrame, "largest frame size field accepted from a client (at most 65535)")
-	fs.DurationVar(&c.RequestTimeout, "gate-request-timeout", c.RequestTimeout, "answer RC_TIMEOUT when the game has not answered a request within this")
+	fs.DurationVar(&c.RequestTimeout, "gate-request-timeout", c.RequestTimeout, "answer RC_TIMEOUT when the game has not answered a request within this of its arrival; one that waited behind the in-flight request past half of it is answered RC_COMMON_SERVER_NOT_READY unsent")
 	fs.DurationVar(&c.RetryAfter, "gate-retry-after", c.RetryAfter, "send a request again (same request id: applied once) when the game has not answered within this; each further re-send waits twice as long (0 = never)")
 	fs.IntVar(&c.Retries, "gate-retries", c.Retries, "most re-sends of one request (after --gate-retry-after, or at once when no worker was subscribed), within --gate-request-timeout (0 = none)")
 	fs.IntVar(&c.MaxPending, "gate-max-pending", c.MaxPending, "requests a session may queue behind the one in flight; more get RC_RATE_LIMITED")

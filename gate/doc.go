@@ -85,7 +85,10 @@
 // exactly one Res: the game's, or the gate's own
 // RC_COMMON_SERVER_NOT_READY when no worker subscribes to the api (NATS
 // answers the reply subject with a "Status: 503" no-responders message) or
-// NATS refuses the publish, or RC_TIMEOUT after --gate-request-timeout.
+// NATS refuses the publish, or RC_TIMEOUT after --gate-request-timeout
+// (counted from the request's arrival; one that waited behind the in-flight
+// request for more than half of it is answered RC_COMMON_SERVER_NOT_READY
+// without being sent).
 // Before giving up the gate sends an unanswered request again, unchanged
 // (same Hive-Req: the game applies a command once), after --gate-retry-after
 // and then twice as long each time, at most --gate-retries times; after a

@@ -77,12 +77,14 @@ func TestRequestTimeout(t *testing.T) {
 	c := e.dial(g)
 	c.login(e.token(1), 1)
 	c.send(&msg.GetUser_Req{Id: proto.Int64(0)})
-	// A request sent behind the stalled one waits, then is answered.
+	// A request sent behind the stalled one waits past half its deadline:
+	// answered at once, unsent; the next is served.
 	c.send(&msg.Echo_Req{Val: proto.Int64(11)})
 	expectRes(t, c.next(), "msg.GetUser.Res", def.ResCode_RC_TIMEOUT)
-	if m, ok := c.next().(*msg.Echo_Res); !ok || m.GetVal() != 11 {
+	if m, ok := c.next().(*msg.Error_Res); !ok || m.GetCode() != int32(def.ResCode_RC_COMMON_SERVER_NOT_READY) || m.GetApi() != envelope.EchoReq {
 		t.Fatalf("queued echo = %v", m)
 	}
+	c.echo(12)
 
 	// The game's late answer (it carries Hive-Req) is dropped, not taken
 	// for the answer of the next GetUser.

@@ -44,7 +44,9 @@ func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, lo
 		return
 	}
 	s.seq++
-	r := &request{api: a, id: s.seq, uid: uid, user: user, login: login}
+	// The deadline counts from arrival: time spent waiting behind the
+	// in-flight request is part of what the client waits.
+	r := &request{api: a, id: s.seq, uid: uid, user: user, login: login, deadline: time.Now().Add(s.srv.cfg.RequestTimeout)}
 	if s.inflight != nil {
 		if len(s.waiting) >= s.srv.cfg.MaxPending {
 			s.seq--
@@ -71,12 +73,11 @@ func (s *session) forward(a *apiInfo, payload []byte, uid int64, user string, lo
 }
 
 // startLocked makes r the in-flight request and arms its first re-send
-// and its timeout.
+// and its timeout (at its deadline, set on arrival).
 func (s *session) startLocked(r *request) {
 	s.inflight = r
 	r.state = reqInFlight
 	r.sent = time.Now()
-	r.deadline = r.sent.Add(s.srv.cfg.RequestTimeout)
 	if s.srv.cfg.Retries > 0 && s.srv.cfg.RetryAfter > 0 {
 		r.resendAt = r.sent.Add(s.srv.cfg.RetryAfter)
 	}
@@ -246,13 +247,24 @@ func (s *session) completeLocked(r *request, api string, data []byte, encoded bo
 	s.srv.m.reqSeconds.Observe(time.Since(r.sent).Seconds())
 	act := s.queueLocked(api, data, encoded)
 	var next *request
-	if len(s.waiting) > 0 && !s.stoppingLocked() {
+	now := time.Now()
+	for len(s.waiting) > 0 && !s.stoppingLocked() {
 		next = s.waiting[0]
 		s.waiting[0] = nil
 		s.waiting = s.waiting[1:]
-		if len(s.waiting) == 0 {
-			s.waiting = nil
+		// Sent with less than half its deadline left, a request would
+		// mostly time out with its outcome unknown; refused, it is known
+		// not applied.
+		if now.Before(next.deadline.Add(-s.srv.cfg.RequestTimeout / 2)) {
+			break
 		}
+		act = max(act, s.expireLocked(next))
+		next = nil
+	}
+	if len(s.waiting) == 0 {
+		s.waiting = nil
+	}
+	if next != nil {
 		s.startLocked(next)
 	} else if s.timer != nil {
 		s.timer.Stop()
@@ -266,4 +278,16 @@ func (s *session) completeLocked(r *request, api string, data []byte, encoded bo
 	if drain {
 		s.kick(s.srv.kickDrainPay, closeDrain, kickDrain, false)
 	}
+}
+
+// expireLocked answers r, which waited past half its deadline and was
+// never sent, RC_COMMON_SERVER_NOT_READY: not applied, so safe to send again.
+// Called with s.mu held.
+func (s *session) expireLocked(r *request) outAction {
+	if r.login {
+		s.loginToLocked(stateNew)
+		s.dropUserLocked()
+	}
+	s.srv.m.results[outcomeExpired].Inc()
+	return s.queueLocked(r.api.res, r.api.answer(def.ResCode_RC_COMMON_SERVER_NOT_READY), true)
 }

@@ -143,12 +143,15 @@ const (
 	outcomeNoResponders
 	// outcomePublishError: the request could not be published.
 	outcomePublishError
+	// outcomeExpired: it waited behind the in-flight one past half its
+	// deadline and was answered RC_COMMON_SERVER_NOT_READY without being sent.
+	outcomeExpired
 	numOutcomes
 )
 
 // outcomeNames are the metric labels; "ok" is the answered outcome's label
 // since the metric's start.
-var outcomeNames = [numOutcomes]string{"ok", "timeout", "no_responders", "publish_error"}
+var outcomeNames = [numOutcomes]string{"ok", "timeout", "no_responders", "publish_error", "expired"}
 
 func (o outcome) String() string {
 	if o < numOutcomes {

@@ -66,7 +66,7 @@ func TestLoginMoves(t *testing.T) {
 // TestOutcomeLabels: the outcomes keep the hive_gate_requests_total labels
 // dashboards already use.
 func TestOutcomeLabels(t *testing.T) {
-	want := map[outcome]string{outcomeAnswered: "ok", outcomeTimeout: "timeout", outcomeNoResponders: "no_responders", outcomePublishError: "publish_error"}
+	want := map[outcome]string{outcomeAnswered: "ok", outcomeTimeout: "timeout", outcomeNoResponders: "no_responders", outcomePublishError: "publish_error", outcomeExpired: "expired"}
 	for o := range numOutcomes {
 		if o.String() != want[o] {
 			t.Errorf("outcome %d: label %q, want %q", o, o.String(), want[o])

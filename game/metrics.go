@@ -15,7 +15,7 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	reruns   prometheus.Counter // handlers run again after a NATS connection drop
+	reruns   prometheus.Counter // handlers and gift credits run again after a NATS connection drop
 	shed     prometheus.Counter // requests answered busy: the queue was full
 	// series caches the children of both per api and code: WithLabelValues
 	// hashes the labels and takes a lock, twice per request otherwise.
@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .25, 1, 5},
 		}, []string{"api"}),
 		reruns: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_game_request_reruns_total",
-			Help: "Requests run again because the NATS connection dropped while they ran or JetStream did not respond."}),
+			Help: "Requests (and gift credits) run again because the NATS connection dropped while they ran or JetStream did not respond."}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_game_requests_shed_total",
 			Help: "Requests answered RC_COMMON_SERVER_NOT_READY at once because --game-queue was full."}),
 	}

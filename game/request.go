@@ -195,30 +195,49 @@ const maxReruns = 3
 // not answer (no responders: a server shutting down or starting up).
 const rerunPause = 100 * time.Millisecond
 
-// run runs handler h until deadline. Its calls end at once when the NATS
-// connection drops (their replies would never come); the handler then runs
-// again, its calls buffered until the connection is back. A call that found
-// no JetStream responder (a server going down or still starting) runs again
-// after a short pause. Running it again is safe as a gate's re-send is: a
-// command keeps its id and is applied once.
-func (w *Worker) run(h *Handler, r *Request, req proto.Message, deadline time.Time) (proto.Message, error) {
+// run runs handler h until deadline, again when a NATS drop or an absent
+// JetStream cut it (untilLinked). Running it again is safe as a gate's
+// re-send is: a command keeps its id and is applied once.
+func (w *Worker) run(h *Handler, r *Request, req proto.Message, deadline time.Time) (res proto.Message, err error) {
+	err = w.untilLinked(context.Background(), deadline, func(ctx context.Context) (err error) {
+		res, err = h.fn(ctx, r, req)
+		return err
+	}, "api", r.api, "user", r.uid, "req", r.cmd.Corr)
+	return res, err
+}
+
+// untilLinked runs fn until deadline or the end of parent. fn's calls end at once when the NATS
+// connection drops (their replies would never come); fn then runs again,
+// its calls buffered until the connection is back. A call that found no
+// JetStream responder (a server going down or still starting) runs again
+// after a short pause. fn must be safe to run again (its commands keep
+// their ids); attrs say what it is in the log.
+func (w *Worker) untilLinked(parent context.Context, deadline time.Time, fn func(ctx context.Context) error, attrs ...any) error {
 	for reruns := 0; ; reruns++ {
 		link := bus.Link(w.deps.NC)
 		ctx, cancel := context.WithDeadline(link, deadline)
-		res, err := h.fn(ctx, r, req)
+		stop := func() bool { return false }
+		if parent.Done() != nil { // a request's parent never ends: spare it the AfterFunc
+			stop = context.AfterFunc(parent, cancel)
+		}
+		err := fn(ctx)
+		stop()
 		cancel()
+		if parent.Err() != nil {
+			return parent.Err()
+		}
 		dropped, absent := link.Err() != nil, errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 		if err != nil && dropped {
 			err = fmt.Errorf("%w (%w)", err, context.Cause(link))
 		}
 		if err == nil || !(dropped || absent) || reruns == maxReruns || time.Until(deadline) <= rerunPause {
-			return res, err
+			return err
 		}
 		if absent && !dropped {
 			time.Sleep(rerunPause)
 		}
 		w.m.reruns.Inc()
-		w.log.Info("game: nats connection dropped or jetstream absent during a request: running it again", "api", r.api, "user", r.uid, "req", r.cmd.Corr, "err", err)
+		w.log.Info("game: nats connection dropped or jetstream absent during a call: running it again", append(attrs, "err", err)...)
 	}
 }
 

@@ -20,11 +20,13 @@ import (
 // gate's subscription is back is lost, and the gate's re-send with the same
 // Hive-Req gets it again), and those sent after it is back are answered
 // within the deadline, not after a stall. Every answer is RC_OK (a call cut
-// by the drop runs again once reconnected) and every gift is applied once.
+// by the drop runs again once reconnected) and every gift is applied once
+// (its credit, which follows the answer, too).
 // Deadlines are the defaults, the gate's as the game's: a batch whose ack
 // was lost with the old server held the store's only batch flight for its
 // 5 s, and the gifts in flight, re-sent or sent after the restart ran out
-// of time behind it.
+// of time behind it; so did a gift's credit, holding the receiver's turn
+// (and the receiver's own gifts) on a call cut by the drop.
 func TestNATSRestartUnderLoad(t *testing.T) {
 	h := newHarness(t)
 	cfg := testConfig()
@@ -92,10 +94,19 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	for _, f := range failures {
 		t.Error(f)
 	}
+	// A gift's credit follows its answer: wait for the credits to land
+	// (gold only grows once the load has stopped, so a credit applied twice
+	// stays visible).
+	deadline := time.Now().Add(15 * time.Second)
 	for i, p := range ps {
 		p.nc = h.n.Conn
 		want := 1000 - gifts[i].Load() + gifts[(i+players-1)%players].Load()
-		if got := items(t, p)[gold]; got != want {
+		got := items(t, p)[gold]
+		for got < want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			got = items(t, p)[gold]
+		}
+		if got != want {
 			t.Errorf("player %d: %d gold, want %d (gifts applied once)", p.uid, got, want)
 		}
 	}

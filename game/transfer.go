@@ -129,9 +129,12 @@ func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num
 		defer w.pool.Done()
 		defer func() { <-w.tr.slots }()
 		defer w.tr.end(t.ID)
-		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.RequestTimeout)
-		defer cancel()
-		if _, err := w.settleTransfer(ctx, t, debited); err != nil {
+		// Cut by a NATS drop and run again, as the request was (linked).
+		err := w.linked(context.Background(), func(ctx context.Context) error {
+			_, err := w.settleTransfer(ctx, t, debited)
+			return err
+		}, "transfer", t.ID)
+		if err != nil {
 			w.log.Warn("game: gift credit left to the transfer consumer", "transfer", t.ID, "err", err)
 		}
 	}()
@@ -226,14 +229,30 @@ func (w *Worker) settleStored(ctx context.Context, e *events.Event) error {
 		}
 		w.tr.begin(t.ID, e.Time)
 		defer w.tr.end(t.ID)
-		res, err := w.settleTransfer(ctx, t, e.Time)
+		var res settleResult
+		err := w.linked(ctx, func(ctx context.Context) (err error) {
+			res, err = w.settleTransfer(ctx, t, e.Time)
+			return err
+		}, "transfer", t.ID)
 		if err == nil && res != transferDone && res != transferUnresolved {
 			w.tr.recovered.Inc()
 		}
 		return err
 	case *evt.GiftRefused:
-		_, err := w.returnTransfer(ctx, refusedTransfer(id, e.Corr, m), def.ResCode(m.GetCode()), e.Time)
-		return err
+		t := refusedTransfer(id, e.Corr, m)
+		return w.linked(ctx, func(ctx context.Context) error {
+			_, err := w.returnTransfer(ctx, t, def.ResCode(m.GetCode()), e.Time)
+			return err
+		}, "transfer", t.ID)
 	}
 	return nil
+}
+
+// linked runs one settling of a transfer (the debiting worker's or the
+// consumer's) as a request runs (untilLinked), within ctx and the request
+// timeout: it holds its player's turn, and a call whose reply went with a
+// dropped connection would hold it, and the player's own requests, until
+// the timeout (the consumer's step: for ever).
+func (w *Worker) linked(ctx context.Context, fn func(context.Context) error, attrs ...any) error {
+	return w.untilLinked(ctx, time.Now().Add(w.cfg.RequestTimeout), fn, attrs...)
 }

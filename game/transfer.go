@@ -104,7 +104,9 @@ func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num
 		return rc, nil
 	}
 	t := transfer{ID: r.cmd.ID, Corr: r.cmd.Corr, From: r.uid, To: dst, Idx: idx, Num: num, SentMs: time.Now().UnixMilli()}
-	to, err := w.receiver(ctx, dst)
+	// The receiver is read, not held, for the early answers (unknown
+	// receiver, stack limit; canReceive).
+	to, err := w.load(ctx, dst)
 	if err != nil {
 		return 0, err
 	}
@@ -134,18 +136,6 @@ func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num
 		}
 	}()
 	return rc, nil
-}
-
-// receiver reads a gift's receiver, not held, for the early answers
-// (unknown receiver, stack limit; canReceive): as cached when a created
-// player is, without the direct get a load makes. Being created stays true;
-// a stack that filled up since the entry was written is found by the
-// credit, which returns the gift (decideCredit).
-func (w *Worker) receiver(ctx context.Context, id int64) (*Player, error) {
-	if c := w.players.Peek(ctx, id); c != nil && c.State.GetCreated() {
-		return c.State, nil
-	}
-	return w.load(ctx, id)
 }
 
 // settleTransfer credits transfer t to its receiver, or when the receiver

@@ -44,6 +44,12 @@ type Options struct {
 	BatchTimeout time.Duration
 	// Logger gets warnings about cache and snapshot failures; default slog.Default().
 	Logger *slog.Logger
+	// Reads, if set, is the connection the direct gets (loads, tails) go
+	// through; nil uses the JetStream context's. nats-server serves a direct
+	// get inline in the read loop of the connection that asked, so on the
+	// one connection a slow one holds up every publish behind it (answers,
+	// appends); a connection of their own keeps those flowing.
+	Reads *nats.Conn
 	// AfterAppend, if set, runs after a successful append and before the
 	// snapshot writes; returning false skips them, as if the process died
 	// right there. For tests of crash safety only.
@@ -119,6 +125,7 @@ type stats struct {
 // concurrent use; make one per process and a Repo per aggregate kind on it.
 type Store struct {
 	js      jetstream.JetStream
+	reads   *nats.Conn         // the direct gets' connection (Options.Reads)
 	streams []string           // the event streams, by partition
 	kv      jetstream.KeyValue // nil when durable snapshots are disabled
 	cache   cache.Cache        // nil = no cache
@@ -137,7 +144,10 @@ func NewStore(ctx context.Context, js jetstream.JetStream, c cache.Cache, opt Op
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	s := &Store{js: js, streams: streams, cache: c, opt: opt}
+	s := &Store{js: js, streams: streams, cache: c, opt: opt, reads: opt.Reads}
+	if s.reads == nil {
+		s.reads = js.Conn()
+	}
 	for _, name := range streams {
 		stream, err := js.Stream(ctx, name)
 		if err != nil {
@@ -185,7 +195,7 @@ func (s *Store) streamOf(subj string) string { return s.streams[s.partition(subj
 // does not send and parses a timestamp nobody reads (13 allocations on
 // every load).
 func (s *Store) LastSeq(ctx context.Context, subject string) (uint64, error) {
-	m, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.streamOf(subject)+"."+subject, nil)
+	m, err := s.reads.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.streamOf(subject)+"."+subject, nil)
 	if err != nil {
 		return 0, fmt.Errorf("events: last of %s: %w", subject, err)
 	}
@@ -268,7 +278,7 @@ func (s *Store) readBatch(ctx context.Context, subject string, from uint64, fn f
 	if err != nil {
 		return fail(err)
 	}
-	nc := s.js.Conn()
+	nc := s.reads
 	inbox := nc.NewInbox()
 	ch := make(chan *nats.Msg, s.opt.TailBatch+1) // the events and the end-of-batch mark
 	sub, err := nc.ChanSubscribe(inbox, ch)

@@ -594,3 +594,25 @@ func TestPeekAnswersTheCacheAsItIs(t *testing.T) {
 		t.Fatalf("peek trusted another aggregate's entry: %+v", snap)
 	}
 }
+
+// Loads ask on Options.Reads: none of their direct gets travels on the
+// JetStream context's connection, whose server-side read loop a slow direct
+// get would otherwise hold up (appends and answers behind it).
+func TestLoadsReadOnTheirOwnConnection(t *testing.T) {
+	n := testenv.StartNATS(t)
+	reads := n.Connect(t, "reads")
+	e := newEnvOn(t, n, nil, events.Options{Reads: reads})
+	e.add(t, 5, "a", 2)
+	e.add(t, 5, "b", 3)
+	main, before := n.JS.Conn().Stats(), reads.Stats()
+	snap, err := e.repo.Load(ctx(t), 5) // no cache: last sequence and the tail
+	if err != nil || snap.State.N != 5 {
+		t.Fatalf("load = %+v, %v", snap, err)
+	}
+	if got := n.JS.Conn().Stats().OutMsgs - main.OutMsgs; got != 0 {
+		t.Errorf("the load sent %d messages on the JetStream connection, want 0", got)
+	}
+	if got := reads.Stats().OutMsgs - before.OutMsgs; got < 2 {
+		t.Errorf("the load sent %d messages on Options.Reads, want the last sequence and the tail (2)", got)
+	}
+}

@@ -105,4 +105,8 @@ type Deps struct {
 	// each declared with Route from a handler that may use the worker (its
 	// OnPlayer); an api routed twice fails New.
 	Routes func(*Worker) []*Handler
+	// Reads, if set, is a second connection (as the game role) for the event
+	// store's direct gets, so a slow one cannot hold up the answers and
+	// appends on NC (events.Options.Reads); nil reads on NC.
+	Reads *nats.Conn
 }

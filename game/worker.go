@@ -90,7 +90,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	w := &Worker{cfg: cfg, deps: deps, log: deps.Logger.With("component", "game"), data: data,
 		jobs: make(chan *nats.Msg, cfg.Queue), quit: make(chan struct{}), tr: newTransfers(cfg.Workers)}
 	w.storeOpts = events.Options{SnapshotEvery: cfg.SnapshotEvery, Logger: w.log,
-		BatchFlights: cfg.BatchFlights, BatchMaxMsgs: cfg.BatchMaxMsgs}
+		BatchFlights: cfg.BatchFlights, BatchMaxMsgs: cfg.BatchMaxMsgs, Reads: deps.Reads}
 	routes := w.routes()
 	if deps.Routes != nil {
 		routes = append(routes, deps.Routes(w)...)

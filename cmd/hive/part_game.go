@@ -13,7 +13,7 @@ func gamePart() part {
 		cfg.Flags(fs)
 		return func(d deps) (service, error) {
 			return game.New(cfg, game.Deps{
-				NC: d.NC, JS: d.JS, Cache: d.Cache, Registry: d.Registry,
+				NC: d.NC, Reads: d.Reads, JS: d.JS, Cache: d.Cache, Registry: d.Registry,
 				Logger: d.Log, Metrics: d.Metrics,
 			})
 		}

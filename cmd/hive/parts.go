@@ -25,7 +25,10 @@ type service interface {
 // deps is everything cmd/hive hands a part; each part's wiring copies what its
 // package's Deps needs.
 type deps struct {
-	NC       *nats.Conn
+	NC *nats.Conn
+	// Reads is the game's second connection, for its direct gets
+	// (game.Deps.Reads); nil for the other parts.
+	Reads    *nats.Conn
 	JS       jetstream.JetStream
 	Registry registry.Registry
 	Cache    cache.Cache

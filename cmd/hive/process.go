@@ -177,8 +177,12 @@ func serve(ctx context.Context, c *config, connect func(bus.Role) (*nats.Conn, e
 
 	d := deps{Registry: reg, Cache: ch, Log: log, Metrics: metrics, DataDir: c.DataDir, Dev: dev}
 	conns := map[bus.Role]*nats.Conn{}
+	var extra []*nats.Conn // the parts' further connections (deps.Reads)
 	defer func() {
 		for _, nc := range conns {
+			nc.Close()
+		}
+		for _, nc := range extra {
 			nc.Close()
 		}
 	}()
@@ -204,6 +208,13 @@ func serve(ctx context.Context, c *config, connect func(bus.Role) (*nats.Conn, e
 		}
 		pd := d
 		pd.NC, pd.JS = nc, js
+		if role == bus.RoleGame {
+			if pd.Reads, err = connect(role); err != nil {
+				return deps{}, err
+			}
+			extra = append(extra, pd.Reads)
+			ready.add(pd.Reads)
+		}
 		return pd, nil
 	}
 	up, err := startParts(c.builders, log, partDeps)

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -159,14 +160,22 @@ func (n *NATS) ConnectAs(t testing.TB, r bus.Role, opts ...nats.Option) *nats.Co
 	return nc
 }
 
+// handedOut holds the ports FreePort returned in this process.
+var handedOut sync.Map
+
 // FreePort returns a loopback TCP port that was free a moment ago. It picks
 // below Linux's ephemeral range (32768-60999): a port the kernel hands out
 // for bind(:0) can be taken by any outgoing connection of a test running in
 // parallel before the server binds it, which made hive dev fail to start.
+// A port is handed out once per test process: two parallel tests of one
+// package that drew the same free port would both try to bind it.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	for range 50 {
 		port := 20000 + rand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			l.Close()

@@ -35,7 +35,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	return &harness{t: t, n: testenv.StartNATS(t), cache: cache.NewMemory(), reg: registry.NewMemory()}
+	return newHarnessOn(t, testenv.StartNATS(t))
+}
+
+// newHarnessOn is newHarness on n: a store of partitions, a cluster.
+func newHarnessOn(t *testing.T, n *testenv.NATS) *harness {
+	return &harness{t: t, n: n, cache: cache.NewMemory(), reg: registry.NewMemory()}
 }
 
 // withRedis switches the harness to a real redis cache.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/qeetap/hive/bus"
@@ -25,10 +24,14 @@ func StartNATSCluster(t testing.TB) *NATS {
 }
 
 // StartNATSClusterStore is StartNATSCluster with a store of partitions
-// event streams, each at R3 with its leader elected.
+// event streams, each at R3 with its leader elected. Every node runs with
+// Hive's identities and permissions, as StartNATS does: Conn, Connect and
+// ConnectAs work as there.
 func StartNATSClusterStore(t testing.TB, partitions int) *NATS {
 	t.Helper()
-	srvs := StartNATSNodes(t)
+	sec, test, users := identities(t)
+	n := &NATS{Secrets: sec, test: test}
+	srvs := startNodes(t, users)
 	// The meta group must have a leader (and every node know it) before a
 	// replicated stream can be placed.
 	waitFor(t, "jetstream meta leader", func() bool {
@@ -43,7 +46,8 @@ func StartNATSClusterStore(t testing.TB, partitions int) *NATS {
 		}
 		return leader
 	})
-	nc := connectTo(t, srvs["n0"].ClientURL())
+	n.URL = srvs["n0"].ClientURL()
+	nc := n.Connect(t, "test")
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatalf("testenv: jetstream: %v", err)
@@ -76,20 +80,27 @@ func StartNATSClusterStore(t testing.TB, partitions int) *NATS {
 			return true
 		})
 	}
-	u := srvs[leader].ClientURL()
 	if leader != "n0" {
-		nc = connectTo(t, u)
+		n.URL = srvs[leader].ClientURL()
+		nc = n.Connect(t, "test")
 		if js, err = jetstream.New(nc); err != nil {
 			t.Fatalf("testenv: jetstream: %v", err)
 		}
 	}
-	return &NATS{Conn: nc, JS: js, URL: u, Cluster: srvs}
+	n.Conn, n.JS, n.Cluster = nc, js, srvs
+	return n
 }
 
 // StartNATSNodes starts the three nodes of a fresh JetStream cluster
 // (servers n0, n1, n2) and returns them by name as soon as each accepts
 // clients: the meta group may not have a leader yet.
 func StartNATSNodes(t testing.TB) map[string]*server.Server {
+	t.Helper()
+	return startNodes(t, nil)
+}
+
+// startNodes is StartNATSNodes with users the nodes accept (nil = anyone).
+func startNodes(t testing.TB, users []*server.NkeyUser) map[string]*server.Server {
 	t.Helper()
 	ports := []int{FreePort(t), FreePort(t), FreePort(t)}
 	routes := make([]*url.URL, len(ports))
@@ -103,6 +114,7 @@ func StartNATSNodes(t testing.TB) map[string]*server.Server {
 			ServerName: name,
 			Cluster:    server.ClusterOpts{Name: "hive", Host: "127.0.0.1", Port: p},
 			Routes:     routes,
+			Nkeys:      users,
 		})
 	}
 	return srvs
@@ -129,16 +141,6 @@ func startClusterNode(t testing.TB, opts *server.Options) *server.Server {
 		t.Fatalf("testenv: server %s not ready", opts.ServerName)
 	}
 	return s
-}
-
-func connectTo(t testing.TB, u string) *nats.Conn {
-	t.Helper()
-	nc, err := bus.Connect(u, "test")
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }
 
 // waitFor polls cond every 50 ms for up to 30 s.

@@ -59,16 +59,7 @@ func StartNATS(t testing.TB) *NATS {
 // StartNATSStore is StartNATS with the store made by c (its partitions).
 func StartNATSStore(t testing.TB, c bus.StoreConfig) *NATS {
 	t.Helper()
-	sec, err := bus.InitSecrets(t.TempDir())
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	test, err := nkeys.CreateUser()
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	testPub, _ := test.PublicKey()
-	users := append(sec.Users(), &server.NkeyUser{Nkey: testPub}) // nil permissions: everything
+	sec, test, users := identities(t)
 	cfg := bus.EmbeddedConfig{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Users: users}
 	srv, err := bus.StartEmbedded(cfg)
 	if err != nil {
@@ -82,6 +73,22 @@ func StartNATSStore(t testing.TB, c bus.StoreConfig) *NATS {
 		t.Fatalf("testenv: %v", err)
 	}
 	return n
+}
+
+// identities makes the role secrets, a test identity that may do
+// anything, and the server users accepting them all.
+func identities(t testing.TB) (*bus.Secrets, nkeys.KeyPair, []*server.NkeyUser) {
+	t.Helper()
+	sec, err := bus.InitSecrets(t.TempDir())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	test, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	testPub, _ := test.PublicKey()
+	return sec, test, append(sec.Users(), &server.NkeyUser{Nkey: testPub}) // nil permissions: everything
 }
 
 // connect sets Conn and JS: an in-process connection with the test identity.

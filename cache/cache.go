@@ -19,6 +19,17 @@ type Scored struct {
 	Score  float64
 }
 
+// Values is a cache that can also keep Go values as they are, without
+// serializing them: an in-process one (Memory). A reader gets the very value
+// stored, so a value must not change once stored. Keys are shared with the
+// bytes of Cache: Get of a key holding a value misses, Delete removes either.
+type Values interface {
+	// GetValue returns the value stored under key by SetValue.
+	GetValue(key string) (any, bool)
+	// SetValue stores v under key; ttl 0 keeps it until deleted.
+	SetValue(key string, v any, ttl time.Duration)
+}
+
 // Cache is implemented by Redis and Memory.
 type Cache interface {
 	// Get returns the value of key or ErrMiss.

@@ -54,6 +54,7 @@ type memStore struct {
 type memVal struct {
 	b   []byte
 	n   int64
+	v   any       // a value of SetValue (b and n unused)
 	exp time.Time // zero = none
 }
 
@@ -152,7 +153,7 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.live(key)
-	if !ok {
+	if !ok || v.v != nil {
 		return nil, ErrMiss
 	}
 	if v.b == nil { // a counter reads as its decimal value, as in redis
@@ -167,6 +168,27 @@ func (m *Memory) Set(_ context.Context, key string, val []byte, ttl time.Duratio
 	m.put(key, memVal{b: append([]byte{}, val...), exp: m.expiry(ttl)})
 	m.mu.Unlock()
 	return nil
+}
+
+// GetValue implements Values.
+func (m *Memory) GetValue(key string) (any, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.live(key)
+	if !ok || v.v == nil {
+		return nil, false
+	}
+	return v.v, true
+}
+
+// SetValue implements Values.
+func (m *Memory) SetValue(key string, v any, ttl time.Duration) {
+	if v == nil {
+		return
+	}
+	m.mu.Lock()
+	m.put(key, memVal{v: v, exp: m.expiry(ttl)})
+	m.mu.Unlock()
 }
 
 // Delete implements Cache.
@@ -187,6 +209,8 @@ func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 	v, ok := m.live(key)
 	if !ok {
 		v = memVal{exp: m.expiry(ttl)}
+	} else if v.v != nil {
+		return 0, fmt.Errorf("cache: incr %s: value is not an integer", key)
 	} else if v.b != nil { // a value Set earlier counts on if it is an integer, as in redis
 		n, err := strconv.ParseInt(string(v.b), 10, 64)
 		if err != nil {
@@ -228,7 +252,7 @@ func (m *Memory) Swap(_ context.Context, key string, old, val []byte) (bool, err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.live(key)
-	if !ok {
+	if !ok || v.v != nil {
 		return false, nil
 	}
 	cur := v.b

@@ -17,6 +17,42 @@ func TestMemory(t *testing.T) {
 	testCache(t, c)
 }
 
+// Values are kept as they are, expire and delete like bytes, and never
+// read as bytes or counters.
+func TestMemoryValues(t *testing.T) {
+	c := cache.NewMemory()
+	defer c.Close()
+	ctx := context.Background()
+	type state struct{ n int }
+	v := &state{n: 7}
+	c.SetValue("snap:1", v, 0)
+	if got, ok := c.GetValue("snap:1"); !ok || got.(*state) != v {
+		t.Fatalf("GetValue = %v, %v; want the very value stored", got, ok)
+	}
+	if _, err := c.Get(ctx, "snap:1"); err != cache.ErrMiss {
+		t.Fatalf("Get of a value = %v, want ErrMiss", err)
+	}
+	if _, err := c.Incr(ctx, "snap:1", 0); err == nil {
+		t.Fatal("Incr of a value succeeded")
+	}
+	if ok, _ := c.Swap(ctx, "snap:1", nil, []byte("x")); ok {
+		t.Fatal("Swap replaced a value")
+	}
+	c.Set(ctx, "b", []byte("bytes"), 0)
+	if _, ok := c.GetValue("b"); ok {
+		t.Fatal("GetValue of bytes found a value")
+	}
+	c.Delete(ctx, "snap:1")
+	if _, ok := c.GetValue("snap:1"); ok {
+		t.Fatal("a deleted value is still there")
+	}
+	c.SetValue("short", v, 20*time.Millisecond)
+	time.Sleep(40 * time.Millisecond)
+	if _, ok := c.GetValue("short"); ok {
+		t.Fatal("an expired value is still there")
+	}
+}
+
 // Keys with an expiry that nobody reads again (the rate-limit counters of
 // clients that went away) are dropped by the sweeper; keys without one stay.
 func TestMemorySweepsExpiredKeysNobodyReads(t *testing.T) {

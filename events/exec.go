@@ -102,22 +102,24 @@ func Run[S, R any](ctx context.Context, r *Repo[S], cmd Cmd, ids []int64, decide
 	defer done()
 	out := &Outcome[S]{}
 	var lastErr error
-	for attempt := 0; attempt < r.s.opt.MaxAttempts; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return none, nil, err
-			}
-		}
-		states := make([]*Snapshot[S], len(ids))
-		for i, id := range ids {
-			st, err := r.Load(ctx, id)
-			if err != nil {
-				return none, nil, err
-			}
-			states[i] = st
+	// The first attempt takes cached snapshots on trust, without asking the
+	// stream for each aggregate's last sequence: the append's expected
+	// sequence checks them anyway, and a stale one costs a conflict and a
+	// second attempt with the stream asked. What the append cannot check
+	// (a command found already applied, a decision that emits nothing) is
+	// confirmed against the stream before it is answered.
+	trust := true
+	for attempt := 0; attempt < r.s.opt.MaxAttempts; {
+		states, trusted, err := r.loadAll(ctx, ids, trust)
+		if err != nil {
+			return none, nil, err
 		}
 		out.States = states
 		if states[0].HasCmd(cmd.ID) {
+			if trusted {
+				trust = false
+				continue
+			}
 			r.s.st.dups.Add(1)
 			out.Duplicate = true
 			return none, out, nil
@@ -126,7 +128,24 @@ func Run[S, R any](ctx context.Context, r *Repo[S], cmd Cmd, ids []int64, decide
 		var emits []Emit
 		emits, res = decide(states)
 		if len(emits) == 0 {
+			if trusted {
+				if ok, err := r.current(ctx, states); err != nil {
+					return none, nil, err
+				} else if !ok {
+					trust = false
+					continue
+				}
+			}
 			return res, out, nil
+		}
+		if trusted && len(ids) > 1 {
+			// The append checks only the aggregates it writes to.
+			if ok, err := r.current(ctx, unwritten(states, ids, emits)); err != nil {
+				return none, nil, err
+			} else if !ok {
+				trust = false
+				continue
+			}
 		}
 		evs, err := r.append(ctx, cmd, ids, states, emits)
 		switch {
@@ -138,6 +157,9 @@ func Run[S, R any](ctx context.Context, r *Repo[S], cmd Cmd, ids []int64, decide
 			return none, nil, fmt.Errorf("events: %s: %w", cmd.ID, ctx.Err())
 		case isConflict(err):
 			r.s.st.conflicts.Add(1)
+			if trusted {
+				r.s.st.stale.Add(1)
+			}
 		case errors.Is(err, errDuplicateAck) || isDuplicateBatch(err):
 			// The server already holds this command's events (an earlier
 			// attempt whose ack was lost, or a retried request): applied once.
@@ -149,8 +171,60 @@ func Run[S, R any](ctx context.Context, r *Repo[S], cmd Cmd, ids []int64, decide
 			r.s.st.unseen.Add(1)
 		}
 		lastErr = err
+		trust = false
+		// A cached snapshot found behind is no contention: ask the stream at once.
+		if attempt++; attempt < r.s.opt.MaxAttempts && !(trusted && isConflict(err)) {
+			if err := backoff(ctx, attempt); err != nil {
+				return none, nil, err
+			}
+		}
 	}
 	return none, nil, fmt.Errorf("%w: %s after %d attempts: %v", ErrContention, cmd.ID, r.s.opt.MaxAttempts, lastErr)
+}
+
+// loadAll loads the aggregates ids. With trust, a cached snapshot is taken
+// as it is (Cached); trusted is true when any was.
+func (r *Repo[S]) loadAll(ctx context.Context, ids []int64, trust bool) (states []*Snapshot[S], trusted bool, err error) {
+	states = make([]*Snapshot[S], len(ids))
+	for i, id := range ids {
+		if trust {
+			if states[i] = r.Cached(ctx, id); states[i] != nil {
+				trusted = true
+				continue
+			}
+		}
+		if states[i], err = r.Load(ctx, id); err != nil {
+			return nil, false, err
+		}
+	}
+	return states, trusted, nil
+}
+
+// current reports whether every one of states is at its aggregate's last
+// sequence in the stream (one direct get each).
+func (r *Repo[S]) current(ctx context.Context, states []*Snapshot[S]) (bool, error) {
+	for _, st := range states {
+		last, err := r.s.LastSeq(ctx, r.Subject(st.ID))
+		if err != nil {
+			return false, err
+		}
+		if last != st.Version {
+			r.s.st.stale.Add(1)
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// unwritten returns the states of the aggregates that emits leaves alone.
+func unwritten[S any](states []*Snapshot[S], ids []int64, emits []Emit) []*Snapshot[S] {
+	var out []*Snapshot[S]
+	for i, id := range ids {
+		if !slices.ContainsFunc(emits, func(e Emit) bool { return e.ID == id }) {
+			out = append(out, states[i])
+		}
+	}
+	return out
 }
 
 // append publishes the emitted events: the first event on each subject
@@ -226,6 +300,9 @@ func (r *Repo[S]) commit(ctx context.Context, states []*Snapshot[S], ids []int64
 	for _, e := range evs {
 		_, id, _ := bus.ParseEventSubject(e.Subject)
 		k := slices.Index(ids, id)
+		if !changed[k] && r.values != nil {
+			states[k] = r.clone(states[k]) // the loaded one may be the cache's own
+		}
 		if err := r.apply(states[k], e); err != nil {
 			// The decision emitted an event its own apply refuses: a bug.
 			// The stream is the truth; drop the cached state so the next

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,12 +26,18 @@ type Aggregate[S any] struct {
 	// Marshal and Unmarshal serialize the state for snapshots.
 	Marshal   func(S) ([]byte, error)
 	Unmarshal func([]byte) (S, error)
+	// Clone returns a deep copy of a state. Optional: without it a copy is
+	// made by Marshal and Unmarshal. An in-process cache (cache.Values)
+	// hands out the state it holds to every reader, so a command folds its
+	// events into a copy.
+	Clone func(S) S
 }
 
 // Repo loads and changes aggregates of one kind.
 type Repo[S any] struct {
-	s   *Store
-	agg Aggregate[S]
+	s      *Store
+	agg    Aggregate[S]
+	values cache.Values // the store's cache when it keeps values as they are
 }
 
 // NewRepo returns the repository of one aggregate kind on the store.
@@ -38,7 +45,9 @@ func NewRepo[S any](s *Store, agg Aggregate[S]) *Repo[S] {
 	if agg.Kind == "" || agg.Init == nil || agg.Apply == nil || agg.Marshal == nil || agg.Unmarshal == nil {
 		panic("events: NewRepo needs Kind, Init, Apply, Marshal and Unmarshal")
 	}
-	return &Repo[S]{s: s, agg: agg}
+	r := &Repo[S]{s: s, agg: agg}
+	r.values, _ = s.cache.(cache.Values)
+	return r
 }
 
 // Store returns the store the repo runs on.
@@ -50,18 +59,18 @@ func (r *Repo[S]) Subject(id int64) string { return bus.EventSubject(r.agg.Kind,
 // Load returns the current state of aggregate id: the newest snapshot (the
 // cache if it is not ahead of the stream, else the durable one) plus the
 // events after it. An aggregate with no events loads as Init(id), version 0.
-// A cache entry found behind is repaired.
+// A cache entry found behind is repaired. The snapshot may be the cache's
+// own (cache.Values): callers read it and never change it.
 func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 	subj := r.Subject(id)
 	// The cache is read before the last sequence: a snapshot written by
 	// another worker between the two reads is then never ahead of it.
-	cached := r.cacheGet(ctx, subj)
+	cached := r.cacheSnap(ctx, id)
 	last, err := r.s.LastSeq(ctx, subj)
 	if err != nil {
 		return nil, err
 	}
-	raw, rawErr := decodeSnapshot(cached)
-	if cached != nil && rawErr == nil && raw.version > last {
+	if cached != nil && cached.Version > last {
 		// A cache entry past the direct get's answer is either a lagging
 		// replica's answer (R3) or a store reset under a surviving cache:
 		// the leader tells which.
@@ -72,18 +81,21 @@ func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 	if last == 0 {
 		return r.fresh(id), nil
 	}
-	var snap *Snapshot[S]
-	if cached != nil {
-		snap = r.check(raw, rawErr, "cached", subj, id, last)
+	snap := cached
+	if snap != nil && snap.Version > last {
+		// Ahead of the stream (a store that was reset under a surviving
+		// cache): never trust it.
+		r.s.opt.Logger.Warn("events: ignoring cached snapshot", "subject", subj,
+			"err", fmt.Sprintf("snapshot at %d is ahead of the stream at %d", snap.Version, last))
+		snap = nil
 	}
 	if snap != nil && snap.Version == last {
 		r.s.st.hits.Add(1)
 		return snap, nil
 	}
-	if snap == nil {
-		snap = r.fromKV(ctx, id, last)
-	}
-	if snap == nil {
+	if snap != nil {
+		snap = r.clone(snap) // the tail is folded into a copy
+	} else if snap = r.fromKV(ctx, id, last); snap == nil {
 		snap = r.fresh(id)
 	}
 	n, err := r.foldTail(ctx, snap)
@@ -154,19 +166,49 @@ func (r *Repo[S]) encode(snap *Snapshot[S]) ([]byte, error) {
 	return encodeSnapshot(snap.ID, st, snap.Version, snap.Recent, snap.Count, snap.Durable), nil
 }
 
-// cacheGet returns the cached snapshot bytes of subj, or nil.
-func (r *Repo[S]) cacheGet(ctx context.Context, subj string) []byte {
+// cacheSnap returns the cached snapshot of aggregate id, or nil: the
+// cache's own value (cache.Values), or the bytes decoded. An entry that
+// does not parse or belongs to another aggregate is ignored, with a warning.
+func (r *Repo[S]) cacheSnap(ctx context.Context, id int64) *Snapshot[S] {
 	if r.s.cache == nil {
 		return nil
 	}
-	b, err := r.s.cache.Get(ctx, r.s.cacheKey(subj))
-	if err != nil {
-		if !errors.Is(err, cache.ErrMiss) {
-			r.s.opt.Logger.Warn("events: cache get", "subject", subj, "err", err)
+	key := r.s.cacheKey(r.Subject(id))
+	if r.values != nil {
+		v, _ := r.values.GetValue(key)
+		if snap, ok := v.(*Snapshot[S]); ok && snap.ID == id {
+			return snap
 		}
 		return nil
 	}
-	return b
+	b, err := r.s.cache.Get(ctx, key)
+	if err != nil {
+		if !errors.Is(err, cache.ErrMiss) {
+			r.s.opt.Logger.Warn("events: cache get", "key", key, "err", err)
+		}
+		return nil
+	}
+	raw, err := decodeSnapshot(b)
+	return r.check(raw, err, "cached", key, id, raw.version)
+}
+
+// clone returns a copy of snap that a command may fold events into.
+func (r *Repo[S]) clone(snap *Snapshot[S]) *Snapshot[S] {
+	cp := *snap
+	cp.Recent = slices.Clone(snap.Recent)
+	if r.agg.Clone != nil {
+		cp.State = r.agg.Clone(snap.State)
+		return &cp
+	}
+	b, err := r.agg.Marshal(snap.State)
+	if err == nil {
+		cp.State, err = r.agg.Unmarshal(b)
+	}
+	if err != nil {
+		// Marshal and Unmarshal of a state that came from them: a bug.
+		panic(fmt.Sprintf("events: copy of %s %d: %v", r.agg.Kind, snap.ID, err))
+	}
+	return &cp
 }
 
 // check returns a decoded snapshot (decodeSnapshot's result) if it parsed
@@ -207,17 +249,23 @@ func (r *Repo[S]) fromKV(ctx context.Context, id int64, last uint64) *Snapshot[S
 }
 
 // writeCache stores the snapshot in the cache; failures only cost a longer
-// load later, so they are logged, not returned.
+// load later, so they are logged, not returned. An in-process cache keeps
+// snap itself, which nobody changes after this.
 func (r *Repo[S]) writeCache(ctx context.Context, snap *Snapshot[S]) {
 	if r.s.cache == nil {
 		return
 	}
+	key := r.s.cacheKey(r.Subject(snap.ID))
+	if r.values != nil {
+		r.values.SetValue(key, snap, r.s.opt.CacheTTL)
+		return
+	}
 	b, err := r.encode(snap)
 	if err == nil {
-		err = r.s.cache.Set(ctx, r.s.cacheKey(r.Subject(snap.ID)), b, r.s.opt.CacheTTL)
+		err = r.s.cache.Set(ctx, key, b, r.s.opt.CacheTTL)
 	}
 	if err != nil {
-		r.s.opt.Logger.Warn("events: cache set", "subject", r.Subject(snap.ID), "err", err)
+		r.s.opt.Logger.Warn("events: cache set", "key", key, "err", err)
 	}
 }
 
@@ -227,18 +275,17 @@ func (r *Repo[S]) SaveSnapshot(ctx context.Context, snap *Snapshot[S]) error {
 	if r.s.kv == nil || !snap.Exists() {
 		return nil
 	}
-	prev := snap.Durable
-	snap.Durable = snap.Count
-	b, err := r.encode(snap)
+	saved := *snap // snap may be the cache's own: it stays as it is
+	saved.Durable = saved.Count
+	b, err := r.encode(&saved)
 	if err == nil {
 		_, err = r.s.kv.Put(ctx, r.kvKey(snap.ID), b)
 	}
 	if err != nil {
-		snap.Durable = prev
 		return fmt.Errorf("events: durable snapshot %s: %w", r.kvKey(snap.ID), err)
 	}
 	r.s.st.durable.Add(1)
-	r.writeCache(ctx, snap)
+	r.writeCache(ctx, &saved)
 	return nil
 }
 
@@ -255,22 +302,22 @@ func (r *Repo[S]) afterCommit(ctx context.Context, snap *Snapshot[S]) {
 	r.writeCache(ctx, snap)
 }
 
+// Cached returns the cached snapshot of aggregate id as a command may
+// start from it, without asking the stream: nil when nothing usable is
+// cached. It may be behind the stream (another process wrote since), which
+// the append's expected sequence finds out.
+func (r *Repo[S]) Cached(ctx context.Context, id int64) *Snapshot[S] {
+	snap := r.Peek(ctx, id)
+	if snap != nil {
+		r.s.st.hits.Add(1)
+	}
+	return snap
+}
+
 // Peek returns the cached snapshot of aggregate id as it is, without
 // checking it against the stream: a past state, possibly behind the
 // stream, never ahead of what was stored. It suits facts that stay true
 // once true; nil when nothing usable is cached.
 func (r *Repo[S]) Peek(ctx context.Context, id int64) *Snapshot[S] {
-	b := r.cacheGet(ctx, r.Subject(id))
-	if b == nil {
-		return nil
-	}
-	raw, err := decodeSnapshot(b)
-	if err != nil || raw.id != id {
-		return nil
-	}
-	snap, err := r.decode(raw, id, raw.version)
-	if err != nil {
-		return nil
-	}
-	return snap
+	return r.cacheSnap(ctx, id)
 }

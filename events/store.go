@@ -108,6 +108,7 @@ type Stats struct {
 	Unseen       uint64 // appends whose outcome was not seen (timeouts, disconnects)
 	Duplicates   uint64 // commands found already applied
 	CacheHits    uint64 // loads answered by a current cache entry
+	CacheStale   uint64 // cached snapshots a command took on trust and found behind the stream
 	CacheRepairs uint64 // loads that found the cache missing or stale and replayed a tail
 	TailEvents   uint64 // events read from the stream by loads
 	Durable      uint64 // durable snapshots written
@@ -117,7 +118,7 @@ type Stats struct {
 }
 
 type stats struct {
-	appends, events, conflicts, unseen, dups, hits, repairs, tail, durable, leader, batches, batchedCmds atomic.Uint64
+	appends, events, conflicts, unseen, dups, hits, stale, repairs, tail, durable, leader, batches, batchedCmds atomic.Uint64
 }
 
 // Store is the shared plumbing over the event streams (one per partition,
@@ -171,7 +172,7 @@ func NewStore(ctx context.Context, js jetstream.JetStream, c cache.Cache, opt Op
 func (s *Store) Stats() Stats {
 	return Stats{
 		Appends: s.st.appends.Load(), Events: s.st.events.Load(), Conflicts: s.st.conflicts.Load(),
-		Unseen: s.st.unseen.Load(), Duplicates: s.st.dups.Load(), CacheHits: s.st.hits.Load(),
+		Unseen: s.st.unseen.Load(), Duplicates: s.st.dups.Load(), CacheHits: s.st.hits.Load(), CacheStale: s.st.stale.Load(),
 		CacheRepairs: s.st.repairs.Load(), TailEvents: s.st.tail.Load(), Durable: s.st.durable.Load(),
 		LeaderReads: s.st.leader.Load(), Batches: s.st.batches.Load(), BatchedCmds: s.st.batchedCmds.Load(),
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,14 +71,32 @@ func newEnv(t *testing.T, opt events.Options) *env {
 	return newEnvOn(t, n, cache.NewMemory(), opt)
 }
 
+// bytesOnly is a Memory seen as a cache of bytes only, as redis is: the
+// store then encodes and decodes every snapshot.
+type bytesOnly struct{ cache.Cache }
+
+// newEnvBytes is newEnv with the cache seen as bytes only (bytesOnly).
+func newEnvBytes(t *testing.T, opt events.Options) *env {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	c := cache.NewMemory()
+	return newEnvWith(t, n, c, bytesOnly{c}, opt)
+}
+
 func newEnvOn(t testing.TB, n *testenv.NATS, c *cache.Memory, opt events.Options) *env {
 	t.Helper()
-	if n == nil {
-		n = testenv.StartNATS(t)
-	}
 	var cc cache.Cache
 	if c != nil {
 		cc = c
+	}
+	return newEnvWith(t, n, c, cc, opt)
+}
+
+// newEnvWith is an env whose store uses cc; c is the Memory behind it, if any.
+func newEnvWith(t testing.TB, n *testenv.NATS, c *cache.Memory, cc cache.Cache, opt events.Options) *env {
+	t.Helper()
+	if n == nil {
+		n = testenv.StartNATS(t)
 	}
 	s, err := events.NewStore(context.Background(), n.JS, cc, opt)
 	if err != nil {
@@ -247,7 +266,7 @@ func TestBatchIsAtomicAcrossAggregates(t *testing.T) {
 
 func TestStaleOrMissingCacheIsRepaired(t *testing.T) {
 	skip := atomic.Bool{}
-	e := newEnv(t, events.Options{AfterAppend: func([]string) bool { return !skip.Load() }})
+	e := newEnvBytes(t, events.Options{AfterAppend: func([]string) bool { return !skip.Load() }})
 	e.add(t, 1, "a", 1)
 	skip.Store(true) // the worker "dies" between append and cache write
 	e.add(t, 1, "b", 2)
@@ -276,6 +295,82 @@ func TestStaleOrMissingCacheIsRepaired(t *testing.T) {
 	e.cache.Set(ctx(t), "snap:evt.test.2", []byte("\xff\xff"), 0)
 	if snap, _ := e.repo.Load(ctx(t), 2); snap.State.N != 40 {
 		t.Fatalf("garbage snapshot: %+v", snap)
+	}
+}
+
+func TestCommandTakesTheCacheOnTrust(t *testing.T) {
+	t.Run("values", func(t *testing.T) { testCommandTakesTheCacheOnTrust(t, newEnv(t, events.Options{})) })
+	t.Run("bytes", func(t *testing.T) { testCommandTakesTheCacheOnTrust(t, newEnvBytes(t, events.Options{})) })
+}
+
+func testCommandTakesTheCacheOnTrust(t *testing.T, e *env) {
+	other := newEnvOn(t, e.n, nil, events.Options{}) // another process, writing behind e's cache
+	e.add(t, 1, "a", 5)
+	run := func(id string, emit proto.Message) (seen []int64, out *events.Outcome[*counter]) {
+		t.Helper()
+		out, err := e.repo.Exec(ctx(t), events.Cmd{ID: id}, []int64{1}, func(s []*events.Snapshot[*counter]) []events.Emit {
+			seen = append(seen, s[0].State.N)
+			if emit == nil {
+				return nil
+			}
+			return []events.Emit{{ID: 1, Event: emit}}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seen, out
+	}
+	// From a current cache entry a command asks the stream nothing: its
+	// append's expected sequence is the check.
+	before := e.store.Stats()
+	if seen, out := run("b", grant(1)); !slices.Equal(seen, []int64{5}) || out.States[0].State.N != 6 {
+		t.Fatalf("command on a current cache: decided on %v, now %+v", seen, out.States[0])
+	}
+	if st := e.store.Stats(); st.CacheHits != before.CacheHits+1 || st.CacheStale != before.CacheStale {
+		t.Fatalf("stats %+v after %+v", st, before)
+	}
+	// Behind: the append is refused, and the command decides again on the stream's state.
+	other.add(t, 1, "c", 10)
+	if seen, out := run("d", use(1)); !slices.Equal(seen, []int64{6, 16}) || out.States[0].State.N != 15 {
+		t.Fatalf("command on a stale cache: decided on %v, now %+v", seen, out.States[0])
+	}
+	if st := e.store.Stats(); st.CacheStale != before.CacheStale+1 || st.Conflicts != before.Conflicts+1 {
+		t.Fatalf("stale entry not counted: %+v", st)
+	}
+	// A decision that appends nothing is confirmed against the stream.
+	other.add(t, 1, "e", 100)
+	if seen, _ := run("look", nil); !slices.Equal(seen, []int64{15, 115}) {
+		t.Fatalf("refusal decided on %v, want the stale then the current state", seen)
+	}
+	// A command the stale entry does not know was applied is still applied once.
+	other.add(t, 1, "f", 1000)
+	if seen, out := run("f", grant(1000)); len(seen) != 1 || !out.Duplicate || out.States[0].State.N != 1115 {
+		t.Fatalf("a repeat of a command stored elsewhere: decided on %v, outcome %+v", seen, out)
+	}
+}
+
+// An in-process cache hands every reader the snapshot it holds: a command
+// folds its events into a copy, so a state read before stays as it was.
+func TestInProcessCacheSnapshotsNeverChange(t *testing.T) {
+	e := newEnv(t, events.Options{})
+	e.add(t, 1, "a", 5)
+	before, err := e.repo.Load(ctx(t), 1)
+	if err != nil || before.State.N != 5 {
+		t.Fatalf("load = %+v, %v", before, err)
+	}
+	if again := e.repo.Peek(ctx(t), 1); again != before {
+		t.Fatal("the cache did not hand out the snapshot it holds")
+	}
+	recent := slices.Clone(before.Recent)
+	after := e.add(t, 1, "b", 2).States[0]
+	if before.State.N != 5 || before.Version != 1 || !slices.Equal(before.Recent, recent) {
+		t.Fatalf("a command changed the snapshot read before it: %+v", before)
+	}
+	if after.State.N != 7 || after == before {
+		t.Fatalf("after = %+v", after)
+	}
+	if got, _ := e.repo.Load(ctx(t), 1); got != after {
+		t.Fatal("the cache does not hold the command's snapshot")
 	}
 }
 
@@ -578,7 +673,7 @@ func TestZeroSnapshotEveryWritesNoDurableSnapshot(t *testing.T) {
 // of another aggregate.
 func TestPeekAnswersTheCacheAsItIs(t *testing.T) {
 	skip := atomic.Bool{}
-	e := newEnv(t, events.Options{AfterAppend: func([]string) bool { return !skip.Load() }})
+	e := newEnvBytes(t, events.Options{AfterAppend: func([]string) bool { return !skip.Load() }})
 	if snap := e.repo.Peek(ctx(t), 1); snap != nil {
 		t.Fatalf("peek of nothing = %+v", snap)
 	}

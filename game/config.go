@@ -52,6 +52,14 @@ type Config struct {
 	// --items` is refused (RC_ITEM_OVERFLOW) instead of minting a fortune.
 	// 1..MaxStack (--game-mail-max-amount).
 	MailMaxAmount int64
+	// ReadsFromCache answers reads (GetUser, GetItems, GetMails, the
+	// leaderboard's profiles, a gift's look at its receiver) from the cached
+	// snapshot without asking the stream whether it is the latest. Right
+	// when this worker is its players' only writer (`hive dev`, on by
+	// default there); with several workers a read may then miss another
+	// worker's last write. Commands never depend on it: their appends check
+	// the version they decided on. (--game-reads-from-cache)
+	ReadsFromCache bool
 	// Projections runs the leader jobs (leaderboards, presence, gate loss)
 	// in this worker when it wins the election (--game-projections).
 	Projections bool
@@ -87,6 +95,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchFlights, "game-batch-flights", c.BatchFlights, "game: atomic batches (multi-player commands) in flight at once; commands waiting meanwhile share the next one")
 	fs.IntVar(&c.BatchMaxMsgs, "game-batch-max-msgs", c.BatchMaxMsgs, "game: events in one shared atomic batch, at most (the NATS server's max_batch_size, 1000 by default, is the ceiling)")
 	fs.Int64Var(&c.MailMaxAmount, "game-mail-max-amount", c.MailMaxAmount, "game: most of one item kind an operator mail (hive admin mail) may attach; more is refused with RC_ITEM_OVERFLOW")
+	fs.BoolVar(&c.ReadsFromCache, "game-reads-from-cache", c.ReadsFromCache, "game: answer reads from the cached player without asking the stream for its latest version (right when this is the only game worker; on in hive dev)")
 	fs.BoolVar(&c.Projections, "game-projections", c.Projections, "game: run the leader jobs (leaderboards, presence, gate loss) when elected")
 }
 

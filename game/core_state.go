@@ -35,6 +35,7 @@ var playerAggregate = events.Aggregate[*Player]{
 		}
 		return s, nil
 	},
+	Clone: func(s *Player) *Player { return proto.Clone(s).(*Player) },
 }
 
 // held is how many of idx the player holds.

@@ -60,8 +60,14 @@ func ifCreated[R any](decide func(*Player) ([]events.Emit, R), uncreated R) func
 	}
 }
 
-// load reads one player (cache checked against the stream).
+// load reads one player: the cache checked against the stream, or the cache
+// alone with Config.ReadsFromCache.
 func (w *Worker) load(ctx context.Context, id int64) (*Player, error) {
+	if w.cfg.ReadsFromCache {
+		if s := w.players.Cached(ctx, id); s != nil {
+			return s.State, nil
+		}
+	}
 	s, err := w.players.Load(ctx, id)
 	if err != nil {
 		return nil, err

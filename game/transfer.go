@@ -110,6 +110,14 @@ func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num
 	if err != nil {
 		return 0, err
 	}
+	if w.cfg.ReadsFromCache && canReceive(w.data, to, t) != def.ResCode_RC_OK {
+		// A refusal is answered on the stream's word, not the cache's.
+		s, err := w.players.Load(ctx, dst)
+		if err != nil {
+			return 0, err
+		}
+		to = s.State
+	}
 	rc, out, err := command(ctx, w, r.cmd, ids(r.uid), func(s []*Snap) ([]events.Emit, def.ResCode) {
 		return decideGift(w.data, s[0].State, to, t, r.now)
 	})

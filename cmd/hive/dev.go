@@ -60,7 +60,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	devPlayOrigins(fs)
+	setDevDefaults(fs)
 
 	// NATS: the embedded server unless --nats points elsewhere. The
 	// embedded one runs with the identities and permissions of production
@@ -154,18 +154,27 @@ func devAdminToken(fs *flag.FlagSet, dataDir string) (string, error) {
 	return tok, fs.Set("game-admin-token", tok)
 }
 
-// devPlayOrigins lets the demo page at /play/, served by uc on another port
-// than the gate's WebSocket, open it: unless --gate-ws-origins is given,
-// `hive dev` lets every origin in (a page still needs a token from uc,
-// whose answers other origins cannot read without --uc-cors-origins).
-func devPlayOrigins(fs *flag.FlagSet) {
-	if fs.Lookup("gate-ws-origins") == nil {
-		return
-	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gate-ws-origins" })
-	if !given {
-		_ = fs.Set("gate-ws-origins", "*")
+// devDefaults are the flags whose default differs in `hive dev`, each
+// applied unless given:
+//   - gate-ws-origins: the demo page at /play/, served by uc on another
+//     port than the gate's WebSocket, must open it; a page still needs a
+//     token from uc, whose answers other origins cannot read without
+//     --uc-cors-origins.
+//   - game-reads-from-cache: dev's one game worker is every player's only
+//     writer, so its own cache is always current.
+var devDefaults = map[string]string{
+	"gate-ws-origins":       "*",
+	"game-reads-from-cache": "true",
+}
+
+// setDevDefaults sets devDefaults on fs where the command line did not.
+func setDevDefaults(fs *flag.FlagSet) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, v := range devDefaults {
+		if fs.Lookup(name) != nil && !given[name] {
+			_ = fs.Set(name, v)
+		}
 	}
 }
 

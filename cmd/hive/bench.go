@@ -37,9 +37,10 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 		"ring), nats-rr (raw NATS request-reply on --nats: the baseline). The gate's --gate-rate limits\n"+
 		"a session (default 100 requests/s; 0 = off): start hive dev with --gate-rate 0 to measure.\n"+
 		"mixed: players log in over a ramp (--ramp-rate per second), then each acts --rate-per-conn\n"+
-		"times a second for --duration (--mix); the final line adds \"apis\" (per api: requests, errors,\n"+
-		"p50_ms, p99_ms), \"ccu\" (logged in, sampled each second) and \"cpu\" (of the bench and of the\n"+
-		"server: --target-pid, else the process listening on the gate's port; cores per 1,000 CCU).\n"+
+		"times a second for --duration (--mix); its figures are those of that steady part, and the final\n"+
+		"line adds \"apis\" (per api: requests, errors, p50_ms, p99_ms), \"ccu\" (logged in, sampled each\n"+
+		"second), \"cpu\" (of the bench and of the server: --target-pid, else the process listening on\n"+
+		"the gate's port; cores per 1,000 CCU) and \"ramp\" (the requests sent during the ramp, apart).\n"+
 		"From one address the gate's per-address limits must be off: hive dev --gate-rate 0\n"+
 		"--gate-max-conns-per-ip 0 --gate-ip-login-rate 0 --uc-ip-rate 0.")
 	fs.StringVar(&o.UC, "uc", defaultToolUC, "uc base URL (echo, items, gift)")
@@ -106,8 +107,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "hive bench: %s\n", res.Hint)
 	}
 	if res.Failed() {
+		n, errs := res.Requests, res.Errors
+		if res.Ramp != nil {
+			n, errs = n+res.Ramp.Requests, errs+res.Ramp.Errors
+		}
 		return fmt.Errorf("%d of %d requests failed (%.1f%%, more than %g%%; errors_by_code says why): the figures measure failures, not the service",
-			res.Errors, res.Requests, 100*float64(res.Errors)/float64(res.Requests), 100*bench.MaxFailedFraction)
+			errs, n, 100*float64(errs)/float64(n), 100*bench.MaxFailedFraction)
 	}
 	return nil
 }

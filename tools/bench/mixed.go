@@ -221,7 +221,7 @@ func (m *mixedPlayer) act(ctx context.Context, a int) {
 		if err != nil && ctx.Err() != nil {
 			return
 		}
-		m.st.record(apiLogin, time.Since(t0), err, m.opt.Timeout)
+		m.st.record(apiLogin, t0, err, m.opt.Timeout)
 		if err != nil {
 			m.p.bc.close() // logged out: dialled and logged in at the next tick
 			return
@@ -256,7 +256,7 @@ func (m *mixedPlayer) connect(ctx context.Context) {
 	if err != nil && ctx.Err() != nil {
 		return // cut off by the end of the run
 	}
-	m.st.record(apiLogin, time.Since(t0), err, m.opt.Timeout)
+	m.st.record(apiLogin, t0, err, m.opt.Timeout)
 	m.setLoggedIn(err == nil)
 	if err == nil {
 		m.p.played.Store(true)
@@ -284,7 +284,7 @@ func (m *mixedPlayer) do(ctx context.Context, api string, q *benchReq) error {
 	if err != nil && ctx.Err() != nil {
 		return err // cut off by the end of the run: not a failure
 	}
-	m.st.record(api, time.Since(t0), err, m.opt.Timeout)
+	m.st.record(api, t0, err, m.opt.Timeout)
 	if c.conn == nil {
 		m.setLoggedIn(false)
 	}

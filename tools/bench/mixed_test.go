@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -128,7 +129,7 @@ func TestBenchMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Errors != 0 || res.Failed() || res.Scenario != ScenarioMixed || res.Conns != conns {
+	if res.Errors != 0 || res.Failed() || res.Scenario != ScenarioMixed || res.Conns != conns || res.Ramp == nil || res.Ramp.Errors != 0 {
 		t.Fatalf("result %+v, errors %v", res, res.ErrorsByCode)
 	}
 	for _, api := range []string{apiLogin, apiLogout, apiGetUser, apiGetItems, apiGetMails, apiGift} {
@@ -140,10 +141,11 @@ func TestBenchMixed(t *testing.T) {
 	if res.APIs[apiClaimMail] != nil {
 		t.Errorf("claims without mail: %+v", res.APIs[apiClaimMail])
 	}
-	// Logins: one per connection and one after each logout, but the end of
-	// the run may cut off a player's login after its logout.
-	if got, out := res.APIs[apiLogin].Requests, res.APIs[apiLogout].Requests; got > conns+out || got < out {
-		t.Errorf("%d logins after %d logouts on %d connections", got, out, conns)
+	// Logins: one per connection, each in the ramp, and one after each
+	// logout, but the end of the run may cut off a player's login after
+	// its logout.
+	if got, out := sent(res, apiLogin), sent(res, apiLogout); got > conns+out || got < out || res.Ramp.APIs[apiLogin].Requests < conns {
+		t.Errorf("%d logins (%d in the ramp) after %d logouts on %d connections", got, res.Ramp.APIs[apiLogin].Requests, out, conns)
 	}
 	if res.CCU == nil || res.CCU.Target != conns || res.CCU.Max < 1 || res.CCU.Max > conns || res.CCU.Samples == 0 {
 		t.Errorf("ccu %+v", res.CCU)
@@ -155,7 +157,7 @@ func TestBenchMixed(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
 		t.Fatalf("final line %q: %v", out.Bytes(), err)
 	}
-	for _, k := range []string{"apis", "ccu", "cpu"} {
+	for _, k := range []string{"apis", "ccu", "cpu", "ramp"} {
 		if _, ok := line[k]; !ok {
 			t.Errorf("final line lacks %s: %s", k, out.Bytes())
 		}
@@ -177,13 +179,23 @@ func TestBenchMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Errors != 0 || res.APIs[apiGetMails] == nil || res.APIs[apiClaimMail] == nil || res.APIs[apiClaimMail].Requests != conns {
-		t.Fatalf("result %+v, apis %+v, errors %v", res, res.APIs, res.ErrorsByCode)
+	if res.Errors != 0 || res.Ramp.Errors != 0 || sent(res, apiGetMails) == 0 || sent(res, apiClaimMail) != conns {
+		t.Fatalf("result %+v, apis %+v, ramp %+v, errors %v", res, res.APIs, res.Ramp, res.ErrorsByCode)
 	}
 	// Nobody logs out in this mix: every connection stays logged in.
 	if c := res.CCU; c.Min != conns || c.Max != conns || c.Mean != conns {
 		t.Errorf("ccu %+v, want %d throughout", c, conns)
 	}
+}
+
+// sent is how many requests of api a mixed run sent, in its ramp and after.
+func sent(res *Result, api string) (n int64) {
+	for _, apis := range []map[string]*APIResult{res.APIs, res.Ramp.APIs} {
+		if a := apis[api]; a != nil {
+			n += a.Requests
+		}
+	}
+	return n
 }
 
 func TestParseMix(t *testing.T) {
@@ -265,5 +277,25 @@ func TestMixedBacksOffRefusedLogins(t *testing.T) {
 	// 2.5 s (a try at every tick would be ~125).
 	if n := st.apis[apiLogin].requests; n < 1 || n > 3 || st.ccu.Load() != 0 {
 		t.Fatalf("%d login attempts in 2.5 s, ccu %d", n, st.ccu.Load())
+	}
+}
+
+// Requests sent during the ramp are counted apart from the steady part's,
+// whatever their api.
+func TestMixedRampCountedApart(t *testing.T) {
+	st := newMixedStats()
+	st.steadyFrom = time.Now()
+	st.record(apiLogin, st.steadyFrom.Add(-time.Millisecond), nil, time.Second)
+	st.record(apiGetItems, st.steadyFrom.Add(-time.Millisecond), errors.New("refused"), time.Second)
+	st.record(apiGetItems, st.steadyFrom, nil, time.Second)
+	res := mixedResult(Options{}, st, &CPUResult{}, usage{}, usage{}, nil, 1)
+	if res.Requests != 1 || res.Errors != 0 || res.APIs[apiGetItems].Requests != 1 || res.APIs[apiLogin] != nil {
+		t.Fatalf("steady part: %+v, apis %+v", res, res.APIs)
+	}
+	if r := res.Ramp; r == nil || r.Requests != 2 || r.Errors != 1 || r.APIs[apiLogin].Requests != 1 || r.ErrorsByCode[ErrOther] != 1 {
+		t.Fatalf("ramp %+v", res.Ramp)
+	}
+	if !res.Failed() {
+		t.Fatal("1 failure in 3 requests is not a failed run")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"strconv"
@@ -26,12 +27,15 @@ const fileMargin = 64
 // one latency histogram per api (not one per player: a histogram is
 // ~150 KB, too much times 10,000 players).
 type mixedStats struct {
-	apis     map[string]*apiStats // keys fixed up front (mixedAPIs)
-	ok, errs atomic.Int64
-	ccu      atomic.Int64 // players logged in now
+	// steadyFrom ends the ramp: a request sent before it counts in ramp,
+	// after it in apis. Set before any player runs.
+	steadyFrom time.Time
+	apis, ramp map[string]*apiStats // steady part and ramp; keys fixed up front (mixedAPIs)
+	ok, errs   atomic.Int64
+	ccu        atomic.Int64 // players logged in now
 
-	mu     sync.Mutex
-	causes map[string]int64
+	mu                 sync.Mutex
+	causes, rampCauses map[string]int64
 }
 
 type apiStats struct {
@@ -41,20 +45,25 @@ type apiStats struct {
 }
 
 func newMixedStats() *mixedStats {
-	st := &mixedStats{apis: map[string]*apiStats{}, causes: map[string]int64{}}
+	st := &mixedStats{apis: map[string]*apiStats{}, ramp: map[string]*apiStats{}, causes: map[string]int64{}, rampCauses: map[string]int64{}}
 	for _, api := range mixedAPIs {
 		st.apis[api] = &apiStats{h: newBenchHist()}
+		st.ramp[api] = &apiStats{h: newBenchHist()}
 	}
 	return st
 }
 
-// record counts one finished request of api that took d; an answer later
+// record counts one finished request of api sent at t0; an answer later
 // than timeout is a failure, as in drive.
-func (st *mixedStats) record(api string, d time.Duration, err error, timeout time.Duration) {
+func (st *mixedStats) record(api string, t0 time.Time, err error, timeout time.Duration) {
+	d := time.Since(t0)
 	if err == nil && d > timeout {
 		err = errLate
 	}
-	a := st.apis[api]
+	a, causes := st.apis[api], st.causes
+	if t0.Before(st.steadyFrom) {
+		a, causes = st.ramp[api], st.rampCauses
+	}
 	a.mu.Lock()
 	a.requests++
 	if err != nil {
@@ -69,7 +78,7 @@ func (st *mixedStats) record(api string, d time.Duration, err error, timeout tim
 	}
 	st.errs.Add(1)
 	st.mu.Lock()
-	st.causes[errorCause(err)]++
+	causes[errorCause(err)]++
 	st.mu.Unlock()
 }
 
@@ -82,8 +91,9 @@ type usage struct {
 
 // runMixed drives the mixed scenario over the signed-up players: players
 // log in over the ramp (len/RampRate seconds, in order, evenly spaced),
-// then act for opt.Duration. CCU, the request rate and CPU are measured
-// over that steady part only; latencies over the whole run.
+// then act for opt.Duration. CCU, the request rate, CPU and the latencies
+// are measured over that steady part only; what was sent during the ramp
+// is reported apart (Result.Ramp).
 func runMixed(ctx context.Context, opt Options, mix Mix, players []*benchPlayer) (*Result, error) {
 	st := newMixedStats()
 	shared := &mixedShared{}
@@ -122,11 +132,12 @@ func runMixed(ctx context.Context, opt Options, mix Mix, players []*benchPlayer)
 	ramp := time.Duration(float64(n) / opt.RampRate * float64(time.Second))
 	interval := time.Duration(float64(time.Second) / opt.RatePerConn)
 	start := time.Now()
+	st.steadyFrom = start.Add(ramp)
 	var wg sync.WaitGroup
 	for i, m := range mps {
 		wg.Go(func() { m.run(ctx, start.Add(ramp*time.Duration(i)/time.Duration(n)), interval) })
 	}
-	steadyFrom, end := start.Add(ramp), start.Add(ramp+opt.Duration)
+	steadyFrom, end := st.steadyFrom, start.Add(ramp+opt.Duration)
 	var u0, u1 usage
 	var ccu []int64
 	tick := time.NewTicker(time.Second)
@@ -189,25 +200,14 @@ func findServer(opt Options, players []*benchPlayer) (int, string) {
 
 // mixedResult puts the run's figures together.
 func mixedResult(opt Options, st *mixedStats, cpu *CPUResult, u0, u1 usage, ccu []int64, n int) *Result {
-	res := &Result{Scenario: ScenarioMixed, Conns: n, APIs: map[string]*APIResult{}, CCU: &CCUResult{Target: n}}
-	all := newBenchHist()
-	for api, a := range st.apis {
-		if a.requests == 0 {
-			continue
-		}
-		all.Merge(a.h)
-		res.Requests += a.requests
-		res.Errors += a.errs
-		res.APIs[api] = &APIResult{Requests: a.requests, Errors: a.errs, P50ms: quantileMS(a.h, 50), P99ms: quantileMS(a.h, 99)}
+	res := &Result{Scenario: ScenarioMixed, Conns: n, CCU: &CCUResult{Target: n}}
+	res.APIs, res.Requests, res.Errors, res.P50ms, res.P99ms, res.P999ms = apiResults(st.apis)
+	res.ErrorsByCode = byCode(st.causes)
+	if apis, reqs, errs, p50, p99, p999 := apiResults(st.ramp); reqs > 0 {
+		res.Ramp = &RampResult{Requests: reqs, Errors: errs, ErrorsByCode: byCode(st.rampCauses),
+			P50ms: p50, P99ms: p99, P999ms: p999, APIs: apis}
 	}
-	res.P50ms, res.P99ms, res.P999ms = quantileMS(all, 50), quantileMS(all, 99), quantileMS(all, 99.9)
-	for cause, k := range st.causes {
-		if res.ErrorsByCode == nil {
-			res.ErrorsByCode = map[string]int64{}
-		}
-		res.ErrorsByCode[cause] = k
-	}
-	if res.ErrorsByCode[def.ResCode_RC_RATE_LIMITED.String()] > 0 {
+	if res.ErrorsByCode[def.ResCode_RC_RATE_LIMITED.String()] > 0 || res.Ramp != nil && res.Ramp.ErrorsByCode[def.ResCode_RC_RATE_LIMITED.String()] > 0 {
 		res.Hint = rateLimitHint
 	}
 	if len(ccu) > 0 {
@@ -238,6 +238,31 @@ func mixedResult(opt Options, st *mixedStats, cpu *CPUResult, u0, u1 usage, ccu 
 	}
 	res.CPU = cpu
 	return res
+}
+
+// apiResults sums the apis: each one's figures, the requests and errors of
+// all, and the quantiles of all their answers.
+func apiResults(apis map[string]*apiStats) (out map[string]*APIResult, reqs, errs int64, p50, p99, p999 float64) {
+	out = map[string]*APIResult{}
+	all := newBenchHist()
+	for api, a := range apis {
+		if a.requests == 0 {
+			continue
+		}
+		all.Merge(a.h)
+		reqs += a.requests
+		errs += a.errs
+		out[api] = &APIResult{Requests: a.requests, Errors: a.errs, P50ms: quantileMS(a.h, 50), P99ms: quantileMS(a.h, 99)}
+	}
+	return out, reqs, errs, quantileMS(all, 50), quantileMS(all, 99), quantileMS(all, 99.9)
+}
+
+// byCode is a copy of causes, nil when empty.
+func byCode(causes map[string]int64) map[string]int64 {
+	if len(causes) == 0 {
+		return nil
+	}
+	return maps.Clone(causes)
 }
 
 // quantileMS is h's quantile q (percent) in milliseconds.

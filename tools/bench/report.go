@@ -46,6 +46,22 @@ type Result struct {
 	CCU *CCUResult `json:"ccu,omitempty"`
 	// CPU (mixed only) is the CPU time used after the ramp.
 	CPU *CPUResult `json:"cpu,omitempty"`
+	// Ramp (mixed only) is the requests sent while the players were
+	// logging in (mostly logins), apart from the figures above, which are
+	// those of the steady part that follows.
+	Ramp *RampResult `json:"ramp,omitempty"`
+}
+
+// RampResult is the requests of a mixed run's ramp.
+type RampResult struct {
+	Requests     int64            `json:"requests"`
+	Errors       int64            `json:"errors"`
+	ErrorsByCode map[string]int64 `json:"errors_by_code,omitempty"`
+	P50ms        float64          `json:"p50_ms"` // of successful answers
+	P99ms        float64          `json:"p99_ms"`
+	P999ms       float64          `json:"p999_ms"`
+	// APIs is the ramp's requests by api, as Result.APIs.
+	APIs map[string]*APIResult `json:"apis,omitempty"`
 }
 
 // APIResult is one api's share of a mixed run.
@@ -99,7 +115,11 @@ const MaxFailedFraction = 0.01
 
 // Failed reports whether more than MaxFailedFraction of the requests failed.
 func (r *Result) Failed() bool {
-	return r.Requests > 0 && float64(r.Errors) > MaxFailedFraction*float64(r.Requests)
+	n, errs := r.Requests, r.Errors
+	if r.Ramp != nil {
+		n, errs = n+r.Ramp.Requests, errs+r.Ramp.Errors
+	}
+	return n > 0 && float64(errs) > MaxFailedFraction*float64(n)
 }
 
 // rateLimitHint is Result.Hint when answers were RC_RATE_LIMITED.

@@ -105,8 +105,8 @@ func TestBinaryBench(t *testing.T) {
 		if res.ConservationErrors != 0 {
 			t.Errorf("hive bench %s: %d conservation errors", sc, res.ConservationErrors)
 		}
-		if sc == "mixed" && (res.CCU == nil || res.CCU.Max != int64(c.conns) || res.APIs["Login"] == nil || res.CPU == nil || res.CPU.ServerPID != dev.Process.Pid) {
-			t.Errorf("hive bench mixed: ccu %+v, apis %v, cpu %+v: want every connection logged in and the dev process's CPU", res.CCU, res.APIs, res.CPU)
+		if sc == "mixed" && (res.CCU == nil || res.CCU.Max != int64(c.conns) || res.Ramp == nil || res.Ramp.APIs["Login"] == nil || res.CPU == nil || res.CPU.ServerPID != dev.Process.Pid) {
+			t.Errorf("hive bench mixed: ccu %+v, ramp %+v, cpu %+v: want every connection logged in during the ramp and the dev process's CPU", res.CCU, res.Ramp, res.CPU)
 		}
 		if !strings.Contains(errOut, `"t_s":1`) {
 			t.Errorf("hive bench %s: no progress line on stderr: %q", sc, errOut)

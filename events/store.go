@@ -108,7 +108,7 @@ type Stats struct {
 	Unseen       uint64 // appends whose outcome was not seen (timeouts, disconnects)
 	Duplicates   uint64 // commands found already applied
 	CacheHits    uint64 // loads answered by a current cache entry
-	CacheStale   uint64 // cached snapshots a command took on trust and found behind the stream
+	CacheStale   uint64 // commands that started from a cached snapshot and were refused as a conflict (or found it behind before appending)
 	CacheRepairs uint64 // loads that found the cache missing or stale and replayed a tail
 	TailEvents   uint64 // events read from the stream by loads
 	Durable      uint64 // durable snapshots written

@@ -73,7 +73,7 @@ func newMetrics(reg prometheus.Registerer, w *Worker) (*metrics, error) {
 		stat("hive_game_append_unseen_total", "Appends whose outcome was not seen (then checked and retried).", func() uint64 { return w.store.Stats().Unseen }),
 		stat("hive_game_duplicate_commands_total", "Commands found already applied.", func() uint64 { return w.store.Stats().Duplicates }),
 		stat("hive_game_cache_hits_total", "Loads and commands answered from a cache entry (a command takes it on trust; its append checks it).", func() uint64 { return w.store.Stats().CacheHits }),
-		stat("hive_game_cache_stale_total", "Cached players a command took on trust and found behind the stream (then reloaded).", func() uint64 { return w.store.Stats().CacheStale }),
+		stat("hive_game_cache_stale_total", "Commands that started from a cached player and whose append was refused as a conflict (the cache was behind, or another writer came first); each then reloaded from the stream and decided again.", func() uint64 { return w.store.Stats().CacheStale }),
 		stat("hive_game_cache_repairs_total", "Loads that found the cache missing or behind and folded a tail.", func() uint64 { return w.store.Stats().CacheRepairs }),
 		stat("hive_game_batches_total", "Atomic batches appended (commands on several players; commands waiting together share one).", func() uint64 { return w.store.Stats().Batches }),
 		stat("hive_game_batched_commands_total", "Commands appended in atomic batches (divided by hive_game_batches_total: the mean sharing).", func() uint64 { return w.store.Stats().BatchedCmds }),

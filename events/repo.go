@@ -93,9 +93,12 @@ func (r *Repo[S]) Load(ctx context.Context, id int64) (*Snapshot[S], error) {
 		r.s.st.hits.Add(1)
 		return snap, nil
 	}
-	if snap != nil {
-		snap = r.clone(snap) // the tail is folded into a copy
-	} else if snap = r.fromKV(ctx, id, last); snap == nil {
+	if snap != nil && r.values != nil {
+		snap = r.clone(snap) // the cache's own: the tail is folded into a copy
+	} else if snap == nil {
+		snap = r.fromKV(ctx, id, last)
+	}
+	if snap == nil {
 		snap = r.fresh(id)
 	}
 	n, err := r.foldTail(ctx, snap)

@@ -372,6 +372,13 @@ func TestInProcessCacheSnapshotsNeverChange(t *testing.T) {
 	if got, _ := e.repo.Load(ctx(t), 1); got != after {
 		t.Fatal("the cache does not hold the command's snapshot")
 	}
+	// A load that finds the cache behind folds the tail into a copy too.
+	other := newEnvOn(t, e.n, nil, events.Options{})
+	other.add(t, 1, "c", 10)
+	repaired, err := e.repo.Load(ctx(t), 1)
+	if err != nil || repaired.State.N != 17 || after.State.N != 7 || after.Version != 2 {
+		t.Fatalf("repair: loaded %+v, %v; the snapshot held before is now %+v", repaired, err, after)
+	}
 }
 
 func TestDurableSnapshotShortensTheTail(t *testing.T) {

@@ -151,6 +151,40 @@ func TestAdminMailOverTheBound(t *testing.T) {
 
 // Through the bus: a gift to a holder near the largest amount is answered
 // RC_ITEM_OVERFLOW, nothing is stored, and both players still load.
+// With ReadsFromCache a read answers what the worker's own cache holds: a
+// write behind its back (another writer, which hive dev does not have) is
+// not seen by reads, while commands still find it through their append. A
+// gift to a receiver filled that way is answered RC_OK from the cache and
+// returned when the credit meets the stream's state.
+func TestReadsFromCacheAndAWriteBehindIt(t *testing.T) {
+	h := newHarness(t)
+	cfg := testConfig()
+	cfg.ReadsFromCache = true
+	h.worker(cfg)
+	a, b := h.player(18, "g1"), h.player(19, "g1")
+	login(t, a)
+	login(t, b)
+	before := items(t, b)[gold]
+	grant := &evt.ItemsGranted{Items: []*evt.ItemDelta{{Idx: proto.Int32(gold), Num: proto.Int64(math.MaxInt64 - 5 - before)}},
+		Totals: []*evt.ItemDelta{{Idx: proto.Int32(gold), Num: proto.Int64(math.MaxInt64 - 5)}}, At: proto.Int64(1)}
+	data, _ := proto.Marshal(grant)
+	if _, err := h.n.JS.PublishMsg(context.Background(), natsMsg(bus.PlayerSubject(19), data, string(grant.ProtoReflect().Descriptor().FullName()))); err != nil {
+		t.Fatal(err)
+	}
+	if got := items(t, b)[gold]; got != before {
+		t.Fatalf("a read from the cache = %d, want the cached %d", got, before)
+	}
+	res := a.call(&msg.GiftItems_Req{DstId: proto.Int64(19), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(10)})
+	if code(res) != def.ResCode_RC_OK {
+		t.Fatalf("gift to a receiver full behind the cache = %v, want RC_OK (then returned)", res)
+	}
+	eventually(t, "the gift returned to its sender", func() bool { return items(t, a)[gold] == 1000 })
+	// The credit's refusal reloaded b from the stream, and the cache with it.
+	if got := items(t, b)[gold]; got != math.MaxInt64-5 {
+		t.Fatalf("receiver's gold after the refused credit = %d", got)
+	}
+}
+
 func TestGiftOverflowThroughTheBus(t *testing.T) {
 	h := newHarness(t)
 	h.worker(testConfig())

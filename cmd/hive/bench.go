@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -52,6 +53,7 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measurement time (sign-up and login come before)")
 	fs.StringVar(&o.Scenario, "scenario", bench.ScenarioEcho, "echo | items | gift | mixed | nats-rr")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "bound on each request; a timed-out request is an error")
+	fs.Float64Var(&o.Rate, "rate", 0, "echo, items, gift, nats-rr: requests per second over all connections, each on an even schedule, latency counted from when a request was due (0: each connection sends again as soon as it is answered)")
 	fs.Float64Var(&o.RatePerConn, "rate-per-conn", 1, "mixed: actions per second of each connection")
 	fs.Float64Var(&o.RampRate, "ramp-rate", 500, "mixed: connections logged in per second at the start (the ramp lasts conns/ramp-rate)")
 	fs.StringVar(&o.Mix, "mix", bench.DefaultMix, "mixed: weights of the actions getuser, getitems, mail (GetMails, then ClaimMail of an unclaimed mail), gift (1 gold to a random bench player), relogin (Logout, Login)")
@@ -77,6 +79,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--rate-per-conn %v: must be positive", o.RatePerConn)
 	case !(o.RampRate > 0):
 		return usagef("--ramp-rate %v: must be positive", o.RampRate)
+	case !(o.Rate >= 0) || math.IsInf(o.Rate, 0):
+		return usagef("--rate %v: must be 0 or a positive number", o.Rate)
+	case o.Rate > 0 && o.Scenario == bench.ScenarioMixed:
+		return usagef("--rate: a mixed run is paced by --rate-per-conn")
 	case o.TargetPID < 0:
 		return usagef("--target-pid %d: must be a process id", o.TargetPID)
 	}

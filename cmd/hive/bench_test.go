@@ -169,6 +169,8 @@ func TestBinaryBenchUsage(t *testing.T) {
 		{"bench", "--conns", "0"},
 		{"bench", "--duration", "-1s"},
 		{"bench", "--rate-per-conn", "0"},
+		{"bench", "--rate", "-1"},
+		{"bench", "--rate", "100", "--scenario", "mixed"},
 		{"bench", "--ramp-rate", "-5"},
 		{"bench", "--mix", "dance=1"},
 		{"bench", "--target-pid", "-1"},

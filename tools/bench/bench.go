@@ -50,6 +50,14 @@ type Options struct {
 	// Timeout bounds each request; default 10 s. A request that times out
 	// counts as an error.
 	Timeout time.Duration
+	// Rate, when positive, paces echo, items, gift and nats-rr: requests per
+	// second over all connections, each connection sending on its own even
+	// schedule (still one request at a time) and each latency counted from
+	// when its request was due, so a slow answer that delays the next send
+	// shows in the latencies rather than lowering the load. 0 (default):
+	// every connection sends its next request as soon as the last is
+	// answered, the most the system serves at that concurrency.
+	Rate float64
 	// Progress, if set, gets one JSON line per second:
 	// {"t_s":N,"requests":N,"errors":N,"rps":X} (the successful answers of
 	// that second).
@@ -141,8 +149,12 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("bench: conns %d < 1", opt.Conns)
 	case opt.Duration < 0:
 		return nil, fmt.Errorf("bench: negative duration %v", opt.Duration)
-	case opt.RatePerConn < 0 || opt.RampRate < 0:
-		return nil, fmt.Errorf("bench: negative rate (rate per conn %v, ramp rate %v)", opt.RatePerConn, opt.RampRate)
+	case opt.RatePerConn < 0 || opt.RampRate < 0 || opt.Rate < 0:
+		return nil, fmt.Errorf("bench: negative rate (rate %v, rate per conn %v, ramp rate %v)", opt.Rate, opt.RatePerConn, opt.RampRate)
+	case opt.Rate > 0 && opt.Scenario == ScenarioMixed:
+		return nil, errors.New("bench: a mixed run is paced by its rate per conn, not by a rate")
+	case opt.Rate > 0 && float64(opt.Conns)/opt.Rate > opt.Duration.Seconds():
+		return nil, fmt.Errorf("bench: rate %v over %d conns is less than one request per connection in %v", opt.Rate, opt.Conns, opt.Duration)
 	}
 	if opt.Scenario == ScenarioMixed {
 		return runMixedScenario(ctx, opt)

@@ -159,6 +159,9 @@ func TestBenchBadOptions(t *testing.T) {
 		{Options{UC: "http://x", Conns: -1}, "conns"},
 		{Options{UC: "http://127.0.0.1:1", Conns: 1}, "sign up"},
 		{Options{UC: "http://x", Transport: "udp"}, "unknown transport"},
+		{Options{UC: "http://x", Rate: -1}, "negative rate"},
+		{Options{UC: "http://x", Rate: 100, Scenario: ScenarioMixed}, "paced by its rate per conn"},
+		{Options{UC: "http://x", Rate: 0.5, Conns: 10, Duration: time.Second}, "less than one request per connection"},
 	} {
 		if _, err := Run(tooltest.Ctx(t), c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("%+v: err = %v, want %q", c.opt, err, c.want)

@@ -26,8 +26,15 @@ func drive(ctx context.Context, opt Options, ops []benchOp) *Result {
 	workers := make([]*benchWorker, len(ops))
 	var wg sync.WaitGroup
 	start := time.Now()
+	var interval time.Duration // between one connection's sends when paced
+	if opt.Rate > 0 {
+		interval = time.Duration(float64(len(ops)) / opt.Rate * float64(time.Second))
+	}
 	for i, op := range ops {
-		w := &benchWorker{op: op, timeout: opt.Timeout, h: newBenchHist(), requests: &requests, errs: &errs}
+		w := &benchWorker{op: op, timeout: opt.Timeout, h: newBenchHist(), requests: &requests, errs: &errs, interval: interval}
+		if interval > 0 { // the connections' schedules are spread over one interval
+			w.next = start.Add(interval * time.Duration(i) / time.Duration(len(ops)))
+		}
 		hists[i], workers[i] = w.h, w
 		wg.Go(func() {
 			for w.step(ctx) {
@@ -66,7 +73,7 @@ func drive(ctx context.Context, opt Options, ops []benchOp) *Result {
 	}
 	ms := func(q float64) float64 { return float64(all.ValueAtQuantile(q)) / 1000 }
 	res := &Result{
-		Scenario: opt.Scenario, Conns: len(ops), Requests: requests.Load(), Errors: errs.Load(),
+		Scenario: opt.Scenario, Conns: len(ops), Rate: opt.Rate, Requests: requests.Load(), Errors: errs.Load(),
 		RPS: float64(requests.Load()-errs.Load()) / elapsed.Seconds(), P50ms: ms(50), P99ms: ms(99), P999ms: ms(99.9),
 	}
 	for _, w := range workers {
@@ -101,6 +108,10 @@ type benchWorker struct {
 	// causes counts this worker's failures by errorCause; read once the
 	// run is over.
 	causes map[string]int64
+	// interval, when paced (Options.Rate), is the time between this
+	// worker's sends, and next when the next one is due.
+	interval time.Duration
+	next     time.Time
 }
 
 // step runs one request and records it. It reports false once ctx has ended.
@@ -109,6 +120,14 @@ func (w *benchWorker) step(ctx context.Context) bool {
 		return false
 	}
 	t0 := time.Now()
+	if w.interval > 0 {
+		if !sleepUntil(ctx, w.next) {
+			return false
+		}
+		// Late or not, the latency counts from when the request was due
+		// (a send delayed by the last answer is part of the wait).
+		t0, w.next = w.next, w.next.Add(w.interval)
+	}
 	err := w.op(ctx, t0)
 	d := time.Since(t0)
 	if ctx.Err() != nil && err != nil {

@@ -15,6 +15,9 @@ import (
 type Result struct {
 	Scenario string `json:"scenario"`
 	Conns    int    `json:"conns"`
+	// Rate is the requests per second the run was paced at (Options.Rate);
+	// absent when every connection sent as fast as it was answered.
+	Rate float64 `json:"rate,omitempty"`
 	// Requests is every request that finished, answered or failed.
 	Requests int64 `json:"requests"`
 	// Errors is how many of them failed.

@@ -20,6 +20,8 @@ const (
 	EventsWildcard = "evt.>"
 	// PlayerEventsWildcard matches every player's events.
 	PlayerEventsWildcard = "evt.player.*"
+	// PlayerEventsPrefix starts every player event subject.
+	PlayerEventsPrefix = "evt.player."
 	// AccountEventsWildcard matches every account's events.
 	AccountEventsWildcard = "evt.account.*"
 	// AdminPrefix starts operator commands (hive admin); not reachable by clients.

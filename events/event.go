@@ -96,6 +96,10 @@ func DecodeJS(m jetstream.Msg) (*Event, error) {
 	}, nil
 }
 
+// TypeName is an event's type as its Hive-Event header gives it: the
+// message's full proto name (evt.GiftSent).
+func TypeName(ev proto.Message) string { return string(ev.ProtoReflect().Descriptor().FullName()) }
+
 // encodeMsg builds the message of one event to append: payload, Hive-Event,
 // Hive-Cmd, Hive-Corr and a Nats-Msg-Id unique per command, subject and
 // position, so a retried command is deduplicated by the server.
@@ -106,7 +110,7 @@ func encodeMsg(subject string, ev proto.Message, cmd Cmd, pos int) (*nats.Msg, e
 	}
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(bus.HdrEvent, string(ev.ProtoReflect().Descriptor().FullName()))
+	m.Header.Set(bus.HdrEvent, TypeName(ev))
 	m.Header.Set(bus.HdrCmd, cmd.ID)
 	if cmd.Corr != "" {
 		m.Header.Set(bus.HdrCorr, cmd.Corr)

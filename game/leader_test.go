@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
 	"github.com/qeetap/hive/proto/def"
 	"github.com/qeetap/hive/proto/msg"
@@ -289,5 +290,54 @@ func TestLeaderboardCatchesUpAnOlderCache(t *testing.T) {
 	})
 	if b, _ := h.cache.Get(ctx, RankStateKey); string(b) == "ready 1" {
 		t.Fatalf("position not advanced: %s", b)
+	}
+}
+
+// The projections read the event stream unfiltered: an account event among
+// the players' is passed over (acknowledged, unread), and the boards and
+// presence fold what follows it.
+func TestProjectionsPassOverAccountEvents(t *testing.T) {
+	h := newHarness(t)
+	h.worker(testConfig())
+	ctx := context.Background()
+	account := func() {
+		t.Helper()
+		// Not a type the game knows: decoding it would fail.
+		if _, err := h.n.JS.PublishMsg(ctx, natsMsg(bus.AccountSubject(7), []byte("not a game event"), "evt.AccountThing")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	account()
+	a, b := h.player(41, "g1"), h.player(42, "g1")
+	login(t, a)
+	account()
+	login(t, b)
+	if res := a.call(&msg.GiftItems_Req{DstId: proto.Int64(42), ItemIdx: proto.Int32(gold), ItemNum: proto.Int32(10)}); code(res) != def.ResCode_RC_OK {
+		t.Fatal(res)
+	}
+	account()
+	want := [][2]int64{{42, 1010}, {41, 990}}
+	eventually(t, "the gold leaderboard", func() bool {
+		res := a.call(&msg.GetRank_Req{Type: proto.Int32(gold)})
+		return code(res) != def.ResCode_RC_RANK_NOT_READY && same(rankOf(t, a, gold), want)
+	})
+	eventually(t, "presence of both players", func() bool {
+		kv, err := h.n.JS.KeyValue(ctx, "presence")
+		if err != nil {
+			return false
+		}
+		_, e1 := kv.Get(ctx, "41")
+		_, e2 := kv.Get(ctx, "42")
+		return e1 == nil && e2 == nil
+	})
+	for _, name := range []string{PresenceConsumer, TransferConsumer} {
+		eventually(t, name+" past every event", func() bool {
+			c, err := h.n.JS.Consumer(ctx, bus.EventsStream, name)
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(ctx)
+			return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == info.Delivered.Stream
+		})
 	}
 }

@@ -80,6 +80,9 @@ func (p *presence) open(ctx context.Context) error {
 
 // apply is the presence projection: LoggedIn records the session,
 // LoggedOut removes it. Both are idempotent.
+// presenceEvents are the events presence.apply folds.
+var presenceEvents = eventTypes{events.TypeName(&evt.LoggedIn{}): true, events.TypeName(&evt.LoggedOut{}): true}
+
 func (p *presence) apply(ctx context.Context, e *events.Event) error {
 	var on *Online
 	switch m := e.Msg.(type) {

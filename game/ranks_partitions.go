@@ -88,7 +88,7 @@ func (w *Worker) readRanks(ctx context.Context, pos rankPos, done <-chan struct{
 	}
 	reads = make(chan read, 4096)
 	for p, stream := range w.store.Streams() {
-		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.PlayerEventsWildcard}}
+		var cfg jetstream.OrderedConsumerConfig // no filter: see Worker.consume
 		if pos.seqs[p] > 0 {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.seqs[p]+1
 		}
@@ -123,10 +123,14 @@ func (w *Worker) readPartition(p int, it jetstream.MessagesContext, reads chan<-
 			if md, merr := m.Metadata(); merr == nil {
 				r.seq, r.pending = md.Sequence.Stream, md.NumPending
 			}
-			if r.ev, err = events.DecodeJS(m); err != nil {
-				// Not ours to fold (a type this version does not know):
-				// skip it loudly rather than stall the boards behind it.
-				w.log.Error("game: leaderboards: skipping an event", "partition", p, "seq", r.seq, "err", err)
+			// An account event (partition 0) is not a player's: its
+			// position counts, its content does not.
+			if strings.HasPrefix(m.Subject(), bus.PlayerEventsPrefix) {
+				if r.ev, err = events.DecodeJS(m); err != nil {
+					// Not ours to fold (a type this version does not know):
+					// skip it loudly rather than stall the boards behind it.
+					w.log.Error("game: leaderboards: skipping an event", "partition", p, "seq", r.seq, "err", err)
+				}
 			}
 		}
 		select {

@@ -210,9 +210,12 @@ func (w *Worker) startTransfers() {
 	w.pool.Add(1)
 	go func() {
 		defer w.pool.Done()
-		w.project(ctx, TransferConsumer, w.settleStored)
+		w.project(ctx, TransferConsumer, transferEvents, w.settleStored)
 	}()
 }
+
+// transferEvents are the events settleStored acts on.
+var transferEvents = eventTypes{events.TypeName(&evt.GiftSent{}): true, events.TypeName(&evt.GiftRefused{}): true}
 
 // settleStored is the transfer consumer's step: a debit is settled (once
 // transferGrace old), a refusal returned; other events pass.

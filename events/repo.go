@@ -26,7 +26,9 @@ type Aggregate[S any] struct {
 	// Marshal and Unmarshal serialize the state for snapshots.
 	Marshal   func(S) ([]byte, error)
 	Unmarshal func([]byte) (S, error)
-	// Clone returns a deep copy of a state. Optional: without it a copy is
+	// Clone returns a copy of a state that Apply may change without
+	// changing the original (parts Apply only ever replaces may be
+	// shared). Optional: without it a copy is
 	// made by Marshal and Unmarshal. An in-process cache (cache.Values)
 	// hands out the state it holds to every reader, so a command folds its
 	// events into a copy.

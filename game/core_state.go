@@ -35,7 +35,43 @@ var playerAggregate = events.Aggregate[*Player]{
 		}
 		return s, nil
 	},
-	Clone: func(s *Player) *Player { return proto.Clone(s).(*Player) },
+	Clone: clonePlayer,
+}
+
+// clonePlayer copies a player for a command to fold its events into. The
+// transfer lists, most of a player's bytes (2 x transfersKept numbers),
+// are shared rather than copied: settle never writes into them, it
+// replaces them. Everything else is copied, as proto.Clone would (apply
+// changes items and mails in place). A field added to Player must be
+// added here: TestClonePlayerCopiesEveryField fails until it is.
+func clonePlayer(s *Player) *Player {
+	c := &Player{
+		Created: copyPtr(s.Created), LastMailId: copyPtr(s.LastMailId), Scene: copyPtr(s.Scene), Online: copyPtr(s.Online),
+		Gate: copyPtr(s.Gate), Session: copyPtr(s.Session), TransferFloor: copyPtr(s.TransferFloor),
+		Transfers: s.Transfers, TransferSentMs: s.TransferSentMs,
+	}
+	if s.User != nil {
+		c.User = proto.Clone(s.User).(*def.User)
+	}
+	if s.Mails != nil {
+		c.Mails = make([]*def.Mail, len(s.Mails))
+		for i, m := range s.Mails {
+			c.Mails[i] = proto.Clone(m).(*def.Mail)
+		}
+	}
+	if u := s.ProtoReflect().GetUnknown(); u != nil {
+		c.ProtoReflect().SetUnknown(slices.Clone(u))
+	}
+	return c
+}
+
+// copyPtr copies the value p points to, if any.
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // held is how many of idx the player holds.

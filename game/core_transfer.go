@@ -127,15 +127,14 @@ func settle(s *Player, id string, sentMs int64) {
 	if id == "" {
 		return // a gift of an atomic batch, settled with its debit
 	}
-	s.Transfers = append(s.Transfers, transferHash(id))
-	s.TransferSentMs = append(s.TransferSentMs, sentMs)
-	if n := len(s.Transfers) - transfersKept; n > 0 {
-		for _, ms := range s.TransferSentMs[:n] {
-			if ms > s.GetTransferFloor() {
-				s.TransferFloor = proto.Int64(ms)
-			}
+	drop := max(0, len(s.Transfers)+1-transfersKept)
+	for _, ms := range s.TransferSentMs[:drop] {
+		if ms > s.GetTransferFloor() {
+			s.TransferFloor = proto.Int64(ms)
 		}
-		s.Transfers = slices.Delete(s.Transfers, 0, n)
-		s.TransferSentMs = slices.Delete(s.TransferSentMs, 0, n)
 	}
+	// New lists, never writes into the old: copies of the player share
+	// them (clonePlayer).
+	s.Transfers = slices.Concat(s.Transfers[drop:], []uint64{transferHash(id)})
+	s.TransferSentMs = slices.Concat(s.TransferSentMs[drop:], []int64{sentMs})
 }

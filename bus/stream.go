@@ -42,13 +42,18 @@ type StoreConfig struct {
 	// MaxBytes guards the events stream's size; 0 = unlimited. When reached,
 	// appends fail (DiscardNew): old events are never dropped.
 	MaxBytes int64
-	// Duplicates is the Msg-Id dedup window; 0 = 10 minutes.
+	// Duplicates is the Msg-Id dedup window; 0 = DefaultDuplicates.
 	Duplicates time.Duration
 	// Partitions is the number of event streams the players are spread
 	// over (partition.go); 0 = 1. Fixed when the store is created.
 	// MaxBytes applies to each.
 	Partitions int
 }
+
+// DefaultDuplicates is the event streams' Msg-Id dedup window: far above
+// every re-send of an append. The server keeps each id (~150 bytes) for
+// this long.
+const DefaultDuplicates = 10 * time.Minute
 
 // EventsStreamConfig is the EVENTS stream (partition 0) as DESIGN §4
 // fixes it, recording the number of partitions in its metadata.
@@ -60,7 +65,7 @@ func EventsStreamConfig(c StoreConfig) jetstream.StreamConfig {
 		c.Replicas = 1
 	}
 	if c.Duplicates <= 0 {
-		c.Duplicates = 10 * time.Minute
+		c.Duplicates = DefaultDuplicates
 	}
 	max := c.MaxBytes
 	if max <= 0 {

@@ -47,10 +47,14 @@ type common struct {
 	EtcdSessionTTL time.Duration
 	// NATSPingInterval paces the pings that find a frozen NATS server.
 	NATSPingInterval time.Duration
+	// DedupWindow is how long the event streams remember each event's
+	// Nats-Msg-Id (bus.StoreConfig.Duplicates); like Replicas, every
+	// writer sets it on the streams, so set it the same everywhere.
+	DedupWindow time.Duration
 }
 
 // sharedNames are the flags defined here rather than by a part; no part may reuse them.
-var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "gate-lease-ttl", "etcd-session-ttl", "nats-ping-interval", "partitions"}
+var sharedNames = []string{"nats", "nats-creds", "nats-listen", "etcd", "redis", "data-dir", "metrics-listen", "log-format", "log-level", "replicas", "gate-lease-ttl", "etcd-session-ttl", "nats-ping-interval", "partitions", "events-dedup-window"}
 
 // sharedFlag reports whether name is one of sharedNames.
 func sharedFlag(name string) bool { return slices.Contains(sharedNames, name) }
@@ -74,6 +78,7 @@ func (c *common) register(fs *flag.FlagSet, cmd string) {
 	natsCredsFlag(fs, &c.NATSCreds)
 	fs.IntVar(&c.Replicas, "replicas", 1, "replicas of the EVENTS stream and KV buckets: 1, or 3 on a 3-node NATS cluster (an ack then means a majority has the event); the same on every process")
 	fs.IntVar(&c.Partitions, "partitions", 1, "event streams the players are spread over (1 to 16; 1 = the EVENTS stream alone): fixed when the store is created, a start with another number is refused; the same on every process")
+	fs.DurationVar(&c.DedupWindow, "events-dedup-window", bus.DefaultDuplicates, "how long the event streams remember each event's id to drop a re-sent append (at least 1m, above every re-send: the gate's, the transfer consumer's, uc's outbox sweep); the NATS server keeps ~150 bytes per event for this long (20,000 events/s for 10m: ~1.8 GB); the same on every process")
 	fs.DurationVar(&c.GateLeaseTTL, "gate-lease-ttl", registry.DefaultGateTTL, "TTL of a gate's etcd lease (renewed every third of it): how long uc may still hand out a gate that died without draining; whole seconds, at least 1s (etcd may grant more: its least lease)")
 	fs.DurationVar(&c.EtcdSessionTTL, "etcd-session-ttl", registry.DefaultSessionTTL, "TTL of a game worker's etcd election session: a dead leader is replaced within it; a leader etcd stops answering stops its jobs after 3/4 of it; whole seconds, at least 1s")
 	fs.DurationVar(&c.NATSPingInterval, "nats-ping-interval", bus.DefaultPingInterval, "how often each NATS connection pings its server; after 2 unanswered pings it moves to another URL, so a frozen server is left within 2 to 3 of these")
@@ -370,5 +375,8 @@ func (c *common) storeConfig() (bus.StoreConfig, error) {
 	if c.Partitions < 1 || c.Partitions > bus.MaxPartitions {
 		return bus.StoreConfig{}, usagef("--partitions %d: want 1 to %d", c.Partitions, bus.MaxPartitions)
 	}
-	return bus.StoreConfig{Replicas: c.Replicas, Partitions: c.Partitions}, nil
+	if c.DedupWindow < time.Minute {
+		return bus.StoreConfig{}, usagef("--events-dedup-window %v: want at least 1m (a re-sent append must still find its first)", c.DedupWindow)
+	}
+	return bus.StoreConfig{Replicas: c.Replicas, Partitions: c.Partitions, Duplicates: c.DedupWindow}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qeetap/hive/bus"
 )
 
 func lookupFrom(env map[string]string) func(string) (string, bool) {
@@ -301,6 +303,37 @@ func TestPartitionsFlag(t *testing.T) {
 		}
 		if err != nil || sc.Partitions != c.want {
 			t.Errorf("%v %v: partitions %d, %v; want %d", c.args, c.env, sc.Partitions, err, c.want)
+		}
+	}
+}
+
+func TestDedupWindowFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration // 0 = a usage error
+	}{
+		{nil, nil, bus.DefaultDuplicates},
+		{[]string{"--events-dedup-window", "2m"}, nil, 2 * time.Minute},
+		{nil, map[string]string{"HIVE_EVENTS_DEDUP_WINDOW": "90s"}, 90 * time.Second},
+		{[]string{"--events-dedup-window", "30s"}, nil, 0},
+		{[]string{"--events-dedup-window", "0"}, nil, 0},
+	} {
+		var cm common
+		fs := flag.NewFlagSet("game", flag.ContinueOnError)
+		cm.register(fs, "game")
+		if err := parseFlags(fs, c.args, lookupFrom(c.env), nil); err != nil {
+			t.Fatalf("%v %v: %v", c.args, c.env, err)
+		}
+		sc, err := cm.storeConfig()
+		if c.want == 0 {
+			if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), "--events-dedup-window") {
+				t.Errorf("%v: got %v, want a usage error naming --events-dedup-window", c.args, err)
+			}
+			continue
+		}
+		if err != nil || sc.Duplicates != c.want {
+			t.Errorf("%v %v: window %v, %v; want %v", c.args, c.env, sc.Duplicates, err, c.want)
 		}
 	}
 }

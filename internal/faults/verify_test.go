@@ -150,23 +150,25 @@ func goldTotal(ds []*evt.ItemDelta) int64 {
 // events read between them are then the ones the gold reflects.
 func judge(ctx context.Context, js jetstream.JetStream, players []*player, l *ledger) (verdict, error) {
 	var v verdict
-	golds, err := readGolds(ctx, players)
+	golds := func(ctx context.Context) ([]int64, error) { return readGolds(ctx, players) }
+	gifts := func(ctx context.Context) (*giftEvents, error) { return readGifts(ctx, js) }
+	before, err := retry(ctx, golds)
 	if err != nil {
 		return v, err
 	}
 	var g *giftEvents
 	for {
-		if g, err = readGifts(ctx, js); err != nil {
+		if g, err = retry(ctx, gifts); err != nil {
 			return v, err
 		}
-		again, err := readGolds(ctx, players)
+		again, err := retry(ctx, golds)
 		if err != nil {
 			return v, err
 		}
-		if slices.Equal(golds, again) && g.unsettled() == 0 {
+		if slices.Equal(before, again) && g.unsettled() == 0 {
 			break
 		}
-		golds = again
+		before = again
 		if ctx.Err() != nil {
 			return v, fmt.Errorf("the players' gold kept changing after the load stopped (%d gifts still in flight)", g.unsettled())
 		}
@@ -176,10 +178,10 @@ func judge(ctx context.Context, js jetstream.JetStream, players []*player, l *le
 	}
 	var total int64
 	for i, p := range players {
-		total += golds[i]
-		if want := startGold + g.recvSum[p.id] - g.sentSum[p.id]; golds[i] != want {
+		total += before[i]
+		if want := startGold + g.recvSum[p.id] - g.sentSum[p.id]; before[i] != want {
 			v.inconsistent++
-			v.problems = append(v.problems, fmt.Sprintf("player %d holds %d gold; its gift events sum to %d, the last one records %d", p.id, golds[i], want, g.lastTotal[p.id]))
+			v.problems = append(v.problems, fmt.Sprintf("player %d holds %d gold; its gift events sum to %d, the last one records %d", p.id, before[i], want, g.lastTotal[p.id]))
 		}
 	}
 	v.conservation = total - int64(len(players))*startGold
@@ -218,6 +220,22 @@ func judge(ctx context.Context, js jetstream.JetStream, players []*player, l *le
 		v.problems = append(v.problems, fmt.Sprintf("%d gift commands recorded twice", g.dupCmds))
 	}
 	return v, nil
+}
+
+// retry runs read until it succeeds or ctx ends: right after a fault the
+// cluster may still answer "JetStream system temporarily unavailable".
+func retry[T any](ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	for {
+		v, err := read(ctx)
+		if err == nil {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // readGolds reads every player's gold (8 players at a time).

@@ -28,14 +28,16 @@ type benchConfig struct {
 func benchFlags() (*flag.FlagSet, *benchConfig) {
 	o := &benchConfig{}
 	fs := newFlagSet("bench", "Signs up --conns guest players, logs each in on its own connection and drives the\n"+
-		"scenario for --duration, each connection sending its next request when the last is answered.\n"+
+		"scenario for --duration, each connection sending its next request when the last is answered\n"+
+		"(or, with --rate, on an even schedule).\n"+
 		"Progress each second on stderr, then one JSON line on stdout:\n"+
 		`{"scenario":..., "conns":N, "requests":N, "errors":N, "rps":X, "p50_ms":X, "p99_ms":X, "p999_ms":X, "conservation_errors":N,`+"\n"+
 		` "errors_by_code":{"RC_RATE_LIMITED":N, "timeout":N, ...}, "hint":"..."}`+"\n"+
 		"requests counts answers and failures, rps and the percentiles successful answers only;\n"+
 		"errors_by_code and hint appear only when something failed. Exit status 1 when more than 1%\n"+
 		"of the requests failed. Scenarios: echo, items (GetItems), gift (1 gold to the next player,\n"+
-		"ring), nats-rr (raw NATS request-reply on --nats: the baseline). The gate's --gate-rate limits\n"+
+		"ring; a player down to 32 gold by the bench's count waits for gold to come round), nats-rr\n"+
+		"(raw NATS request-reply on --nats: the baseline). The gate's --gate-rate limits\n"+
 		"a session (default 100 requests/s; 0 = off): start hive dev with --gate-rate 0 to measure.\n"+
 		"mixed: players log in over a ramp (--ramp-rate per second), then each acts --rate-per-conn\n"+
 		"times a second for --duration (--mix); its figures are those of that steady part, and the final\n"+

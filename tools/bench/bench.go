@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -164,12 +163,13 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	var players []*benchPlayer
 	var cleanup func()
 	var err error
+	ring := &giftRing{}
 	switch opt.Scenario {
 	case ScenarioEcho, ScenarioItems, ScenarioGift:
 		if opt.UC == "" {
 			return nil, errors.New("bench: --uc is required")
 		}
-		players, ops, cleanup, err = gameOps(ctx, opt)
+		players, ops, cleanup, err = gameOps(ctx, opt, ring)
 	case ScenarioNATSRR:
 		if opt.NATS == "" {
 			return nil, errors.New("bench: nats-rr needs --nats")
@@ -184,9 +184,14 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	defer cleanup()
 	var goldBefore int64
 	if opt.Scenario == ScenarioGift {
-		if goldBefore, err = totalGold(ctx, opt, players); err != nil {
+		golds, err := playerGolds(ctx, opt, players)
+		if err != nil {
 			return nil, err
 		}
+		for _, g := range golds {
+			goldBefore += g
+		}
+		ring.start(golds)
 	}
 	if err := benchConnect(ctx, opt, players); err != nil {
 		return nil, err
@@ -217,8 +222,12 @@ func conservation(ctx context.Context, opt Options, players []*benchPlayer, befo
 	defer cancel()
 	diff := int64(-1)
 	for ctx.Err() == nil {
-		after, err := totalGold(ctx, opt, players)
+		golds, err := playerGolds(ctx, opt, players)
 		if err == nil {
+			var after int64
+			for _, g := range golds {
+				after += g
+			}
 			diff = max(after-before, before-after)
 			if diff == 0 {
 				return 0
@@ -232,10 +241,10 @@ func conservation(ctx context.Context, opt Options, players []*benchPlayer, befo
 	return diff
 }
 
-// totalGold sums the gold of the players, reading each through its own
-// session (16 at a time).
-func totalGold(ctx context.Context, opt Options, players []*benchPlayer) (int64, error) {
-	var total atomic.Int64
+// playerGolds reads the gold of each player through its own session (16
+// at a time).
+func playerGolds(ctx context.Context, opt Options, players []*benchPlayer) ([]int64, error) {
+	golds := make([]int64, len(players))
 	err := sixteenAtATime(len(players), func(i int) error {
 		p := players[i]
 		rctx, cancel := context.WithTimeout(ctx, opt.Timeout)
@@ -250,15 +259,15 @@ func totalGold(ctx context.Context, opt Options, players []*benchPlayer) (int64,
 		}
 		for _, it := range items {
 			if it.GetIdx() == int32(def.ItemType_ITEM_GOLD) {
-				total.Add(it.GetNum())
+				golds[i] += it.GetNum()
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return total.Load(), nil
+	return golds, nil
 }
 
 // sixteenAtATime runs fn(0) .. fn(n-1), 16 at a time (uc and the gate are

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,9 @@ func (w *benchWorker) step(ctx context.Context) bool {
 		t0, w.next = w.next, w.next.Add(w.interval)
 	}
 	err := w.op(ctx, t0)
+	if errors.Is(err, errNoGold) { // nothing sent: not a request
+		return sleepUntil(ctx, time.Now().Add(time.Millisecond))
+	}
 	d := time.Since(t0)
 	if ctx.Err() != nil && err != nil {
 		return false // cut off by the end of the run: not a failure

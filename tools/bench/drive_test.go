@@ -43,3 +43,30 @@ func TestDrivePacedCountsFromDue(t *testing.T) {
 			res.P99ms, took, 3*took.Milliseconds())
 	}
 }
+
+// A gift ring's player with no more than the reserve waits for gold to come
+// round: its op sends nothing and counts as no request.
+func TestGiftRingWaitsForGold(t *testing.T) {
+	ring := &giftRing{}
+	ring.start([]int64{giftReserve + 2, 0})
+	sent := 0
+	op := func(ctx context.Context, _ time.Time) error {
+		if !ring.may(0) {
+			return errNoGold
+		}
+		sent++
+		ring.gave(0, 1)
+		return nil
+	}
+	res := drive(context.Background(), Options{Scenario: ScenarioGift, Duration: 100 * time.Millisecond, Timeout: time.Second}, []benchOp{op})
+	if sent != 2 || res.Requests != 2 || res.Errors != 0 {
+		t.Fatalf("sent %d, requests %d, errors %d; want 2 gifts (gold %d over a reserve of %d) and no error", sent, res.Requests, res.Errors, giftReserve+2, giftReserve)
+	}
+	if got := ring.gold[1].Load(); got != 2 {
+		t.Fatalf("receiver's gold %d, want 2", got)
+	}
+	ring.gave(1, 0) // gold comes round
+	if !ring.may(0) {
+		t.Fatal("a player given gold back above the reserve still waits")
+	}
+}

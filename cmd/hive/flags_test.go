@@ -274,19 +274,26 @@ func TestBadValueSaysWhatIsWanted(t *testing.T) {
 	}
 }
 
-// --partitions (or HIVE_PARTITIONS) reaches the store config, within 1 to
-// bus.MaxPartitions.
-func TestPartitionsFlag(t *testing.T) {
+// The store flags (--partitions, --events-dedup-window, or their
+// environment variables) reach the store config, within their bounds.
+func TestStoreFlags(t *testing.T) {
+	def := bus.StoreConfig{Replicas: 1, Partitions: 1, Duplicates: bus.DefaultDuplicates}
+	with := func(f func(*bus.StoreConfig)) bus.StoreConfig { c := def; f(&c); return c }
 	for _, c := range []struct {
 		args []string
 		env  map[string]string
-		want int // 0 = a usage error
+		want bus.StoreConfig // zero: a usage error naming bad
+		bad  string
 	}{
-		{nil, nil, 1},
-		{[]string{"--partitions", "4"}, nil, 4},
-		{nil, map[string]string{"HIVE_PARTITIONS": "3"}, 3},
-		{[]string{"--partitions", "0"}, nil, 0},
-		{[]string{"--partitions", "17"}, nil, 0},
+		{nil, nil, def, ""},
+		{[]string{"--partitions", "4"}, nil, with(func(c *bus.StoreConfig) { c.Partitions = 4 }), ""},
+		{nil, map[string]string{"HIVE_PARTITIONS": "3"}, with(func(c *bus.StoreConfig) { c.Partitions = 3 }), ""},
+		{[]string{"--partitions", "0"}, nil, bus.StoreConfig{}, "--partitions"},
+		{[]string{"--partitions", "17"}, nil, bus.StoreConfig{}, "--partitions"},
+		{[]string{"--events-dedup-window", "2m"}, nil, with(func(c *bus.StoreConfig) { c.Duplicates = 2 * time.Minute }), ""},
+		{nil, map[string]string{"HIVE_EVENTS_DEDUP_WINDOW": "90s"}, with(func(c *bus.StoreConfig) { c.Duplicates = 90 * time.Second }), ""},
+		{[]string{"--events-dedup-window", "30s"}, nil, bus.StoreConfig{}, "--events-dedup-window"},
+		{[]string{"--events-dedup-window", "0"}, nil, bus.StoreConfig{}, "--events-dedup-window"},
 	} {
 		var cm common
 		fs := flag.NewFlagSet("game", flag.ContinueOnError)
@@ -295,45 +302,14 @@ func TestPartitionsFlag(t *testing.T) {
 			t.Fatalf("%v %v: %v", c.args, c.env, err)
 		}
 		sc, err := cm.storeConfig()
-		if c.want == 0 {
-			if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), "--partitions") {
-				t.Errorf("%v: got %v, want a usage error naming --partitions", c.args, err)
+		if c.bad != "" {
+			if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), c.bad) {
+				t.Errorf("%v: got %v, want a usage error naming %s", c.args, err, c.bad)
 			}
 			continue
 		}
-		if err != nil || sc.Partitions != c.want {
-			t.Errorf("%v %v: partitions %d, %v; want %d", c.args, c.env, sc.Partitions, err, c.want)
-		}
-	}
-}
-
-func TestDedupWindowFlag(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		env  map[string]string
-		want time.Duration // 0 = a usage error
-	}{
-		{nil, nil, bus.DefaultDuplicates},
-		{[]string{"--events-dedup-window", "2m"}, nil, 2 * time.Minute},
-		{nil, map[string]string{"HIVE_EVENTS_DEDUP_WINDOW": "90s"}, 90 * time.Second},
-		{[]string{"--events-dedup-window", "30s"}, nil, 0},
-		{[]string{"--events-dedup-window", "0"}, nil, 0},
-	} {
-		var cm common
-		fs := flag.NewFlagSet("game", flag.ContinueOnError)
-		cm.register(fs, "game")
-		if err := parseFlags(fs, c.args, lookupFrom(c.env), nil); err != nil {
-			t.Fatalf("%v %v: %v", c.args, c.env, err)
-		}
-		sc, err := cm.storeConfig()
-		if c.want == 0 {
-			if _, ok := err.(*usageError); !ok || !strings.Contains(err.Error(), "--events-dedup-window") {
-				t.Errorf("%v: got %v, want a usage error naming --events-dedup-window", c.args, err)
-			}
-			continue
-		}
-		if err != nil || sc.Duplicates != c.want {
-			t.Errorf("%v %v: window %v, %v; want %v", c.args, c.env, sc.Duplicates, err, c.want)
+		if err != nil || sc != c.want {
+			t.Errorf("%v %v: %+v, %v; want %+v", c.args, c.env, sc, err, c.want)
 		}
 	}
 }

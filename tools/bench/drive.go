@@ -29,7 +29,9 @@ func drive(ctx context.Context, opt Options, ops []benchOp) *Result {
 	start := time.Now()
 	var interval time.Duration // between one connection's sends when paced
 	if opt.Rate > 0 {
-		interval = time.Duration(float64(len(ops)) / opt.Rate * float64(time.Second))
+		// At least 1 ns: a rate past what the clock can space is still
+		// paced (and late), never silently run as fast as answered.
+		interval = max(time.Nanosecond, time.Duration(float64(len(ops))/opt.Rate*float64(time.Second)))
 	}
 	for i, op := range ops {
 		w := &benchWorker{op: op, timeout: opt.Timeout, h: newBenchHist(), requests: &requests, errs: &errs, interval: interval}

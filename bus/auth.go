@@ -46,10 +46,11 @@ func ParseRole(s string) (Role, bool) {
 // BenchPrefix starts the subjects of `hive bench --scenario nats-rr`.
 const BenchPrefix = "hive.bench."
 
-// ProjectionConsumers are the game's durable consumers on EVENTS: the
-// leader's (game.PresenceConsumer; the leaderboards read with ordered
-// consumers and keep their position in the cache) and the one all workers
-// share to settle gifts (game.TransferConsumer). The read-only roles may
+// ProjectionConsumers are the game's durable consumers on EVENTS: the one
+// all workers share to settle gifts (game.TransferConsumer) and the one
+// earlier versions kept presence with (game.PresenceConsumer, read once for
+// its position and deleted; the leader's projections now read with ordered
+// consumers and keep their positions themselves). The read-only roles may
 // make consumers of their own but not fetch from, acknowledge or delete
 // these: a tool that acked their events would make the game skip them.
 var ProjectionConsumers = []string{"game-presence", "game-transfers"}

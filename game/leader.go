@@ -18,9 +18,12 @@ import (
 // on one worker only because each folds events in stream order.
 const LeaderJob = "game-leader"
 
-// PresenceConsumer is the durable consumer of the presence projection on
-// each event stream. (The leaderboards keep their position in the cache,
-// beside the boards: ranks_projection.go.)
+// PresenceConsumer is the durable consumer earlier versions folded the
+// presence projection with, on each event stream. Presence now rides the
+// leaderboards' reader with its position in its own bucket
+// (presence.position); the consumer's acknowledged floor is where it
+// starts from once, and the consumer is deleted when that position is
+// first written.
 const PresenceConsumer = "game-presence"
 
 // campaign runs for the worker's life: it waits for leadership, runs the
@@ -64,10 +67,9 @@ func (w *Worker) runLeaderJobs(ctx context.Context) {
 	w.log.Info("game: elected leader: running projections and the gate-loss sweep")
 	p := newPresence(w)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(2)
 	w.leading.Store(true)
-	go func() { defer wg.Done(); w.runRanks(ctx) }()
-	go func() { defer wg.Done(); w.project(ctx, PresenceConsumer, presenceEvents, p.apply) }()
+	go func() { defer wg.Done(); w.runRanks(ctx, p) }()
 	go func() { defer wg.Done(); p.sweep(ctx) }()
 	wg.Wait()
 	w.leading.Store(false)

@@ -2,14 +2,19 @@ package game
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qeetap/hive/bus"
 	"github.com/qeetap/hive/cache"
+	"github.com/qeetap/hive/events"
 	"github.com/qeetap/hive/proto/def"
+	"github.com/qeetap/hive/proto/evt"
 	"github.com/qeetap/hive/proto/msg"
 	"github.com/qeetap/hive/registry"
 )
@@ -330,14 +335,115 @@ func TestProjectionsPassOverAccountEvents(t *testing.T) {
 		_, e2 := kv.Get(ctx, "42")
 		return e1 == nil && e2 == nil
 	})
-	for _, name := range []string{PresenceConsumer, TransferConsumer} {
-		eventually(t, name+" past every event", func() bool {
-			c, err := h.n.JS.Consumer(ctx, bus.EventsStream, name)
-			if err != nil {
-				return false
-			}
-			info, err := c.Info(ctx)
-			return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == info.Delivered.Stream
-		})
+	eventually(t, "the transfer consumer past every event", func() bool {
+		c, err := h.n.JS.Consumer(ctx, bus.EventsStream, TransferConsumer)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream == info.Delivered.Stream
+	})
+}
+
+// presenceKV returns the presence bucket and whether player uid is in it.
+func presenceKV(t *testing.T, h *harness) (jetstream.KeyValue, func(uid int64) bool) {
+	t.Helper()
+	kv, err := h.n.JS.KeyValue(context.Background(), bus.PresenceBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv, func(uid int64) bool {
+		_, err := kv.Get(context.Background(), strconv.FormatInt(uid, 10))
+		return err == nil
+	}
+}
+
+// Presence keeps its own position: a leader that rebuilds the boards from
+// the first event (a new cache) does not apply again the logins presence
+// had read, so an entry removed since stays removed.
+func TestPresenceResumesFromItsPosition(t *testing.T) {
+	h := newHarness(t)
+	w := h.worker(testConfig())
+	a, b := h.player(51, "g1"), h.player(52, "g1")
+	login(t, a)
+	login(t, b)
+	kv, online := presenceKV(t, h)
+	ctx := context.Background()
+	eventually(t, "both logins in presence and its position past them", func() bool {
+		e, err := kv.Get(ctx, presencePositionKey)
+		if err != nil || !online(51) || !online(52) {
+			return false
+		}
+		last, err := h.n.JS.Stream(ctx, bus.EventsStream)
+		if err != nil {
+			return false
+		}
+		info, err := last.Info(ctx)
+		return err == nil && string(e.Value()) == strconv.FormatUint(info.State.LastSeq, 10)
+	})
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, "51"); err != nil { // as if logged out by hand
+		t.Fatal(err)
+	}
+	h.cache = cache.NewMemory() // the boards are rebuilt from the first event
+	h.worker(testConfig())
+	eventually(t, "the boards rebuilt", func() bool {
+		res := b.call(&msg.GetRank_Req{Type: proto.Int32(gold)})
+		return code(res) == def.ResCode_RC_OK
+	})
+	login(t, h.player(53, "g1")) // an event after the position is applied
+	eventually(t, "the new login in presence", func() bool { return online(53) })
+	if online(51) {
+		t.Fatal("a login presence had read before its position was applied again")
+	}
+}
+
+// A store where an earlier version kept presence with a durable consumer:
+// presence starts from that consumer's acknowledged floor (what it had
+// applied is not applied again, what came after is) and deletes it.
+func TestPresenceTakesOverTheDurableConsumer(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if err := bus.EnsureStore(ctx, h.n.JS, bus.StoreConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	loggedIn := func(uid int64) {
+		t.Helper()
+		data, _ := proto.Marshal(&evt.LoggedIn{Gate: proto.String("g1"), Session: proto.String("s"), At: proto.Int64(time.Now().Unix())})
+		if _, err := h.n.JS.PublishMsg(ctx, natsMsg(bus.PlayerSubject(uid), data, events.TypeName(&evt.LoggedIn{}))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loggedIn(61)
+	loggedIn(62)
+	// The old consumer has applied (and acknowledged) both.
+	old, err := h.n.JS.CreateOrUpdateConsumer(ctx, bus.EventsStream, jetstream.ConsumerConfig{
+		Durable: PresenceConsumer, FilterSubject: bus.PlayerEventsWildcard, AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := old.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loggedIn(63) // after its floor
+	h.worker(testConfig())
+	_, online := presenceKV(t, h)
+	eventually(t, "the login after the old consumer's floor in presence", func() bool { return online(63) })
+	eventually(t, "the old consumer deleted", func() bool {
+		_, err := h.n.JS.Consumer(ctx, bus.EventsStream, PresenceConsumer)
+		return errors.Is(err, jetstream.ErrConsumerNotFound)
+	})
+	if online(61) || online(62) {
+		t.Fatal("logins the old consumer had acknowledged were applied again")
 	}
 }

@@ -27,7 +27,8 @@ type Online struct {
 
 // presence is the leader's view of who is online where: the presence
 // bucket, kept by the projection of LoggedIn/LoggedOut, mirrored in memory
-// for the sweep.
+// for the sweep. The leaderboards' reader hands it the events
+// (Worker.runRanks); its position is the bucket's entry presencePositionKey.
 type presence struct {
 	w  *Worker
 	kv jetstream.KeyValue
@@ -35,6 +36,72 @@ type presence struct {
 	mu     sync.Mutex
 	byUser map[int64]Online
 	loaded bool
+	// legacy: the position came from PresenceConsumer, deleted once the
+	// position is written.
+	legacy bool
+}
+
+// presencePositionKey is the presence bucket's entry of the projection's
+// position: the last stream sequence it has read in each partition,
+// "s0,s1,..." (not a player id: open passes over it).
+const presencePositionKey = "position"
+
+// presenceSaveEvery bounds how often the position is written: a new leader
+// applies again what was read since (apply is idempotent).
+const presenceSaveEvery = time.Second
+
+// position returns where the projection is in each partition's stream: the
+// bucket's entry; else, once, the acknowledged floor of PresenceConsumer
+// where an earlier version left one; else the start.
+func (p *presence) position(ctx context.Context, streams []string) ([]uint64, error) {
+	if err := p.open(ctx); err != nil {
+		return nil, err
+	}
+	e, err := p.kv.Get(ctx, presencePositionKey)
+	switch {
+	case err == nil:
+		seqs, perr := parseSeqs(string(e.Value()))
+		if perr == nil && len(seqs) == len(streams) {
+			return seqs, nil
+		}
+		p.w.log.Warn("game: presence: position unreadable or of another number of partitions; folding from the start",
+			"position", string(e.Value()), "partitions", len(streams))
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, err
+	}
+	seqs := make([]uint64, len(streams))
+	for i, stream := range streams {
+		c, err := p.w.deps.JS.Consumer(ctx, stream, PresenceConsumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		seqs[i], p.legacy = info.AckFloor.Stream, true
+	}
+	return seqs, nil
+}
+
+// savePosition writes the projection's position; the first time after
+// starting from PresenceConsumer's floor, it deletes that consumer.
+func (p *presence) savePosition(ctx context.Context, seqs []uint64) error {
+	if _, err := p.kv.Put(ctx, presencePositionKey, []byte(formatSeqs(seqs))); err != nil {
+		return err
+	}
+	if p.legacy {
+		for _, stream := range p.w.store.Streams() {
+			if err := p.w.deps.JS.DeleteConsumer(ctx, stream, PresenceConsumer); err == nil {
+				p.w.log.Info("game: deleted the durable consumer earlier versions kept presence with", "consumer", PresenceConsumer, "stream", stream)
+			}
+		}
+		p.legacy = false
+	}
+	return nil
 }
 
 // sweepsDone counts finished sweeps (tests wait on it).
@@ -80,7 +147,7 @@ func (p *presence) open(ctx context.Context) error {
 
 // apply is the presence projection: LoggedIn records the session,
 // LoggedOut removes it. Both are idempotent.
-// presenceEvents are the events presence.apply folds.
+// presenceEvents are the events presence.apply folds (by Event.Type).
 var presenceEvents = eventTypes{events.TypeName(&evt.LoggedIn{}): true, events.TypeName(&evt.LoggedOut{}): true}
 
 func (p *presence) apply(ctx context.Context, e *events.Event) error {

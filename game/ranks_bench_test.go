@@ -84,7 +84,7 @@ func BenchmarkRanksRebuild(b *testing.B) {
 				b.StartTimer()
 				t0 := time.Now()
 				c0, _ := testenv.CPUTime()
-				go func() { defer close(done); w.runRanks(ctx) }()
+				go func() { defer close(done); w.runRanks(ctx, newPresence(w)) }()
 				for {
 					if ok, _ := ranksReady(ctx, c); ok {
 						break

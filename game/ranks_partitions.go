@@ -22,12 +22,30 @@ type rankPos struct {
 	pending uint64   // rebuilding: events left to read when the rebuild began
 }
 
-func (p rankPos) encode() []byte {
-	seqs := make([]string, len(p.seqs))
-	for i, s := range p.seqs {
-		seqs[i] = strconv.FormatUint(s, 10)
+// formatSeqs writes a sequence per partition, "s0,s1,...".
+func formatSeqs(seqs []uint64) string {
+	out := make([]string, len(seqs))
+	for i, s := range seqs {
+		out[i] = strconv.FormatUint(s, 10)
 	}
-	s := strings.Join(seqs, ",")
+	return strings.Join(out, ",")
+}
+
+// parseSeqs reads what formatSeqs wrote.
+func parseSeqs(s string) ([]uint64, error) {
+	var seqs []uint64
+	for v := range strings.SplitSeq(s, ",") {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, n)
+	}
+	return seqs, nil
+}
+
+func (p rankPos) encode() []byte {
+	s := formatSeqs(p.seqs)
 	if p.ready {
 		return []byte("ready " + s)
 	}
@@ -38,21 +56,12 @@ func parseRankPos(b []byte) (rankPos, error) {
 	f := strings.Fields(string(b))
 	var p rankPos
 	var err error
-	parseSeqs := func(s string) {
-		for v := range strings.SplitSeq(s, ",") {
-			var n uint64
-			if n, err = strconv.ParseUint(v, 10, 64); err != nil {
-				return
-			}
-			p.seqs = append(p.seqs, n)
-		}
-	}
 	switch {
 	case len(f) == 2 && f[0] == "ready":
 		p.ready = true
-		parseSeqs(f[1])
+		p.seqs, err = parseSeqs(f[1])
 	case len(f) == 3 && f[0] == "rebuilding":
-		if parseSeqs(f[1]); err == nil {
+		if p.seqs, err = parseSeqs(f[1]); err == nil {
 			p.pending, err = strconv.ParseUint(f[2], 10, 64)
 		}
 	default:
@@ -74,12 +83,12 @@ type read struct {
 	err     error
 }
 
-// readRanks starts an ordered consumer of the player events on each
-// partition's stream after pos, and a goroutine per partition handing its
-// events to the returned channel until done is closed. It returns the
-// events left to read in each partition when they started. stop ends the
-// consumers.
-func (w *Worker) readRanks(ctx context.Context, pos rankPos, done <-chan struct{}) (reads chan read, left []uint64, stop func(), err error) {
+// readRanks starts an ordered consumer of the events on each partition's
+// stream after the sequence after gives it, and a goroutine per partition
+// handing its events to the returned channel until done is closed. It
+// returns the events left to read in each partition when they started.
+// stop ends the consumers.
+func (w *Worker) readRanks(ctx context.Context, after []uint64, done <-chan struct{}) (reads chan read, left []uint64, stop func(), err error) {
 	var stops []func()
 	stop = func() {
 		for _, s := range stops {
@@ -89,8 +98,8 @@ func (w *Worker) readRanks(ctx context.Context, pos rankPos, done <-chan struct{
 	reads = make(chan read, 4096)
 	for p, stream := range w.store.Streams() {
 		var cfg jetstream.OrderedConsumerConfig // no filter: see Worker.consume
-		if pos.seqs[p] > 0 {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.seqs[p]+1
+		if after[p] > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after[p]+1
 		}
 		cons, err := w.deps.JS.OrderedConsumer(ctx, stream, cfg)
 		if err != nil {

@@ -89,17 +89,20 @@ func totals(e *events.Event) []*evt.ItemDelta {
 	return nil
 }
 
-// runRanks keeps the leaderboards while this worker leads: each pass reads
-// the position from the cache, rebuilds from the first event when there is
-// none, and folds the player events after it. A pass ends when the position
-// in the cache moves under it (flush, restore) or on an error; the next one
-// starts from what the cache then says.
-func (w *Worker) runRanks(ctx context.Context) {
+// runRanks keeps the leaderboards, and presence, while this worker leads:
+// each pass reads the boards' position from the cache (rebuilding from the
+// first event when there is none) and presence's from its bucket, and
+// folds the player events after the earlier of the two, each projection
+// the events after its own position. One reader serves both, so every
+// event reaches the leader once. A pass ends when the position in the
+// cache moves under it (flush, restore) or on an error; the next one
+// starts from what the cache and the bucket then say.
+func (w *Worker) runRanks(ctx context.Context, pres *presence) {
 	if err := w.deps.JS.DeleteConsumer(ctx, bus.EventsStream, legacyRanksConsumer); err == nil {
 		w.log.Info("game: deleted the durable consumer earlier versions kept the leaderboards with", "consumer", legacyRanksConsumer)
 	}
 	for ctx.Err() == nil {
-		err := w.rankPass(ctx)
+		err := w.rankPass(ctx, pres)
 		if ctx.Err() != nil {
 			return
 		}
@@ -114,8 +117,8 @@ func (w *Worker) runRanks(ctx context.Context) {
 	}
 }
 
-// rankPass is one run of the projection from the position in the cache.
-func (w *Worker) rankPass(ctx context.Context) error {
+// rankPass is one run of the projections from their positions.
+func (w *Worker) rankPass(ctx context.Context, pres *presence) error {
 	c := w.deps.Cache
 	var pos rankPos
 	b, err := c.Get(ctx, RankStateKey)
@@ -134,7 +137,11 @@ func (w *Worker) rankPass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return w.foldRanks(ctx, b, pos)
+	presAt, err := pres.position(ctx, w.store.Streams())
+	if err != nil {
+		return err
+	}
+	return w.foldRanks(ctx, b, pos, pres, presAt)
 }
 
 // startRankRebuild marks the boards as being rebuilt, then clears them.
@@ -186,13 +193,20 @@ func (f *rankFold) add(part int, e *events.Event) {
 	}
 }
 
-// foldRanks reads the player events after pos with an ordered consumer and
-// folds them into the boards, writing the position after each batch with a
-// compare-and-set on cur (the position as this leader last wrote it).
-func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
+// foldRanks reads the player events after pos (or after presAt, presence's
+// position, when that is earlier) with an ordered consumer and folds them
+// into the boards, writing the position after each batch with a
+// compare-and-set on cur (the position as this leader last wrote it); it
+// hands pres the logins and logouts after presAt, writing presence's
+// position at most every presenceSaveEvery.
+func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos, pres *presence, presAt []uint64) error {
 	done := make(chan struct{})
 	defer close(done)
-	reads, left, stop, err := w.readRanks(ctx, pos, done)
+	from := make([]uint64, len(pos.seqs))
+	for p := range from {
+		from[p] = min(pos.seqs[p], presAt[p])
+	}
+	reads, left, stop, err := w.readRanks(ctx, from, done)
 	if err != nil {
 		return err
 	}
@@ -256,6 +270,17 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 		fold.events = 0
 		return nil
 	}
+	presSaved, presSavedAt := slices.Clone(presAt), time.Now()
+	savePresence := func() error {
+		if slices.Equal(presAt, presSaved) {
+			return nil
+		}
+		if err := pres.savePosition(ctx, presAt); err != nil {
+			return err
+		}
+		presSaved, presSavedAt = slices.Clone(presAt), time.Now()
+		return nil
+	}
 	check := time.NewTicker(rankCheckEvery)
 	defer check.Stop()
 	for {
@@ -263,6 +288,9 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-check.C:
+			if err := savePresence(); err != nil {
+				return err
+			}
 			if fold.events > 0 {
 				continue
 			}
@@ -277,6 +305,22 @@ func (w *Worker) foldRanks(ctx context.Context, cur []byte, pos rankPos) error {
 			read0++
 			left[r.part] = r.pending
 			pending = leftAll()
+			if r.seq > presAt[r.part] {
+				if r.ev != nil && presenceEvents[r.ev.Type] {
+					if err := pres.apply(ctx, r.ev); err != nil {
+						return err
+					}
+				}
+				presAt[r.part] = r.seq
+				if time.Since(presSavedAt) >= presenceSaveEvery {
+					if err := savePresence(); err != nil {
+						return err
+					}
+				}
+			}
+			if r.seq <= fold.seqs[r.part] {
+				continue // the boards have it: presence was behind them
+			}
 			if r.ev != nil {
 				fold.add(r.part, r.ev)
 			} else {

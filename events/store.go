@@ -134,6 +134,7 @@ type Store struct {
 	st      stats
 	groups  []*group // the atomic batches of each partition (a batch is one stream's)
 	turns   *turns
+	dedup   time.Duration // the streams' Msg-Id dedup window (the shortest), as opened
 }
 
 // NewStore opens the event streams and snapshot bucket (which
@@ -154,8 +155,12 @@ func NewStore(ctx context.Context, js jetstream.JetStream, c cache.Cache, opt Op
 		if err != nil {
 			return nil, fmt.Errorf("events: stream %s: %w", name, err)
 		}
-		if info := stream.CachedInfo(); info != nil && !info.Config.AllowDirect {
+		info := stream.CachedInfo()
+		if info != nil && !info.Config.AllowDirect {
 			return nil, fmt.Errorf("events: stream %s must allow direct gets", name)
+		}
+		if info != nil && (s.dedup == 0 || info.Config.Duplicates < s.dedup) {
+			s.dedup = info.Config.Duplicates
 		}
 		s.groups = append(s.groups, newGroup(s))
 	}
@@ -167,6 +172,11 @@ func NewStore(ctx context.Context, js jetstream.JetStream, c cache.Cache, opt Op
 	}
 	return s, nil
 }
+
+// DedupWindow is how long the event streams drop a second append with an
+// event's Msg-Id (the shortest of their windows when the store was opened):
+// within it a command stored before is stored once whatever its state says.
+func (s *Store) DedupWindow() time.Duration { return s.dedup }
 
 // Stats returns the counters so far.
 func (s *Store) Stats() Stats {

@@ -13,9 +13,10 @@ import (
 
 // transfersKept is how many settled transfers a player remembers
 // (Player.Transfers). A credit or refund is recognised as a repeat while
-// its transfer is among them; one older than all of them and not among
-// them is not settled again (transferUnresolved) rather than risk a second
-// credit. It is part of the fold: changing it changes replays.
+// its transfer is among them; one older than all of them is settled again
+// only while the stream would drop a repeat (settledHere), else left
+// unresolved (transferUnresolved) rather than risk a second credit. It is
+// part of the fold: changing it changes replays.
 const transfersKept = 512
 
 // transfer is a gift between two players: debited from From (GiftSent, the
@@ -67,19 +68,24 @@ func transferHash(id string) uint64 {
 }
 
 // settledHere reports whether transfer t was settled on player s, and
-// whether s can no longer tell (t is older than what it forgot).
-func settledHere(s *Player, t transfer) (settled, unknown bool) {
+// whether that cannot be told: t is older than what s forgot, and was sent
+// before repeatFrom (unix ms). A forgotten transfer sent since repeatFrom
+// is settled again: its settling's events carry the same Msg-Ids, which the
+// stream still remembers, so a second one is dropped there (Outcome.Duplicate).
+func settledHere(s *Player, t transfer, repeatFrom int64) (settled, unknown bool) {
 	if slices.Contains(s.GetTransfers(), transferHash(t.ID)) {
 		return true, false
 	}
-	return false, s.GetTransferFloor() > 0 && t.SentMs <= s.GetTransferFloor()
+	forgot := s.GetTransferFloor() > 0 && t.SentMs <= s.GetTransferFloor()
+	return false, forgot && t.SentMs < repeatFrom
 }
 
 // decideCredit settles transfer t on its receiver: GiftReceived, or
 // GiftRefused with the reason when the receiver is unknown or cannot hold
 // the items (stack limit, RC_ITEM_OVERFLOW); nothing when t was settled here.
-func decideCredit(d *Data, to *Player, t transfer, now int64) ([]events.Emit, settleResult) {
-	switch done, unknown := settledHere(to, t); {
+// repeatFrom is settledHere's.
+func decideCredit(d *Data, to *Player, t transfer, now, repeatFrom int64) ([]events.Emit, settleResult) {
+	switch done, unknown := settledHere(to, t, repeatFrom); {
 	case done:
 		return nil, transferDone
 	case unknown:
@@ -105,8 +111,8 @@ func decideCredit(d *Data, to *Player, t transfer, now int64) ([]events.Emit, se
 // decideReturn refunds a refused transfer to its sender (GiftReturned),
 // once. The refund may pass the stack limit: the sender held these items
 // before the gift, and a refund that could be refused would lose them.
-func decideReturn(from *Player, t transfer, rc def.ResCode, now int64) ([]events.Emit, settleResult) {
-	switch done, unknown := settledHere(from, t); {
+func decideReturn(from *Player, t transfer, rc def.ResCode, now, repeatFrom int64) ([]events.Emit, settleResult) {
+	switch done, unknown := settledHere(from, t, repeatFrom); {
 	case done:
 		return nil, transferDone
 	case unknown:

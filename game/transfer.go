@@ -55,7 +55,7 @@ func newTransfers(carried int) *transfers {
 		returned: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_game_transfers_returned_total",
 			Help: "Gifts the receiver refused (stack limit) and returned to the sender."}),
 		unresolved: prometheus.NewCounter(prometheus.CounterOpts{Name: "hive_game_transfers_unresolved_total",
-			Help: "Gifts left unsettled because they are older than what the player remembers of its transfers (see the log)."}),
+			Help: "Gifts left unsettled because they are older than what the player remembers of its transfers and than half the stream's dedup window (see the log)."}),
 	}
 }
 
@@ -156,7 +156,7 @@ func (w *Worker) gift(ctx context.Context, r *Request, dst int64, idx int32, num
 // ids t.ID+"/credit" and t.ID+"/return").
 func (w *Worker) settleTransfer(ctx context.Context, t transfer, debited time.Time) (settleResult, error) {
 	res, out, err := command(ctx, w, events.Cmd{ID: t.ID + "/credit", Corr: t.Corr}, ids(t.To), func(s []*Snap) ([]events.Emit, settleResult) {
-		return decideCredit(w.data, s[0].State, t, time.Now().Unix())
+		return decideCredit(w.data, s[0].State, t, time.Now().Unix(), w.repeatFrom())
 	})
 	switch {
 	case err != nil:
@@ -174,7 +174,7 @@ func (w *Worker) settleTransfer(ctx context.Context, t transfer, debited time.Ti
 // returnTransfer refunds a transfer its receiver refused with rc.
 func (w *Worker) returnTransfer(ctx context.Context, t transfer, rc def.ResCode, debited time.Time) (settleResult, error) {
 	res, _, err := command(ctx, w, events.Cmd{ID: t.ID + "/return", Corr: t.Corr}, ids(t.From), func(s []*Snap) ([]events.Emit, settleResult) {
-		return decideReturn(s[0].State, t, rc, time.Now().Unix())
+		return decideReturn(s[0].State, t, rc, time.Now().Unix(), w.repeatFrom())
 	})
 	switch {
 	case err != nil:
@@ -188,9 +188,16 @@ func (w *Worker) returnTransfer(ctx context.Context, t transfer, rc def.ResCode,
 	return res, nil
 }
 
+// repeatFrom is settledHere's: transfers sent in the last half of the
+// stream's dedup window (the other half is margin for the clocks of the
+// worker that sent it and this one) may be settled again.
+func (w *Worker) repeatFrom() int64 {
+	return time.Now().Add(-w.store.DedupWindow() / 2).UnixMilli()
+}
+
 func (w *Worker) unresolved(t transfer, on int64) {
 	w.tr.unresolved.Inc()
-	w.log.Error("game: transfer older than what the player remembers of its transfers; not settled (check its events)",
+	w.log.Error("game: transfer older than what the player remembers of its transfers and than the stream's dedup window; not settled (check its events)",
 		"transfer", t.ID, "player", on, "from", t.From, "to", t.To, "idx", t.Idx, "num", t.Num)
 }
 
@@ -234,7 +241,7 @@ func (w *Worker) settleStored(ctx context.Context, e *events.Event) error {
 			return err
 		}
 		if c := w.players.Peek(ctx, t.To); c != nil {
-			if done, _ := settledHere(c.State, t); done {
+			if done, _ := settledHere(c.State, t, 0); done {
 				return nil // the usual case: the worker that debited it settled it
 			}
 		}

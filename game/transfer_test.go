@@ -224,3 +224,45 @@ func count(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// A transfer its receiver no longer remembers (transfersKept settled
+// there since) but sent within the stream's dedup window is settled again
+// by a late delivery: the stream drops the repeated credit (its Msg-Id),
+// so it is stored once and nothing is left unresolved.
+func TestForgottenCreditStoredOnce(t *testing.T) {
+	h := newHarness(t)
+	w := h.worker(testConfig())
+	a, b, c := h.player(321, "g1"), h.player(322, "g1"), h.player(323, "g1")
+	for _, p := range []*player{a, b, c} {
+		login(t, p)
+	}
+	gift(t, a, b.uid, gold, 5)
+	var tr transfer
+	for _, e := range playerEvents(t, h, a) {
+		if m, ok := e.Msg.(*evt.GiftSent); ok {
+			tr, _ = transferOf(a.uid, e.Corr, m)
+		}
+	}
+	if tr.ID == "" {
+		t.Fatal("no debit found")
+	}
+	for range transfersKept {
+		gift(t, c, b.uid, gold, 1)
+	}
+	eventually(t, "the receiver past what it remembers", func() bool {
+		return items(t, b)[gold] == 1000+5+transfersKept
+	})
+	res, err := w.settleTransfer(context.Background(), tr, time.Now())
+	if err != nil || res != transferDone {
+		t.Fatalf("settling a forgotten transfer again = %v, %v; want it dropped as a repeat", res, err)
+	}
+	if n := ofTransfer[*evt.GiftReceived](playerEvents(t, h, b), tr.ID); n != 1 {
+		t.Fatalf("%d credits of %s", n, tr.ID)
+	}
+	if got := items(t, b)[gold]; got != 1000+5+transfersKept {
+		t.Fatalf("receiver: %d", got)
+	}
+	if n := count(t, w.tr.unresolved); n != 0 {
+		t.Fatalf("unresolved = %v", n)
+	}
+}

@@ -20,8 +20,6 @@ const (
 	EventsWildcard = "evt.>"
 	// PlayerEventsWildcard matches every player's events.
 	PlayerEventsWildcard = "evt.player.*"
-	// PlayerEventsPrefix starts every player event subject.
-	PlayerEventsPrefix = "evt.player."
 	// AccountEventsWildcard matches every account's events.
 	AccountEventsWildcard = "evt.account.*"
 	// AdminPrefix starts operator commands (hive admin); not reachable by clients.
@@ -83,6 +81,10 @@ func ParseUserSubject(subj string) (int64, error) {
 func EventSubject(kind string, id int64) string {
 	return "evt." + kind + "." + strconv.FormatInt(id, 10)
 }
+
+// IsPlayerEvent reports whether subj is a player's event subject
+// (evt.player.<id>), cheaply: a reader of every event skips the others on it.
+func IsPlayerEvent(subj string) bool { return strings.HasPrefix(subj, "evt."+AggPlayer+".") }
 
 // PlayerSubject is EventSubject(AggPlayer, id).
 func PlayerSubject(id int64) string { return EventSubject(AggPlayer, id) }

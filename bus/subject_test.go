@@ -59,3 +59,13 @@ func TestStreamConfigFollowsDesign(t *testing.T) {
 		t.Fatalf("config = %+v", c)
 	}
 }
+
+func TestIsPlayerEvent(t *testing.T) {
+	for subj, want := range map[string]bool{
+		PlayerSubject(7): true, AccountSubject(7): false, "evt.playerx.7": false, "msg.GetItems.Req": false,
+	} {
+		if got := IsPlayerEvent(subj); got != want {
+			t.Errorf("IsPlayerEvent(%q) = %v, want %v", subj, got, want)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package game
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -146,7 +145,7 @@ func (w *Worker) consume(ctx context.Context, stream, name string, folds eventTy
 		if err != nil {
 			return err // closed by ctx, or the consumer was deleted
 		}
-		if !strings.HasPrefix(m.Subject(), bus.PlayerEventsPrefix) || !folds[m.Headers().Get(bus.HdrEvent)] {
+		if !bus.IsPlayerEvent(m.Subject()) || !folds[m.Headers().Get(bus.HdrEvent)] {
 			_ = m.Ack()
 			continue
 		}

@@ -134,7 +134,7 @@ func (w *Worker) readPartition(p int, it jetstream.MessagesContext, reads chan<-
 			}
 			// An account event (partition 0) is not a player's: its
 			// position counts, its content does not.
-			if strings.HasPrefix(m.Subject(), bus.PlayerEventsPrefix) {
+			if bus.IsPlayerEvent(m.Subject()) {
 				if r.ev, err = events.DecodeJS(m); err != nil {
 					// Not ours to fold (a type this version does not know):
 					// skip it loudly rather than stall the boards behind it.

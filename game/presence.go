@@ -145,11 +145,11 @@ func (p *presence) open(ctx context.Context) error {
 	return nil
 }
 
-// apply is the presence projection: LoggedIn records the session,
-// LoggedOut removes it. Both are idempotent.
 // presenceEvents are the events presence.apply folds (by Event.Type).
 var presenceEvents = eventTypes{events.TypeName(&evt.LoggedIn{}): true, events.TypeName(&evt.LoggedOut{}): true}
 
+// apply is the presence projection: LoggedIn records the session,
+// LoggedOut removes it. Both are idempotent.
 func (p *presence) apply(ctx context.Context, e *events.Event) error {
 	var on *Online
 	switch m := e.Msg.(type) {

@@ -188,9 +188,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, g := range golds {
-			goldBefore += g
-		}
+		goldBefore = sum(golds)
 		ring.start(golds)
 	}
 	if err := benchConnect(ctx, opt, players); err != nil {
@@ -224,10 +222,7 @@ func conservation(ctx context.Context, opt Options, players []*benchPlayer, befo
 	for ctx.Err() == nil {
 		golds, err := playerGolds(ctx, opt, players)
 		if err == nil {
-			var after int64
-			for _, g := range golds {
-				after += g
-			}
+			after := sum(golds)
 			diff = max(after-before, before-after)
 			if diff == 0 {
 				return 0
@@ -239,6 +234,14 @@ func conservation(ctx context.Context, opt Options, players []*benchPlayer, befo
 		}
 	}
 	return diff
+}
+
+func sum(golds []int64) int64 {
+	var n int64
+	for _, g := range golds {
+		n += g
+	}
+	return n
 }
 
 // playerGolds reads the gold of each player through its own session (16
